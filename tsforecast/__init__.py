@@ -1,0 +1,43 @@
+"""tsforecast: recurrent-network forecasting with honest statistical baselines.
+
+Torch-free parts (data layer, metrics, backtesting, baselines) import eagerly; the recurrent
+forecasters import torch, so they load on first use (``tsforecast.LSTMForecaster``).
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Naive": "tsforecast.baselines",
+    "SeasonalNaive": "tsforecast.baselines",
+    "Naive2": "tsforecast.baselines",
+    "SES": "tsforecast.baselines",
+    "Holt": "tsforecast.baselines",
+    "DampedHolt": "tsforecast.baselines",
+    "Theta": "tsforecast.baselines",
+    "AutoETS": "tsforecast.baselines",
+    "AutoARIMA": "tsforecast.baselines",
+    "backtest": "tsforecast.backtest",
+    "compare": "tsforecast.backtest",
+    "LSTMForecaster": "tsforecast.nn.estimators",
+    "GRUForecaster": "tsforecast.nn.estimators",
+    "RNNForecaster": "tsforecast.nn.estimators",
+    "load": "tsforecast.nn.persistence",
+}
+
+
+def __getattr__(name):
+    # Lazy so that `import tsforecast` (and the baselines) never pull in torch.
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    if name in {"metrics", "datasets", "baselines", "data", "exceptions"}:
+        return import_module(f"tsforecast.{name}")
+    raise AttributeError(f"module 'tsforecast' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["__version__", *_LAZY]

@@ -1,0 +1,142 @@
+"""``BaseForecaster``: the fit / predict contract every forecaster shares.
+
+A concrete forecaster declares its parameters in ``__init__`` (stored untouched), their allowed
+values in ``_parameter_constraints`` (scikit-learn's table format) and implements three hooks:
+
+* ``_fit(panel)``: learn from a validated :class:`~tsforecast.data.Panel`, set attributes ending in ``_``;
+* ``_predict(panel, horizon, is_training_history)``: return forecasts of shape ``(n_series, horizon)``
+  (or a dict with a ``"point"`` array and extra columns such as quantiles);
+* ``_min_length()``: the fewest observations a series needs.
+
+The base class does the rest: parameter validation, input validation before any work, the
+``NotFittedError`` check, ``predict(y=...)`` on new history and the conversion back to pandas.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, InvalidParameterError as SklearnParameterError
+from sklearn.utils.validation import check_is_fitted
+
+from tsforecast.data import Columns, Panel, check_min_length, from_panel, to_panel
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError
+
+
+class BaseForecaster(BaseEstimator):
+    """Base class of all tsforecast forecasters (not used directly).
+
+    Subclasses get ``fit(y, X=None)`` and ``predict(horizon=None, X=None, y=None)``, where ``y`` is a
+    pandas Series, a wide DataFrame or a long DataFrame (``unique_id``, ``ds``, ``y``); forecasts come
+    back in the same layout. Exogenous regressors (``X``) are not supported yet and are rejected.
+    """
+
+    _parameter_constraints: dict = {"horizon": [Interval(Integral, 1, None, closed="left")]}
+
+    # Local models refit on the history given to predict(y=...); global models condition on it.
+    _missing_policy = "error"
+
+    def fit(self, y, X=None, *, freq=None, id_col="unique_id", time_col="ds", target_col="y"):
+        """Fit the forecaster on the history ``y``.
+
+        Parameters
+        ----------
+        y : pd.Series, pd.DataFrame or np.ndarray
+            One series, a wide frame (one column per series) or a long frame.
+        X : None
+            Exogenous regressors; not supported, must be None.
+        freq : str, pd.DateOffset or int, optional
+            Frequency of the time index, inferred when omitted.
+        id_col, time_col, target_col : str
+            Column names of the long layout.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        panel = to_panel(
+            y, freq=freq, columns=Columns(id_col, time_col, target_col), missing=self._missing_policy
+        )
+        _reject_exogenous(X, type(self).__name__)
+        check_min_length(panel, self._min_length(), _describe(self))
+        self._fit(panel)
+        self.history_ = panel
+        self.n_series_ = panel.n_series
+        self.freq_ = panel.freq
+        return self
+
+    def predict(self, horizon=None, X=None, y=None):
+        """Forecast ``horizon`` steps after the end of each series.
+
+        Parameters
+        ----------
+        horizon : int, optional
+            Number of steps; defaults to the ``horizon`` parameter.
+        X : None
+            Exogenous regressors; not supported, must be None.
+        y : pd.Series or pd.DataFrame, optional
+            History to forecast from instead of the training data, in any accepted layout (updated
+            series, or series never seen in training).
+
+        Returns
+        -------
+        pd.Series or pd.DataFrame
+            In the layout of the history the forecasts continue.
+        """
+        check_is_fitted(self, "history_")
+        horizon = self._resolve_horizon(horizon)
+        _reject_exogenous(X, type(self).__name__)
+        panel = self.history_ if y is None else self._new_history(y)
+        forecasts = self._predict(panel, horizon, y is None)
+        if isinstance(forecasts, dict):
+            return from_panel(panel, forecasts["point"], {k: v for k, v in forecasts.items() if k != "point"})
+        return from_panel(panel, forecasts)
+
+    def _new_history(self, y) -> Panel:
+        layout = self.history_.layout
+        panel = to_panel(y, freq=self.freq_ if _same_kind(y, self.history_) else None,
+                         columns=layout.columns, missing=self._missing_policy)
+        check_min_length(panel, self._min_length(), _describe(self))
+        return panel
+
+    def _resolve_horizon(self, horizon) -> int:
+        horizon = self.horizon if horizon is None else horizon
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise InvalidParameterError(f"horizon must be an integer >= 1; got {horizon!r}.")
+        return int(horizon)
+
+    def _check_params(self) -> None:
+        """Validate parameters against ``_parameter_constraints`` (scikit-learn's checker)."""
+        try:
+            self._validate_params()
+        except SklearnParameterError as error:
+            raise InvalidParameterError(str(error)) from None
+
+    def _min_length(self) -> int:
+        return 1
+
+    def _fit(self, panel: Panel) -> None:
+        raise NotImplementedError
+
+    def _predict(self, panel: Panel, horizon: int, is_training_history: bool):
+        raise NotImplementedError
+
+
+def _reject_exogenous(X, estimator_name: str) -> None:
+    if X is not None:
+        raise InvalidInputError(
+            f"{estimator_name} does not use exogenous regressors; got X of type {type(X).__name__}. "
+            "Call fit(y) with the target series only (note the argument order: fit(y, X=None))."
+        )
+
+
+def _describe(estimator) -> str:
+    return type(estimator).__name__
+
+
+def _same_kind(y, panel: Panel) -> bool:
+    """Whether new history can reuse the training frequency (same kind of time index)."""
+    return True

@@ -1,0 +1,126 @@
+"""Frequency inference and future time indexes.
+
+A series' time axis is one of three kinds, and its "frequency" is stored in the form that kind needs:
+
+============  ==========================  =============================================
+index kind    stored frequency            future index
+============  ==========================  =============================================
+datetime      pandas offset (``"h"``)     ``pd.date_range(last + freq, periods=h)``
+period        pandas offset of the period ``pd.period_range(last + 1, periods=h)``
+integer       step as ``int`` (usually 1) ``last + step * (1..h)``
+============  ==========================  =============================================
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from tsforecast.exceptions import InvalidInputError
+
+
+def index_kind(index: pd.Index) -> str:
+    """Return ``"datetime"``, ``"period"`` or ``"integer"`` for a time index, else raise."""
+    if isinstance(index, pd.DatetimeIndex):
+        return "datetime"
+    if isinstance(index, pd.PeriodIndex):
+        return "period"
+    if pd.api.types.is_integer_dtype(index.dtype):
+        return "integer"
+    raise InvalidInputError(
+        f"the time index must be datetimes, periods or integers; got dtype {index.dtype}. "
+        "Convert it with pd.to_datetime(...) or reset it to a RangeIndex."
+    )
+
+
+def infer_frequency(index: pd.Index, series_id, freq=None):
+    """Return the frequency of one series' index, checking the spacing is regular.
+
+    Parameters
+    ----------
+    index : pd.Index
+        Sorted, duplicate-free time index of one series.
+    series_id : hashable
+        Named in error messages.
+    freq : str, pd.DateOffset or int, optional
+        The frequency the caller declared. When given, the index must follow it.
+    """
+    kind = index_kind(index)
+    if kind == "integer":
+        return _integer_step(index, series_id, freq)
+    if kind == "period":
+        period_freq = index.freq
+        if freq is not None and pd.tseries.frequencies.to_offset(freq) != period_freq:
+            raise InvalidInputError(
+                f"series {series_id!r}: freq={freq!r} contradicts its PeriodIndex frequency "
+                f"{period_freq.freqstr!r}."
+            )
+        _check_regular(index, pd.period_range(index[0], periods=len(index), freq=period_freq), series_id)
+        return period_freq
+    offset = _datetime_offset(index, series_id, freq)
+    _check_regular(index, pd.date_range(index[0], periods=len(index), freq=offset), series_id)
+    return offset
+
+
+def future_index(last, freq, horizon: int) -> pd.Index:
+    """The ``horizon`` time stamps that follow ``last`` at frequency ``freq``."""
+    if isinstance(freq, (int, np.integer)):
+        return pd.Index(last + freq * np.arange(1, horizon + 1), dtype="int64")
+    if isinstance(last, pd.Period):
+        return pd.period_range(last + 1, periods=horizon, freq=freq)
+    return pd.date_range(last + freq, periods=horizon, freq=freq)
+
+
+def _integer_step(index: pd.Index, series_id, freq) -> int:
+    values = np.asarray(index, dtype=np.int64)
+    if freq is not None and not isinstance(freq, (int, np.integer)):
+        raise InvalidInputError(
+            f"series {series_id!r} has an integer index, so freq must be an integer step; got {freq!r}."
+        )
+    if len(values) < 2:
+        return int(freq or 1)
+    steps = np.diff(values)
+    step = int(freq) if freq is not None else int(steps.min())
+    bad = np.flatnonzero(steps != step)
+    if step <= 0 or len(bad):
+        position = bad[0] if len(bad) else 0
+        raise InvalidInputError(
+            f"series {series_id!r}: irregular integer index, expected a constant step of {step} but "
+            f"found a jump from {values[position]} to {values[position + 1]}. Fill the gap with NaN "
+            "rows or reindex the series."
+        )
+    return step
+
+
+def _datetime_offset(index: pd.DatetimeIndex, series_id, freq):
+    if freq is not None:
+        return pd.tseries.frequencies.to_offset(freq)
+    if index.freq is not None:
+        return index.freq
+    if len(index) >= 3:
+        with warnings.catch_warnings():
+            # pandas 3 warns that infer_freq will return an offset; to_offset accepts either.
+            warnings.simplefilter("ignore")
+            inferred = pd.infer_freq(index)
+        if inferred is not None:
+            return pd.tseries.frequencies.to_offset(inferred)
+    if len(index) == 2:
+        return pd.tseries.frequencies.to_offset(index[1] - index[0])
+    raise InvalidInputError(
+        f"series {series_id!r}: cannot infer a frequency from its time stamps "
+        f"(first ones: {list(index[:4].astype(str))}); they are irregular or too few. "
+        "Pass freq= (for example freq='h') or fill the gaps."
+    )
+
+
+def _check_regular(index: pd.Index, expected: pd.Index, series_id) -> None:
+    if len(index) == len(expected) and (index == expected).all():
+        return
+    mismatch = int(np.flatnonzero(index != expected)[0])
+    raise InvalidInputError(
+        f"series {series_id!r}: time stamps are not regular at frequency {expected.freqstr!r}: "
+        f"expected {expected[mismatch]} at position {mismatch}, found {index[mismatch]}. "
+        "Fill the missing time stamps with NaN rows or give the right freq."
+    )

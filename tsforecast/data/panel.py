@@ -1,0 +1,354 @@
+"""The internal panel form: validated pandas in, pandas of the same family out.
+
+Three input layouts are accepted and remembered so forecasts come back the same way:
+
+* ``"series"``: a ``pd.Series`` (or 1-D array) indexed by time -> a ``pd.Series`` of forecasts;
+* ``"wide"``: a ``pd.DataFrame`` (or 2-D array) with one column per series and a shared time index
+  -> a wide frame indexed by the future time stamps (leading/trailing NaN in a column mark a series
+  that starts late or ends early and are trimmed);
+* ``"long"``: a ``pd.DataFrame`` with columns ``unique_id``, ``ds``, ``y`` (names configurable),
+  series of different lengths -> a long frame ``unique_id``, ``ds``, ``y_pred``.
+
+Rows of a long frame may come in any order: they are sorted by series and time stamp. A Series or
+wide index must already be increasing. Missing values inside a series follow the ``missing`` policy
+(:data:`MISSING_POLICIES`); they are never filled silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tsforecast.data.frequency import future_index, index_kind, infer_frequency
+from tsforecast.exceptions import InvalidInputError
+
+MISSING_POLICIES = {
+    "error": "reject interior NaN with an error naming the series and time stamp",
+    "interpolate": "fill interior NaN by linear interpolation in time order",
+    "keep": "keep interior NaN (models that mask missing targets use this)",
+}
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Column names of the long layout."""
+
+    id_col: str = "unique_id"
+    time_col: str = "ds"
+    target_col: str = "y"
+    pred_col: str = "y_pred"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the caller gave, so :func:`from_panel` can answer in the same shape."""
+
+    kind: str  # "series", "wide" or "long"
+    columns: Columns = field(default_factory=Columns)
+    name: object = None  # the Series name (series layout)
+    column_index: pd.Index | None = None  # the wide column order (wide layout)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A validated collection of univariate series.
+
+    Attributes
+    ----------
+    ids : list
+        Series identifiers, in output order.
+    values : list of np.ndarray
+        One float64 array per series (NaN only where the ``missing`` policy kept them).
+    index : list of pd.Index
+        One time index per series, aligned with ``values``.
+    freq : pd.DateOffset or int
+        Shared frequency (an integer step for integer indexes).
+    layout : Layout
+        How the caller laid the data out.
+    """
+
+    ids: list
+    values: list
+    index: list
+    freq: object
+    layout: Layout
+
+    @property
+    def n_series(self) -> int:
+        return len(self.ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(v) for v in self.values], dtype=np.int64)
+
+    def replace_values(self, values: list) -> Panel:
+        """A panel with the same ids, indexes and layout but new (same-length) values."""
+        return Panel(self.ids, values, self.index, self.freq, self.layout)
+
+    def head(self, n_drop_last: int) -> Panel:
+        """The panel without the last ``n_drop_last`` points of every series."""
+        end = slice(None, -n_drop_last if n_drop_last else None)
+        return Panel(
+            self.ids,
+            [v[end] for v in self.values],
+            [i[end] for i in self.index],
+            self.freq,
+            self.layout,
+        )
+
+
+def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "error") -> Panel:
+    """Validate ``y`` and convert it to a :class:`Panel`.
+
+    Parameters
+    ----------
+    y : pd.Series, pd.DataFrame or np.ndarray
+        One series, a wide frame, or a long frame (see the module docstring).
+    freq : str, pd.DateOffset or int, optional
+        Frequency of the time index. Inferred from the time stamps when omitted.
+    columns : Columns, optional
+        Column names of the long layout.
+    missing : {"error", "interpolate", "keep"}
+        Policy for NaN inside a series (see :data:`MISSING_POLICIES`).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the series and the problem: empty input, missing columns, non-numeric or infinite
+        values, duplicated or unsorted time stamps, irregular spacing, all-NaN series, mixed
+        time-zone awareness, interior NaN under ``missing="error"``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> panel = to_panel(pd.Series([1.0, 2.0, 3.0]))
+    >>> panel.ids, panel.freq
+    ([None], 1)
+    """
+    if missing not in MISSING_POLICIES:
+        raise InvalidInputError(f"missing must be one of {sorted(MISSING_POLICIES)}; got {missing!r}.")
+    columns = columns or Columns()
+    if isinstance(y, (np.ndarray, list)):
+        y = _array_to_pandas(y)
+    if isinstance(y, pd.Series):
+        layout = Layout("series", columns, name=y.name)
+        raw = [(y.name, y.index, y.to_numpy())]
+    elif isinstance(y, pd.DataFrame):
+        if y.empty:
+            raise InvalidInputError("y is empty: it has no rows or no columns.")
+        if columns.id_col in y.columns or columns.time_col in y.columns:
+            layout = Layout("long", columns)
+            raw = _split_long(y, columns)
+        else:
+            layout = Layout("wide", columns, column_index=y.columns)
+            raw = [(col, y.index, y[col].to_numpy()) for col in y.columns]
+    else:
+        raise InvalidInputError(
+            f"y must be a pandas Series, a wide or long DataFrame, or a numpy array; got {type(y).__name__}."
+        )
+    if not raw or all(len(v) == 0 for _, _, v in raw):
+        raise InvalidInputError("y is empty: it holds no observations.")
+
+    ids, values, indexes = [], [], []
+    for series_id, index, data in raw:
+        index, data = _clean_series(series_id, index, data, missing, sort=layout.kind == "long")
+        ids.append(series_id)
+        values.append(data)
+        indexes.append(index)
+    _check_time_zones(indexes)
+    return Panel(ids, values, indexes, _shared_frequency(ids, indexes, freq), layout)
+
+
+def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
+    """Turn forecasts back into the caller's pandas layout.
+
+    Parameters
+    ----------
+    panel : Panel
+        The history the forecasts continue.
+    point : np.ndarray of shape (n_series, horizon)
+        Point forecasts.
+    extra : dict of str -> np.ndarray of shape (n_series, horizon), optional
+        More forecast columns (quantiles); returned in the long layout only.
+    """
+    point = np.asarray(point, dtype=np.float64)
+    horizon = point.shape[1]
+    futures = [future_index(index[-1], panel.freq, horizon) for index in panel.index]
+    layout = panel.layout
+    if layout.kind == "series":
+        return pd.Series(point[0], index=futures[0], name=layout.name)
+    if layout.kind == "wide":
+        series = {sid: pd.Series(point[i], index=futures[i]) for i, sid in enumerate(panel.ids)}
+        frame = pd.DataFrame(series)
+        frame.columns = layout.column_index
+        return frame
+    cols = layout.columns
+    frame = pd.DataFrame(
+        {
+            cols.id_col: np.repeat(np.asarray(panel.ids, dtype=object), horizon),
+            cols.time_col: _concat_indexes(futures),
+            cols.pred_col: point.ravel(),
+        }
+    )
+    for name, values in (extra or {}).items():
+        frame[name] = np.asarray(values, dtype=np.float64).ravel()
+    return frame
+
+
+def to_long(panel: Panel) -> pd.DataFrame:
+    """The panel's history as a long frame (``unique_id``, ``ds``, ``y``)."""
+    cols = panel.layout.columns
+    return pd.DataFrame(
+        {
+            cols.id_col: np.repeat(np.asarray(panel.ids, dtype=object), panel.lengths),
+            cols.time_col: _concat_indexes(panel.index),
+            cols.target_col: np.concatenate(panel.values) if panel.values else [],
+        }
+    )
+
+
+def check_min_length(panel: Panel, min_length: int, needed_by: str) -> None:
+    """Raise if a series has fewer than ``min_length`` observations."""
+    lengths = panel.lengths
+    short = np.flatnonzero(lengths < min_length)
+    if len(short):
+        first = short[0]
+        raise InvalidInputError(
+            f"series {panel.ids[first]!r} has {lengths[first]} observations but {needed_by} needs at "
+            f"least {min_length} ({len(short)} series are too short). Drop them or lower the setting."
+        )
+
+
+def _array_to_pandas(y):
+    array = np.asarray(y)
+    if array.ndim == 1:
+        return pd.Series(array)
+    if array.ndim == 2:
+        return pd.DataFrame(array)
+    raise InvalidInputError(f"y as an array must be 1-D or 2-D; got shape {array.shape}.")
+
+
+def _split_long(frame: pd.DataFrame, cols: Columns) -> list:
+    needed = [cols.id_col, cols.time_col, cols.target_col]
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise InvalidInputError(
+            f"the long frame lacks column(s) {absent}; it has {list(frame.columns)}. "
+            "Rename them or pass id_col=/time_col=/target_col=."
+        )
+    times = _as_time_column(frame[cols.time_col])
+    ids = frame[cols.id_col].to_numpy()
+    codes, uniques = pd.factorize(ids, sort=True)
+    order = np.lexsort((np.arange(len(frame)), codes))  # stable by series; time sorted per series below
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    target = frame[cols.target_col].to_numpy()
+    return [
+        (uniques[k], times[order[bounds[k] : bounds[k + 1]]], target[order[bounds[k] : bounds[k + 1]]])
+        for k in range(len(uniques))
+    ]
+
+
+def _as_time_column(column: pd.Series) -> pd.Index:
+    if column.dtype == object:
+        awareness = {getattr(v, "tzinfo", None) is not None for v in column if hasattr(v, "tzinfo")}
+        if len(awareness) > 1:
+            raise InvalidInputError(
+                "the time column mixes time-zone-aware and naive time stamps; convert them all with "
+                "pd.to_datetime(..., utc=True) or drop the time zones."
+            )
+        try:
+            column = pd.to_datetime(column)
+        except (ValueError, TypeError) as error:
+            raise InvalidInputError(f"the time column cannot be read as time stamps: {error}") from None
+    if pd.api.types.is_string_dtype(column.dtype):
+        column = pd.to_datetime(column)
+    return pd.Index(column)
+
+
+def _clean_series(series_id, index, data, missing: str, sort: bool):
+    index = pd.Index(index)
+    if isinstance(index, pd.MultiIndex):
+        raise InvalidInputError(f"series {series_id!r}: a MultiIndex time axis is not supported; use the long layout.")
+    index_kind(index)
+    data = _as_float(series_id, data)
+    if sort and not index.is_monotonic_increasing:
+        order = np.argsort(np.asarray(index), kind="stable")
+        index, data = index[order], data[order]
+    duplicated = index.duplicated()
+    if duplicated.any():
+        raise InvalidInputError(
+            f"series {series_id!r} has duplicated time stamp {index[duplicated][0]}; aggregate or drop duplicates."
+        )
+    if not index.is_monotonic_increasing:
+        position = int(np.flatnonzero(np.asarray(index[1:] < index[:-1]))[0])
+        raise InvalidInputError(
+            f"series {series_id!r}: time stamps are not sorted ({index[position]} comes before "
+            f"{index[position + 1]}); sort the index with .sort_index()."
+        )
+    if np.isinf(data).any():
+        raise InvalidInputError(
+            f"series {series_id!r} contains infinite values (first at {index[np.isinf(data)][0]}); "
+            "replace them with NaN or finite values."
+        )
+    observed = np.flatnonzero(~np.isnan(data))
+    if len(observed) == 0:
+        raise InvalidInputError(f"series {series_id!r} has only NaN values; drop it.")
+    keep = slice(observed[0], observed[-1] + 1)  # leading/trailing NaN: a late start or an early end
+    index, data = index[keep], data[keep]
+    gaps = np.isnan(data)
+    if gaps.any():
+        if missing == "error":
+            raise InvalidInputError(
+                f"series {series_id!r} has {int(gaps.sum())} missing value(s) inside it (first at "
+                f"{index[gaps][0]}); fill them, or pass missing='interpolate' or 'keep'."
+            )
+        if missing == "interpolate":
+            positions = np.arange(len(data))
+            data = data.copy()
+            data[gaps] = np.interp(positions[gaps], positions[~gaps], data[~gaps])
+    return index, data
+
+
+def _as_float(series_id, data) -> np.ndarray:
+    array = np.asarray(data)
+    if array.dtype.kind == "c":
+        raise InvalidInputError(f"series {series_id!r} holds complex numbers; forecasts need real values.")
+    if array.dtype.kind in "biuf":
+        return array.astype(np.float64)
+    numeric = pd.to_numeric(pd.Series(array), errors="coerce").to_numpy(dtype=np.float64)
+    bad = pd.isna(numeric) & ~pd.isna(pd.Series(array)).to_numpy()
+    if bad.any():
+        raise InvalidInputError(
+            f"series {series_id!r} holds non-numeric values (for example {array[bad][0]!r}); "
+            "convert the target to numbers."
+        )
+    return numeric
+
+
+def _check_time_zones(indexes: list) -> None:
+    zones = {getattr(index, "tz", None) is not None for index in indexes if isinstance(index, pd.DatetimeIndex)}
+    if len(zones) > 1:
+        raise InvalidInputError(
+            "some series have time-zone-aware time stamps and others naive ones; make them consistent."
+        )
+
+
+def _shared_frequency(ids: list, indexes: list, freq):
+    kinds = {index_kind(index) for index in indexes}
+    if len(kinds) > 1:
+        raise InvalidInputError(f"all series need the same kind of time index; got {sorted(kinds)}.")
+    reference = freq
+    if reference is None:
+        longest = int(np.argmax([len(index) for index in indexes]))
+        reference = infer_frequency(indexes[longest], ids[longest])
+    for series_id, index in zip(ids, indexes):
+        infer_frequency(index, series_id, reference)
+    return infer_frequency(indexes[0], ids[0], reference)
+
+
+def _concat_indexes(indexes: list) -> np.ndarray | pd.Index:
+    if not indexes:
+        return np.array([])
+    return indexes[0].append(list(indexes[1:])) if len(indexes) > 1 else indexes[0]

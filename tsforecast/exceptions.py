@@ -1,0 +1,48 @@
+"""The project's error and warning types.
+
+Every error tsforecast raises on purpose derives from :class:`TsforecastError`, and the ones about
+the caller's input also derive from the built-in type a Python user would catch (``ValueError``,
+``TypeError``), so ``except ValueError`` keeps working.
+"""
+
+from sklearn.exceptions import NotFittedError
+
+
+class TsforecastError(Exception):
+    """Base class of every error raised by tsforecast."""
+
+
+class InvalidInputError(TsforecastError, ValueError):
+    """The data given to ``fit``/``predict`` is unusable (names the series and the problem)."""
+
+
+class InvalidParameterError(TsforecastError, ValueError, TypeError):
+    """An estimator parameter has a value outside its allowed set."""
+
+
+class TrainingError(TsforecastError, RuntimeError):
+    """Training could not go on (for example the loss stayed non-finite)."""
+
+
+class IncompatibleModelError(TsforecastError, ValueError):
+    """A saved model file is corrupted or was written by an incompatible version."""
+
+
+class TsforecastWarning(UserWarning):
+    """Base class of tsforecast's warnings."""
+
+
+class ClippingWarning(TsforecastWarning):
+    """Gradient clipping fired on a large share of the steps of an epoch."""
+
+
+__all__ = [
+    "ClippingWarning",
+    "IncompatibleModelError",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "NotFittedError",
+    "TrainingError",
+    "TsforecastError",
+    "TsforecastWarning",
+]
