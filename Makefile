@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 # The CPU wheel of torch; a user with a GPU overrides it, e.g.
-#   make test TORCH_SPEC="torch==2.13.0" PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cu126"
+#   make test TORCH_SPEC="torch==2.13.0" PIP_TORCH_ARGS="--extra-index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
 M4_DIR ?= ../shared/data/m4
@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"
-	$(VENV)/bin/python -m pip install -q -e ".[dev]"
+	# The torch spec again, so resolving the package's own dependencies never swaps in another torch.
+	$(VENV)/bin/python -m pip install -q $(PIP_TORCH_ARGS) -e ".[dev]" "$(TORCH_SPEC)"
 	touch $(STAMP)
 
 demo: $(STAMP)

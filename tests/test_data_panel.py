@@ -90,13 +90,25 @@ class TestLayouts:
 BAD_INPUTS = {
     "empty": (pd.Series([], dtype=float), "empty"),
     "empty frame": (pd.DataFrame(), "empty"),
-    "non-numeric": (pd.DataFrame({"unique_id": ["s1", "s1"], "ds": [1, 2], "y": ["3", "x"]}), "s1.*non-numeric"),
-    "infinite": (pd.DataFrame({"unique_id": ["s2"] * 3, "ds": [1, 2, 3], "y": [1, np.inf, 2]}), "s2.*infinite"),
-    "duplicated": (pd.DataFrame({"unique_id": ["s3"] * 3, "ds": [1, 2, 2], "y": [1.0, 2, 3]}), "s3.*duplicated"),
+    "non-numeric": (
+        pd.DataFrame({"unique_id": ["s1", "s1"], "ds": [1, 2], "y": ["3", "x"]}),
+        "s1.*non-numeric",
+    ),
+    "infinite": (
+        pd.DataFrame({"unique_id": ["s2"] * 3, "ds": [1, 2, 3], "y": [1, np.inf, 2]}),
+        "s2.*infinite",
+    ),
+    "duplicated": (
+        pd.DataFrame({"unique_id": ["s3"] * 3, "ds": [1, 2, 2], "y": [1.0, 2, 3]}),
+        "s3.*duplicated",
+    ),
     "unsorted": (pd.Series([1.0, 2, 3], index=[3, 1, 2], name="s4"), "s4.*not sorted"),
     "irregular": (
-        pd.Series([1.0, 2, 3, 4], index=pd.DatetimeIndex(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-05"]),
-                  name="s5"),
+        pd.Series(
+            [1.0, 2, 3, 4],
+            index=pd.DatetimeIndex(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-05"]),
+            name="s5",
+        ),
         "s5",
     ),
     "irregular integers": (pd.Series([1.0, 2, 3], index=[1, 2, 4], name="s6"), "s6.*irregular"),
@@ -108,8 +120,12 @@ BAD_INPUTS = {
         pd.DataFrame(
             {
                 "unique_id": ["a", "a", "b", "b"],
-                "ds": [pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-02", tz="UTC"),
-                       pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")],
+                "ds": [
+                    pd.Timestamp("2024-01-01", tz="UTC"),
+                    pd.Timestamp("2024-01-02", tz="UTC"),
+                    pd.Timestamp("2024-01-01"),
+                    pd.Timestamp("2024-01-02"),
+                ],
                 "y": [1.0, 2, 3, 4],
             }
         ),

@@ -31,7 +31,7 @@ def __getattr__(name):
     # Lazy so that `import tsforecast` (and the baselines) never pull in torch.
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
-    if name in {"metrics", "datasets", "baselines", "data", "exceptions"}:
+    if name in {"metrics", "datasets", "baselines", "data", "exceptions", "tracking", "nn"}:
         return import_module(f"tsforecast.{name}")
     raise AttributeError(f"module 'tsforecast' has no attribute {name!r}")
 

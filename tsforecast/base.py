@@ -17,11 +17,14 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, InvalidParameterError as SklearnParameterError
+from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import InvalidParameterError as SklearnParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from tsforecast.data import Columns, Panel, check_min_length, from_panel, to_panel
+from tsforecast.data import Columns, Panel, check_min_length, from_panel, time_axis_kind, to_panel
+from tsforecast.data.frequency import index_kind
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 
 
@@ -63,7 +66,7 @@ class BaseForecaster(BaseEstimator):
         _reject_exogenous(X, type(self).__name__)
         check_min_length(panel, self._min_length(), _describe(self))
         self._fit(panel)
-        self.history_ = panel
+        self.training_panel_ = panel
         self.n_series_ = panel.n_series
         self.freq_ = panel.freq
         return self
@@ -86,24 +89,34 @@ class BaseForecaster(BaseEstimator):
         pd.Series or pd.DataFrame
             In the layout of the history the forecasts continue.
         """
-        check_is_fitted(self, "history_")
+        check_is_fitted(self, "training_panel_")
         horizon = self._resolve_horizon(horizon)
         _reject_exogenous(X, type(self).__name__)
-        panel = self.history_ if y is None else self._new_history(y)
+        panel = self.training_panel_ if y is None else self._new_history(y)
         forecasts = self._predict(panel, horizon, y is None)
         if isinstance(forecasts, dict):
             return from_panel(panel, forecasts["point"], {k: v for k, v in forecasts.items() if k != "point"})
         return from_panel(panel, forecasts)
 
     def _new_history(self, y) -> Panel:
-        layout = self.history_.layout
-        panel = to_panel(y, freq=self.freq_ if _same_kind(y, self.history_) else None,
-                         columns=layout.columns, missing=self._missing_policy)
+        layout = self.training_panel_.layout
+        same_kind = time_axis_kind(y, layout.columns) == index_kind(self.training_panel_.index[0])
+        panel = to_panel(
+            y, freq=self.freq_ if same_kind else None, columns=layout.columns, missing=self._missing_policy
+        )
         check_min_length(panel, self._min_length(), _describe(self))
         return panel
 
     def _resolve_horizon(self, horizon) -> int:
         horizon = self.horizon if horizon is None else horizon
+        if np.ndim(horizon) > 0 or isinstance(horizon, (pd.Series, pd.DataFrame)):
+            # Data passed where the number of steps belongs: report what is wrong with it as data
+            # first (NaN, inf, ...), then point to predict(y=...).
+            to_panel(horizon)
+            raise InvalidParameterError(
+                f"horizon must be an integer >= 1; got {type(horizon).__name__} data. To forecast "
+                "from new history, call predict(y=history)."
+            )
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise InvalidParameterError(f"horizon must be an integer >= 1; got {horizon!r}.")
         return int(horizon)
@@ -135,8 +148,3 @@ def _reject_exogenous(X, estimator_name: str) -> None:
 
 def _describe(estimator) -> str:
     return type(estimator).__name__
-
-
-def _same_kind(y, panel: Panel) -> bool:
-    """Whether new history can reuse the training frequency (same kind of time index)."""
-    return True

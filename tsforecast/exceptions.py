@@ -28,6 +28,10 @@ class IncompatibleModelError(TsforecastError, ValueError):
     """A saved model file is corrupted or was written by an incompatible version."""
 
 
+class TrackingError(TsforecastError, RuntimeError):
+    """The experiment-tracking store (MLflow) cannot be used; raised before any training starts."""
+
+
 class TsforecastWarning(UserWarning):
     """Base class of tsforecast's warnings."""
 
@@ -42,6 +46,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidParameterError",
     "NotFittedError",
+    "TrackingError",
     "TrainingError",
     "TsforecastError",
     "TsforecastWarning",

@@ -8,6 +8,7 @@ from tsforecast.data.panel import (
     Panel,
     check_min_length,
     from_panel,
+    time_axis_kind,
     to_long,
     to_panel,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "from_panel",
     "future_index",
     "infer_frequency",
+    "time_axis_kind",
     "to_long",
     "to_panel",
 ]

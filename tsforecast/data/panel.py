@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from tsforecast.data.frequency import future_index, index_kind, infer_frequency
 from tsforecast.exceptions import InvalidInputError
@@ -87,6 +88,10 @@ class Panel:
         """A panel with the same ids, indexes and layout but new (same-length) values."""
         return Panel(self.ids, values, self.index, self.freq, self.layout)
 
+    def replace_layout(self, layout: Layout) -> Panel:
+        """The same series, answered in another layout."""
+        return Panel(self.ids, self.values, self.index, self.freq, layout)
+
     def head(self, n_drop_last: int) -> Panel:
         """The panel without the last ``n_drop_last`` points of every series."""
         end = slice(None, -n_drop_last if n_drop_last else None)
@@ -130,14 +135,24 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
     if missing not in MISSING_POLICIES:
         raise InvalidInputError(f"missing must be one of {sorted(MISSING_POLICIES)}; got {missing!r}.")
     columns = columns or Columns()
+    if sparse.issparse(y):
+        raise InvalidInputError(
+            f"sparse input is not supported (got {type(y).__name__}); pass a dense pandas Series or "
+            "DataFrame, or convert it with y.toarray()."
+        )
     if isinstance(y, (np.ndarray, list)):
         y = _array_to_pandas(y)
     if isinstance(y, pd.Series):
         layout = Layout("series", columns, name=y.name)
         raw = [(y.name, y.index, y.to_numpy())]
     elif isinstance(y, pd.DataFrame):
+        if y.shape[1] == 0:
+            raise InvalidInputError(
+                f"y is empty, with no series columns: 0 feature(s) (shape={y.shape}) while a minimum "
+                "of 1 is required."
+            )
         if y.empty:
-            raise InvalidInputError("y is empty: it has no rows or no columns.")
+            raise InvalidInputError(f"y is empty: it has no rows (shape={y.shape}).")
         if columns.id_col in y.columns or columns.time_col in y.columns:
             layout = Layout("long", columns)
             raw = _split_long(y, columns)
@@ -221,8 +236,44 @@ def check_min_length(panel: Panel, min_length: int, needed_by: str) -> None:
         )
 
 
+def time_axis_kind(y, columns: Columns | None = None) -> str | None:
+    """The kind of time axis (``"datetime"``, ``"period"``, ``"integer"``) of raw input, or None.
+
+    Lets a fitted model tell whether new history uses the same kind of time stamps as its training
+    data (and so can reuse the training frequency) before converting it.
+    """
+    columns = columns or Columns()
+    if isinstance(y, pd.DataFrame) and (columns.id_col in y.columns or columns.time_col in y.columns):
+        if columns.time_col not in y.columns:
+            return None
+        try:
+            times = _as_time_column(y[columns.time_col])
+        except InvalidInputError:
+            return None
+    elif isinstance(y, (pd.Series, pd.DataFrame)):
+        times = y.index
+    else:
+        return "integer"  # arrays get a RangeIndex
+    try:
+        return index_kind(times)
+    except InvalidInputError:
+        return None
+
+
 def _array_to_pandas(y):
     array = np.asarray(y)
+    if array.dtype.kind == "c":
+        raise InvalidInputError(
+            "y holds complex numbers: Complex data not supported; forecasts need real values."
+        )
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        # Without a time index a NaN cannot mark a late start or an early end, so it is an error here.
+        row, *column = np.argwhere(np.isnan(array))[0]
+        where = f"row {row}" + (f", column {column[0]}" if column else "")
+        raise InvalidInputError(
+            f"y as a numpy array contains NaN (first at {where}); an array has no time index to place a "
+            "late-starting series, so fill the NaN or pass a pandas DataFrame indexed by time."
+        )
     if array.ndim == 1:
         return pd.Series(array)
     if array.ndim == 2:
@@ -270,7 +321,9 @@ def _as_time_column(column: pd.Series) -> pd.Index:
 def _clean_series(series_id, index, data, missing: str, sort: bool):
     index = pd.Index(index)
     if isinstance(index, pd.MultiIndex):
-        raise InvalidInputError(f"series {series_id!r}: a MultiIndex time axis is not supported; use the long layout.")
+        raise InvalidInputError(
+            f"series {series_id!r}: a MultiIndex time axis is not supported; use the long layout."
+        )
     index_kind(index)
     data = _as_float(series_id, data)
     if sort and not index.is_monotonic_increasing:
@@ -279,7 +332,8 @@ def _clean_series(series_id, index, data, missing: str, sort: bool):
     duplicated = index.duplicated()
     if duplicated.any():
         raise InvalidInputError(
-            f"series {series_id!r} has duplicated time stamp {index[duplicated][0]}; aggregate or drop duplicates."
+            f"series {series_id!r} has duplicated time stamp {index[duplicated][0]}; "
+            "aggregate or drop duplicates."
         )
     if not index.is_monotonic_increasing:
         position = int(np.flatnonzero(np.asarray(index[1:] < index[:-1]))[0])
@@ -314,7 +368,10 @@ def _clean_series(series_id, index, data, missing: str, sort: bool):
 def _as_float(series_id, data) -> np.ndarray:
     array = np.asarray(data)
     if array.dtype.kind == "c":
-        raise InvalidInputError(f"series {series_id!r} holds complex numbers; forecasts need real values.")
+        raise InvalidInputError(
+            f"series {series_id!r} holds complex numbers: Complex data not supported; "
+            "forecasts need real values."
+        )
     if array.dtype.kind in "biuf":
         return array.astype(np.float64)
     numeric = pd.to_numeric(pd.Series(array), errors="coerce").to_numpy(dtype=np.float64)
@@ -328,7 +385,9 @@ def _as_float(series_id, data) -> np.ndarray:
 
 
 def _check_time_zones(indexes: list) -> None:
-    zones = {getattr(index, "tz", None) is not None for index in indexes if isinstance(index, pd.DatetimeIndex)}
+    zones = {
+        getattr(index, "tz", None) is not None for index in indexes if isinstance(index, pd.DatetimeIndex)
+    }
     if len(zones) > 1:
         raise InvalidInputError(
             "some series have time-zone-aware time stamps and others naive ones; make them consistent."
@@ -343,7 +402,7 @@ def _shared_frequency(ids: list, indexes: list, freq):
     if reference is None:
         longest = int(np.argmax([len(index) for index in indexes]))
         reference = infer_frequency(indexes[longest], ids[longest])
-    for series_id, index in zip(ids, indexes):
+    for series_id, index in zip(ids, indexes, strict=True):
         infer_frequency(index, series_id, reference)
     return infer_frequency(indexes[0], ids[0], reference)
 
