@@ -1,0 +1,442 @@
+"""The baseline estimators: one small model per series, fitted in joblib processes when it pays."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.utils._param_validation import Interval
+from tqdm.auto import tqdm
+
+from tsforecast.base import BaseForecaster
+from tsforecast.baselines.functions import _METHODS
+
+# Below this estimated sequential time, starting worker processes costs more than it saves.
+_MIN_PARALLEL_SECONDS = 2.0
+
+
+def _map(function, tasks, n_jobs, verbose, seconds, description):
+    """``[function(*task) for task in tasks]``, in joblib processes when ``seconds`` of work pays off."""
+    if effective_n_jobs(n_jobs) > 1 and len(tasks) > 1 and seconds >= _MIN_PARALLEL_SECONDS:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(function)(*task) for task in tasks)
+    else:
+        results = (function(*task) for task in tasks)
+    if verbose:
+        results = tqdm(results, total=len(tasks), desc=description)
+    return list(results)
+
+
+_HORIZON = {"horizon": [Interval(Integral, 1, None, closed="left")]}
+_SEASON = {"season_length": [Interval(Integral, 1, None, closed="left")]}
+_JOBS = {
+    "n_jobs": [
+        Interval(Integral, None, -1, closed="right"),
+        Interval(Integral, 1, None, closed="left"),
+        None,
+    ],
+    "verbose": ["verbose"],
+}
+
+
+class _LocalModel:
+    """Mixin of the estimators below: one small model per series, forecasts from its state."""
+
+    _method = ""  # key of _METHODS
+    _seconds_per_point = 0.0  # rough fitting cost, to decide whether worker processes pay off
+
+    def _fit(self, panel):
+        self.states_ = self._fit_states(panel)
+
+    def _predict(self, panel, horizon, is_training_history):
+        states = self.states_ if is_training_history else self._fit_states(panel)
+        forecast = _METHODS[self._method][1]
+        return np.vstack([forecast(state, y, horizon) for state, y in zip(states, panel.values, strict=True)])
+
+    def _fit_states(self, panel):
+        season_length = getattr(self, "season_length", 1)
+        seconds = self._seconds_per_point * panel.lengths.sum()
+        tasks = [(y, season_length) for y in panel.values]
+        return _map(_METHODS[self._method][0], tasks, self.n_jobs, self.verbose, seconds, type(self).__name__)
+
+
+class Naive(_LocalModel, BaseForecaster):
+    """Naive forecaster: the last value of each series (:func:`naive`).
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Steps forecast when ``predict`` is called without ``horizon``.
+    n_jobs : int, default None
+        Fitting processes (joblib's convention: None is 1, -1 all cores); small jobs stay in this
+        process, where start-up would dominate.
+    verbose : bool or int, default False
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    states_ : list of dict
+        Per series, ``last``: the last value.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> Naive(horizon=2).fit(pd.Series([1.0, 2.0, 3.0])).predict()
+    3    3.0
+    4    3.0
+    dtype: float64
+    """
+
+    _parameter_constraints = {**_HORIZON, **_JOBS}
+    _method = "naive"
+
+    def __init__(self, horizon=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+
+class SeasonalNaive(_LocalModel, BaseForecaster):
+    """Seasonal naive: the last season of each series, repeated (:func:`seasonal_naive`).
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Steps forecast when ``predict`` is called without ``horizon``.
+    season_length : int, default 1
+        Seasonal period ``m``; every series needs ``m`` values.
+    n_jobs : int, default None
+        Fitting processes (joblib's convention: None is 1, -1 all cores); small jobs stay in this
+        process, where start-up would dominate.
+    verbose : bool or int, default False
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    states_ : list of dict
+        Per series, ``last``: the last ``season_length`` values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> SeasonalNaive(horizon=3, season_length=2).fit(pd.Series([1.0, 2.0, 3.0, 4.0])).predict()
+    4    3.0
+    5    4.0
+    6    3.0
+    dtype: float64
+    """
+
+    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
+    _method = "seasonal_naive"
+
+    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _min_length(self):
+        return self.season_length
+
+
+class Naive2(_LocalModel, BaseForecaster):
+    """M4 ``Naive2`` benchmark: naive on the seasonally adjusted series (:func:`naive2`).
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Steps forecast when ``predict`` is called without ``horizon``.
+    season_length : int, default 1
+        Seasonal period ``m`` of the M4 adjustment (24 for hourly data); 1 turns it off.
+    n_jobs : int, default None
+        Fitting processes (joblib's convention: None is 1, -1 all cores); small jobs stay in this
+        process, where start-up would dominate.
+    verbose : bool or int, default False
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    states_ : list of dict
+        Per series: ``level`` (the last adjusted value), ``trend`` (0), ``phi`` (1), the seasonal
+        ``indices`` of each phase (ones when not seasonal) and the length ``n``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> Naive2(horizon=2).fit(pd.Series([1.0, 2.0, 3.0])).predict()
+    3    3.0
+    4    3.0
+    dtype: float64
+    """
+
+    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
+    _method = "naive2"
+    _seconds_per_point = 2e-06
+
+    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+
+class SES(_LocalModel, BaseForecaster):
+    """M4 ``SES`` benchmark: simple exponential smoothing of the adjusted series (:func:`ses`).
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Steps forecast when ``predict`` is called without ``horizon``.
+    season_length : int, default 1
+        Seasonal period ``m`` of the M4 adjustment (24 for hourly data); 1 turns it off.
+    n_jobs : int, default None
+        Fitting processes (joblib's convention: None is 1, -1 all cores); small jobs stay in this
+        process, where start-up would dominate.
+    verbose : bool or int, default False
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    states_ : list of dict
+        Per series: the final ``level``, ``trend`` (0), ``phi`` (1), ``alpha``, ``beta`` (0), the
+        seasonal ``indices`` and the length ``n``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> SES(horizon=2).fit(pd.Series([10.0, 12.0, 11.0, 13.0, 12.0, 12.5])).predict().round(2)
+    6    11.75
+    7    11.75
+    dtype: float64
+    """
+
+    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
+    _method = "ses"
+    _seconds_per_point = 1e-05
+
+    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _min_length(self):
+        return 2
+
+
+class Holt(_LocalModel, BaseForecaster):
+    """M4 ``Holt`` benchmark: Holt's linear trend on the adjusted series (:func:`holt`).
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Steps forecast when ``predict`` is called without ``horizon``.
+    season_length : int, default 1
+        Seasonal period ``m`` of the M4 adjustment (24 for hourly data); 1 turns it off.
+    n_jobs : int, default None
+        Fitting processes (joblib's convention: None is 1, -1 all cores); small jobs stay in this
+        process, where start-up would dominate.
+    verbose : bool or int, default False
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    states_ : list of dict
+        Per series: the final ``level`` and ``trend``, ``phi`` (1), ``alpha``, ``beta`` (statsmodels'
+        trend smoothing: R's beta / alpha), the seasonal ``indices`` and the length ``n``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> Holt(horizon=2).fit(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])).predict().round(2)
+    6    7.0
+    7    8.0
+    dtype: float64
+    """
+
+    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
+    _method = "holt"
+    _seconds_per_point = 3e-05
+
+    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _min_length(self):
+        return 3
+
+
+class DampedHolt(_LocalModel, BaseForecaster):
+    """M4 ``Damped`` benchmark: damped-trend Holt on the adjusted series (:func:`damped`).
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Steps forecast when ``predict`` is called without ``horizon``.
+    season_length : int, default 1
+        Seasonal period ``m`` of the M4 adjustment (24 for hourly data); 1 turns it off.
+    n_jobs : int, default None
+        Fitting processes (joblib's convention: None is 1, -1 all cores); small jobs stay in this
+        process, where start-up would dominate.
+    verbose : bool or int, default False
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    states_ : list of dict
+        Per series: the final ``level`` and ``trend``, the damping ``phi`` (0.8 to 0.98), ``alpha``,
+        ``beta``, the seasonal ``indices`` and the length ``n``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> model = DampedHolt(horizon=3).fit(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))
+    >>> bool(0.8 <= model.states_[0]["phi"] <= 0.98)
+    True
+    """
+
+    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
+    _method = "damped"
+    _seconds_per_point = 3e-05
+
+    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _min_length(self):
+        return 3
+
+
+class Theta(_LocalModel, BaseForecaster):
+    """M4 ``Theta`` benchmark: the classic Theta method on the adjusted series (:func:`theta`).
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Steps forecast when ``predict`` is called without ``horizon``.
+    season_length : int, default 1
+        Seasonal period ``m`` of the M4 adjustment (24 for hourly data); 1 turns it off.
+    n_jobs : int, default None
+        Fitting processes (joblib's convention: None is 1, -1 all cores); small jobs stay in this
+        process, where start-up would dominate.
+    verbose : bool or int, default False
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    states_ : list of dict
+        Per series: the theta=0 line's ``intercept`` and ``slope`` (time counted from 1), the SES
+        ``level`` of the theta=2 line, the seasonal ``indices`` and the length ``n``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> Theta(horizon=2).fit(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])).predict().round(2)
+    6    6.5
+    7    7.0
+    dtype: float64
+    """
+
+    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
+    _method = "theta"
+    _seconds_per_point = 1e-05
+
+    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _min_length(self):
+        return 3
+
+
+class AutoETS(_LocalModel, BaseForecaster):
+    """ETS per series, its form chosen by AICc (:func:`auto_ets`).
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Steps forecast when ``predict`` is called without ``horizon``.
+    season_length : int, default 1
+        Seasonal period ``m``; seasonal forms are tried for series with ``3 * m`` values.
+    n_jobs : int, default None
+        Fitting processes (joblib's convention: None is 1, -1 all cores); small jobs stay in this
+        process, where start-up would dominate.
+    verbose : bool or int, default False
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    states_ : list of dict
+        Per series: the chosen ``form`` (e.g. ``"ETS(M,Ad,M)"``), its statsmodels ``spec``, ``params``
+        and ``aicc``, and the final ``level``, ``trend``, ``phi``, ``seasonal`` type and ``season``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> y = pd.Series(10.0 + np.tile([0.0, 2.0, 4.0, 2.0], 8))
+    >>> AutoETS(horizon=4, season_length=4).fit(y).states_[0]["form"]
+    'ETS(M,N,M)'
+    """
+
+    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
+    _method = "auto_ets"
+    _seconds_per_point = 0.001
+
+    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _min_length(self):
+        return 10
+
+
+class AutoARIMA(_LocalModel, BaseForecaster):
+    """Seasonal ARIMA per series, its orders chosen by AICc (:func:`auto_arima`).
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Steps forecast when ``predict`` is called without ``horizon``.
+    season_length : int, default 1
+        Seasonal period ``m``; seasonal orders are tried for series seasonal by the M4 test.
+    n_jobs : int, default None
+        Fitting processes (joblib's convention: None is 1, -1 all cores); small jobs stay in this
+        process, where start-up would dominate.
+    verbose : bool or int, default False
+        Show a progress bar while fitting.
+
+    Attributes
+    ----------
+    states_ : list of dict
+        Per series: the chosen ``form`` (e.g. ``"ARIMA(1,0,1)(0,1,1)[24]"``), ``order``
+        ``(p, q, P, Q, m)``, the differences ``d`` and ``D``, the ``mean`` of the differenced series,
+        the unconstrained CSS ``params``, ``ncond`` and ``aicc``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> y = pd.Series(np.cumsum(np.random.default_rng(0).normal(size=60)))
+    >>> AutoARIMA(horizon=3).fit(y).states_[0]["form"]
+    'ARIMA(1,1,0)'
+    """
+
+    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
+    _method = "auto_arima"
+    _seconds_per_point = 0.0005
+
+    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _min_length(self):
+        return 10

@@ -1,0 +1,268 @@
+"""The baselines as pure functions, ``method(y, h, season_length) -> (h,) array``."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from tsforecast.baselines.auto import _fit_auto_arima, _fit_auto_ets, _forecast_arima, _forecast_ets
+from tsforecast.baselines.smoothing import (
+    _fit_adjusted,
+    _fit_last,
+    _fit_theta,
+    _forecast_adjusted,
+    _forecast_last,
+    _forecast_theta,
+)
+
+_METHODS = {
+    "naive": (_fit_last, _forecast_last),
+    "seasonal_naive": (_fit_last, _forecast_last),
+    "naive2": (partial(_fit_adjusted, smooth=False), _forecast_adjusted),
+    "ses": (_fit_adjusted, _forecast_adjusted),
+    "holt": (partial(_fit_adjusted, trend=True), _forecast_adjusted),
+    "damped": (partial(_fit_adjusted, trend=True, damped=True), _forecast_adjusted),
+    "theta": (_fit_theta, _forecast_theta),
+    "auto_ets": (_fit_auto_ets, _forecast_ets),
+    "auto_arima": (_fit_auto_arima, _forecast_arima),
+}
+
+
+def _run(method, y, h, season_length):
+    fit, forecast = _METHODS[method]
+    y = np.asarray(y, dtype=np.float64)
+    return forecast(fit(y, season_length), y, h)
+
+
+def naive(y, h):
+    """The last value, ``h`` times.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The series, without missing values.
+    h : int
+        Forecast horizon.
+
+    Returns
+    -------
+    np.ndarray of shape (h,)
+
+    Examples
+    --------
+    >>> naive([1.0, 2.0, 3.0], 2)
+    array([3., 3.])
+    """
+    return _run("naive", y, h, 1)
+
+
+def seasonal_naive(y, h, season_length):
+    """The last ``season_length`` values, repeated (M4 ``sNaive``); needs ``season_length`` values.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The series, without missing values.
+    h : int
+        Forecast horizon.
+    season_length : int
+        Seasonal period ``m``.
+
+    Returns
+    -------
+    np.ndarray of shape (h,)
+
+    Examples
+    --------
+    >>> seasonal_naive([1.0, 2.0, 3.0, 4.0], 3, season_length=2)
+    array([3., 4., 3.])
+    """
+    return _run("seasonal_naive", y, h, season_length)
+
+
+def naive2(y, h, season_length=1):
+    """M4 ``Naive2``: naive on the seasonally adjusted series, re-seasonalised.
+
+    A series is adjusted when ``season_length > 1``, it has ``3 * season_length`` values and the 90%
+    autocorrelation test finds it seasonal (:func:`~tsforecast.seasonality.seasonality_test`).
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The series, without missing values.
+    h : int
+        Forecast horizon.
+    season_length : int, default 1
+        Seasonal period ``m``; 1 for none.
+
+    Returns
+    -------
+    np.ndarray of shape (h,)
+
+    Examples
+    --------
+    >>> naive2([1.0, 2.0, 3.0], 2)
+    array([3., 3.])
+    """
+    return _run("naive2", y, h, season_length)
+
+
+def ses(y, h, season_length=1):
+    """M4 ``SES``: simple exponential smoothing (least squares) of the seasonally adjusted series.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The series, without missing values.
+    h : int
+        Forecast horizon.
+    season_length : int, default 1
+        Seasonal period ``m``; 1 for none.
+
+    Returns
+    -------
+    np.ndarray of shape (h,)
+
+    Examples
+    --------
+    >>> ses([10.0, 12.0, 11.0, 13.0, 12.0, 12.5], 2).round(2)
+    array([11.75, 11.75])
+    """
+    return _run("ses", y, h, season_length)
+
+
+def holt(y, h, season_length=1):
+    """M4 ``Holt``: Holt's linear trend method on the seasonally adjusted series.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The series, without missing values.
+    h : int
+        Forecast horizon.
+    season_length : int, default 1
+        Seasonal period ``m``; 1 for none.
+
+    Returns
+    -------
+    np.ndarray of shape (h,)
+
+    Examples
+    --------
+    >>> holt([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2).round(2)
+    array([7., 8.])
+    """
+    return _run("holt", y, h, season_length)
+
+
+def damped(y, h, season_length=1):
+    """M4 ``Damped``: Holt with a damped trend (``0.8 <= phi <= 0.98``) on the adjusted series.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The series, without missing values.
+    h : int
+        Forecast horizon.
+    season_length : int, default 1
+        Seasonal period ``m``; 1 for none.
+
+    Returns
+    -------
+    np.ndarray of shape (h,)
+
+    Examples
+    --------
+    >>> bool(np.all(np.diff(damped([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3)) < 1.0))
+    True
+    """
+    return _run("damped", y, h, season_length)
+
+
+def theta(y, h, season_length=1):
+    """M4 ``Theta`` (classic): the average of the theta=0 and theta=2 lines' forecasts.
+
+    On the seasonally adjusted series the least-squares line (theta=0) is extrapolated, SES forecasts
+    ``2 * y - line`` (theta=2); their equal-weight average is re-seasonalised, negatives set to 0.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The series, without missing values.
+    h : int
+        Forecast horizon.
+    season_length : int, default 1
+        Seasonal period ``m``; 1 for none.
+
+    Returns
+    -------
+    np.ndarray of shape (h,)
+
+    Examples
+    --------
+    >>> theta([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2).round(2)
+    array([6.5, 7. ])
+    """
+    return _run("theta", y, h, season_length)
+
+
+def auto_ets(y, h, season_length=1):
+    """ETS with the form chosen by AICc (statsmodels ``ETSModel``, maximum likelihood).
+
+    Candidates: additive or multiplicative error; no, additive or damped trend; no, additive or
+    multiplicative seasonality; without additive-error multiplicative-season forms (as
+    ``forecast::ets``). Multiplicative forms need positive data, seasonal ones ``season_length > 1``
+    and ``3 * season_length`` values. Forms that fail are skipped; if none fits, naive (a warning).
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The series, without missing values.
+    h : int
+        Forecast horizon.
+    season_length : int, default 1
+        Seasonal period ``m``; 1 for none.
+
+    Returns
+    -------
+    np.ndarray of shape (h,)
+
+    Examples
+    --------
+    >>> y = 10.0 + np.tile([0.0, 2.0, 4.0, 2.0], 8)
+    >>> bool(np.all(np.isfinite(auto_ets(y, 4, season_length=4))))
+    True
+    """
+    return _run("auto_ets", y, h, season_length)
+
+
+def auto_arima(y, h, season_length=1):
+    """ARIMA with orders chosen by AICc from a small stepwise grid.
+
+    ``D = 1`` when the series is seasonal by the M4 90% test, ``d <= 2`` by KPSS tests at 5%; then
+    ``(p, q) <= (2, 2)`` under a seasonal MA(1), and for the best ``(p, q)`` the seasonal forms
+    ``(P, Q)`` in ``{(0, 0), (1, 0), (1, 1)}``; a mean (drift) when ``d + D <= 1``. Estimates are
+    conditional sums of squares (R's ``arima(method="CSS")``, which ``auto.arima`` uses to search
+    long or high-frequency series): statsmodels' exact likelihood costs seconds per fit at m = 24.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The series, without missing values.
+    h : int
+        Forecast horizon.
+    season_length : int, default 1
+        Seasonal period ``m``; 1 for none.
+
+    Returns
+    -------
+    np.ndarray of shape (h,)
+
+    Examples
+    --------
+    >>> y = np.cumsum(np.random.default_rng(0).normal(size=60))
+    >>> bool(np.all(np.isfinite(auto_arima(y, 5))))
+    True
+    """
+    return _run("auto_arima", y, h, season_length)
