@@ -1,0 +1,89 @@
+"""Rolling-origin backtests on real baselines."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.validation import check_is_fitted
+
+from tsforecast.backtest import backtest, compare
+from tsforecast.baselines import Naive, Naive2, SeasonalNaive
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError, NotFittedError
+
+
+@pytest.fixture
+def panel():
+    rng = np.random.default_rng(0)
+    rows = []
+    for uid, length in (("short", 40), ("long", 55)):
+        t = np.arange(length)
+        y = 50 + 10 * np.sin(2 * np.pi * t / 6) + rng.normal(0, 1, length)
+        rows.append(pd.DataFrame({"unique_id": uid, "ds": t, "y": y}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_windows_end_at_each_series_end_and_naive_repeats_last_value(panel):
+    result = backtest(Naive(), panel, horizon=4, n_windows=3, step=2)
+    frame = result.forecasts
+    assert set(frame["window"]) == {0, 1, 2}
+    last = frame[frame["window"] == 2]
+    for uid, length in (("short", 40), ("long", 55)):
+        rows = last[last["unique_id"] == uid]
+        assert list(rows["ds"]) == list(range(length - 4, length))
+        assert list(rows["step"]) == [1, 2, 3, 4]
+        history_end = panel[(panel["unique_id"] == uid) & (panel["ds"] == length - 5)]["y"].item()
+        np.testing.assert_allclose(rows["forecast"], history_end)
+    first = frame[(frame["window"] == 0) & (frame["unique_id"] == "long")]
+    assert list(first["ds"]) == [47, 48, 49, 50]
+
+
+def test_actuals_are_the_true_values(panel):
+    frame = backtest(Naive(), panel, horizon=3, n_windows=2).forecasts
+    merged = frame.merge(panel, on=["unique_id", "ds"])
+    np.testing.assert_array_equal(merged["actual"], merged["y"])
+
+
+def test_summary_is_mean_over_series_then_windows(panel):
+    result = backtest(SeasonalNaive(season_length=6), panel, horizon=6, n_windows=2, season_length=6)
+    expected = result.per_series.groupby("window")["smape"].mean().mean()
+    assert result.summary.loc["SeasonalNaive", "smape"] == pytest.approx(expected)
+    assert list(result.by_horizon.loc["SeasonalNaive"].index) == [1, 2, 3, 4, 5, 6]
+
+
+def test_compare_uses_identical_windows_and_reports_owa(panel):
+    models = {"naive": Naive(), "snaive": SeasonalNaive(season_length=6), "naive2": Naive2(season_length=6)}
+    result = compare(models, panel, horizon=6, n_windows=2, season_length=6)
+    actuals = [
+        g.sort_values(["window", "unique_id", "ds"])["actual"].to_numpy()
+        for _, g in result.forecasts.groupby("model")
+    ]
+    for other in actuals[1:]:
+        np.testing.assert_array_equal(actuals[0], other)
+    assert list(result.summary.index) == ["naive", "snaive", "naive2"]
+    assert result.summary.loc["naive2", "owa"] == pytest.approx(1.0)
+    assert result.summary.loc["snaive", "owa"] < result.summary.loc["naive", "owa"]
+
+
+def test_refit_false_fits_once_and_matches_for_local_models(panel):
+    refit = backtest(SeasonalNaive(season_length=6), panel, horizon=6, n_windows=3, refit=True)
+    once = backtest(SeasonalNaive(season_length=6), panel, horizon=6, n_windows=3, refit=False)
+    np.testing.assert_allclose(refit.forecasts["forecast"], once.forecasts["forecast"])
+
+
+def test_callers_estimator_is_left_unfitted(panel):
+    model = Naive()
+    backtest(model, panel, horizon=2)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model, "training_panel_")
+
+
+def test_series_too_short_for_the_windows_is_named(panel):
+    with pytest.raises(InvalidInputError, match="'short' has 40 observations"):
+        backtest(Naive(), panel, horizon=10, n_windows=4)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"horizon": 0}, {"horizon": 2, "n_windows": 0}, {"horizon": 2, "step": -1}]
+)
+def test_bad_window_parameters(panel, kwargs):
+    with pytest.raises(InvalidParameterError):
+        backtest(Naive(), panel, **kwargs)

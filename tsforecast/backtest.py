@@ -1,0 +1,193 @@
+"""Rolling-origin evaluation of any forecaster, and comparison of several on identical windows.
+
+Windows are aligned on each series' end: with ``n_windows`` windows ``step`` apart, the last window
+forecasts the final ``horizon`` points of every series, the one before it the ``horizon`` points that
+end ``step`` earlier, and so on. Each window's history is everything before its first target, so
+series of different lengths are all scored on their own latest data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+from tsforecast.data import Columns, Panel, check_min_length, to_long, to_panel
+from tsforecast.exceptions import InvalidParameterError
+from tsforecast.metrics import evaluate, evaluate_by_horizon, owa
+
+DEFAULT_METRICS = ("smape", "mase", "mae", "rmse")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """What a backtest measured.
+
+    Attributes
+    ----------
+    forecasts : pd.DataFrame
+        Tidy: ``model, window, unique_id, ds, step, actual, forecast`` (one row per target).
+    per_series : pd.DataFrame
+        Metrics per ``(model, window, unique_id)``.
+    by_horizon : pd.DataFrame
+        Metrics per ``(model, step)``, averaged over series and windows.
+    summary : pd.DataFrame
+        One row per model: metrics averaged over series, then windows (M4's convention), plus
+        ``owa`` when a Naive2 model was among those compared.
+    """
+
+    forecasts: pd.DataFrame
+    per_series: pd.DataFrame
+    by_horizon: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def backtest(
+    estimator,
+    y,
+    horizon: int,
+    n_windows: int = 1,
+    step: int | None = None,
+    refit: bool = True,
+    **options,
+) -> BacktestResult:
+    """Rolling-origin evaluation of one forecaster.
+
+    Parameters
+    ----------
+    estimator : BaseForecaster
+        Cloned for each fit; the caller's object is left untouched.
+    y : pd.Series or pd.DataFrame
+        Full history in any layout the forecasters accept.
+    horizon : int
+        Steps forecast from each origin.
+    n_windows : int
+        Number of origins.
+    step : int, optional
+        Distance between origins (defaults to ``horizon``, non-overlapping windows).
+    refit : bool
+        Refit at every origin; with ``False`` fit once on the first window's history and forecast
+        later origins through ``predict(y=history)``.
+    **options
+        ``season_length`` (MASE scale), ``metrics``, ``freq``, ``verbose``, ``name`` and the long
+        layout's ``id_col``/``time_col``/``target_col``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from tsforecast.baselines import Naive
+    >>> y = pd.Series(np.arange(30.0))
+    >>> backtest(Naive(), y, horizon=3, n_windows=2).summary.round(2)["mae"].tolist()
+    [2.0]
+    """
+    name = options.pop("name", type(estimator).__name__)
+    return compare({name: estimator}, y, horizon, n_windows, step, refit, **options)
+
+
+def compare(
+    estimators: Mapping,
+    y,
+    horizon: int,
+    n_windows: int = 1,
+    step: int | None = None,
+    refit: bool = True,
+    *,
+    season_length: int = 1,
+    metrics=DEFAULT_METRICS,
+    freq=None,
+    verbose: bool = False,
+    id_col: str = "unique_id",
+    time_col: str = "ds",
+    target_col: str = "y",
+) -> BacktestResult:
+    """Backtest several forecasters on identical windows (see :func:`backtest`).
+
+    Parameters
+    ----------
+    estimators : mapping of str -> BaseForecaster
+        Models by the name they get in the result.
+    """
+    step = horizon if step is None else step
+    _check_window_params(estimators, horizon, n_windows, step)
+    columns = Columns(id_col, time_col, target_col)
+    panel = to_panel(y, freq=freq, columns=columns)
+    check_min_length(panel, horizon + (n_windows - 1) * step + 1, f"a backtest of {n_windows} windows")
+    windows = [_window(panel, horizon, (n_windows - 1 - w) * step) for w in range(n_windows)]
+
+    frames, per_series, by_horizon = [], [], []
+    progress = tqdm(total=len(estimators) * n_windows, disable=not verbose, desc="backtest")
+    for model_name, estimator in estimators.items():
+        fitted = None
+        for number, (history, actual) in enumerate(windows):
+            if refit or fitted is None:
+                fitted = clone(estimator).fit(history, freq=panel.freq, **_names(columns))
+                forecast = fitted.predict(horizon)
+            else:
+                forecast = fitted.predict(horizon, y=history)
+            scored = _score(forecast, actual, history, columns, season_length, metrics)
+            frames.append(scored[0].assign(model=model_name, window=number))
+            per_series.append(scored[1].assign(model=model_name, window=number))
+            by_horizon.append(scored[2].assign(model=model_name, window=number))
+            progress.update()
+    progress.close()
+    return _assemble(estimators, frames, per_series, by_horizon, metrics, id_col)
+
+
+def _check_window_params(estimators, horizon, n_windows, step) -> None:
+    for label, value in {"horizon": horizon, "n_windows": n_windows, "step": step}.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InvalidParameterError(f"{label} must be an integer >= 1; got {value!r}.")
+    if not estimators:
+        raise InvalidParameterError("pass at least one estimator to compare.")
+
+
+def _window(panel: Panel, horizon: int, offset: int):
+    """History and actuals (long frames) of the window whose targets end ``offset`` before the end."""
+    history = panel.head(horizon + offset)
+    targets = panel.head(offset)
+    actual = Panel(
+        targets.ids,
+        [v[-horizon:] for v in targets.values],
+        [i[-horizon:] for i in targets.index],
+        panel.freq,
+        panel.layout,
+    )
+    long_layout = replace(panel.layout, kind="long")
+    return to_long(history.replace_layout(long_layout)), to_long(actual.replace_layout(long_layout))
+
+
+def _names(columns: Columns) -> dict:
+    return {"id_col": columns.id_col, "time_col": columns.time_col, "target_col": columns.target_col}
+
+
+def _score(forecast, actual, history, columns: Columns, season_length, metrics):
+    keys = dict(_names(columns), pred_col=columns.pred_col)
+    per_series = evaluate(forecast, actual, history, season_length, metrics, **keys).reset_index()
+    per_step = evaluate_by_horizon(forecast, actual, history, season_length, metrics, **keys).reset_index()
+    tidy = actual.merge(forecast, on=[columns.id_col, columns.time_col], how="left")
+    tidy = tidy.rename(columns={columns.target_col: "actual", columns.pred_col: "forecast"})
+    tidy.insert(2, "step", tidy.groupby(columns.id_col).cumcount() + 1)
+    return tidy, per_series, per_step
+
+
+def _assemble(estimators, frames, per_series, by_horizon, metrics, id_col) -> BacktestResult:
+    order = list(estimators)
+    forecasts = pd.concat(frames, ignore_index=True)
+    forecasts = forecasts[
+        ["model", "window", *[c for c in forecasts.columns if c not in ("model", "window")]]
+    ]
+    series = pd.concat(per_series, ignore_index=True).set_index(["model", "window", id_col])
+    steps = pd.concat(by_horizon, ignore_index=True).groupby(["model", "horizon"])[list(metrics)].mean()
+    summary = series.groupby(["model", "window"])[list(metrics)].mean().groupby("model").mean()
+    summary = summary.loc[order]
+    naive2 = [name for name, est in estimators.items() if type(est).__name__ == "Naive2"]
+    if naive2 and {"smape", "mase"} <= set(metrics):
+        reference = summary.loc[naive2[0]]
+        summary["owa"] = [
+            owa(row.smape, row.mase, reference.smape, reference.mase) for row in summary.itertuples()
+        ]
+    return BacktestResult(forecasts, series, steps.rename_axis(["model", "step"]), summary)
