@@ -1,0 +1,232 @@
+"""Speed and memory of the recurrent forecasters' training on M4 Hourly.
+
+Three measurements in one run:
+
+1. **Framework overhead**: one TBPTT epoch of ``LSTMForecaster(hidden_size=64, num_layers=2,
+   tbptt_steps=96)`` against a plain PyTorch loop written here that does the same work (the same
+   streams and features, laid out once on the device; the same network shape; the same 96-step
+   chunks, state carried and detached; masked MAE, backward, clipping, Adam). Acceptance: <= 1.2x.
+2. **TBPTT vs sliding windows**: training examples (forecast targets in the loss) per second with
+   ``training="tbptt"`` and ``training="windows"`` (``lookback=168``). Acceptance: >= 20x.
+3. **Memory**: peak resident memory of a fresh process that trains with TBPTT on one synthetic
+   series of 10,000 and of 1,000,000 steps (one stream, no cutting, a 15-second budget; CPU: the
+   process's ``VmHWM``, CUDA: ``torch.cuda.max_memory_allocated``). Acceptance: within 1.5x.
+
+Timings are medians over repeats. Usage::
+
+    python benchmarks/speed.py --data-dir ../shared/data/m4 --json speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tsforecast.data import to_panel
+from tsforecast.nn import LSTMForecaster
+from tsforecast.nn.streams import stream_chunks
+
+MODEL = dict(horizon=48, season_length=24, hidden_size=64, num_layers=2, tbptt_steps=96, random_state=0)
+
+
+def load_train(data_dir: str) -> pd.DataFrame:
+    """M4 Hourly training series as a long frame (the package loader, else the CSV directly)."""
+    try:
+        from tsforecast.datasets import load_m4
+
+        return load_m4("hourly", data_dir, download=False).train
+    except ImportError:
+        wide = pd.read_csv(Path(data_dir) / "Hourly-train.csv", index_col=0)
+        frames = [
+            pd.DataFrame({"unique_id": sid, "ds": np.arange(row.notna().sum()), "y": row.dropna().to_numpy()})
+            for sid, row in wide.iterrows()
+        ]
+        return pd.concat(frames, ignore_index=True)
+
+
+def framework_epochs(train: pd.DataFrame, epochs: int, **settings) -> LSTMForecaster:
+    model = LSTMForecaster(**{**MODEL, "max_epochs": epochs, **settings})
+    return model.fit(train)
+
+
+def plain_epochs(model: LSTMForecaster, train: pd.DataFrame, epochs: int) -> list:
+    """The same TBPTT work as ``model``'s training, written as a bare PyTorch loop; seconds per epoch."""
+    panel = to_panel(train)  # the framework's own layout below, so that the inputs are identical
+    _, streams = model._training_streams(
+        panel.values, panel.ids, model.spec_, model.scaler_.kind, model.device_
+    )
+    rows = np.arange(streams.n_streams)
+    xs, ys, ms = zip(
+        *[(x, y, m) for x, y, m, _ in stream_chunks(streams, rows, 96, model.scales_)], strict=True
+    )
+    x_all, y_all, m_all = torch.cat(xs, 1), torch.cat(ys, 1), torch.cat(ms, 1)  # (streams, steps, ...)
+    torch.manual_seed(0)
+    n_features, horizon = x_all.shape[-1], y_all.shape[-1]
+    lstm = torch.nn.LSTM(n_features, 64, 2, batch_first=True).to(x_all.device)
+    head = torch.nn.Linear(64 + n_features, horizon).to(x_all.device)
+    params = [*lstm.parameters(), *head.parameters()]
+    optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
+    batch, chunk, times = model.batch_size, model.tbptt_steps, []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(rows))
+        for b in range(0, len(rows), batch):
+            idx = order[b : b + batch]
+            xb, yb, mb = x_all[idx], y_all[idx], m_all[idx]
+            state = None
+            for c in range(0, xb.shape[1], chunk):
+                x, y, m = xb[:, c : c + chunk], yb[:, c : c + chunk], mb[:, c : c + chunk]
+                out, state = lstm(x, state)  # (batch, chunk, 64)
+                pred = head(torch.cat([out, x], -1))  # (batch, chunk, horizon)
+                loss = ((pred - y).abs() * m).sum() / m.sum().clamp_min(1)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                state = tuple(s.detach() for s in state)
+        loss.item()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory: ``VmHWM`` on Linux (``ru_maxrss`` would carry the parent's
+    peak over fork and exec), else ``ru_maxrss``."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_case(steps: int) -> dict:
+    """Train on one series of ``steps`` steps in this process; report its peak memory."""
+    rng = np.random.default_rng(0)
+    t = np.arange(steps)
+    y = pd.Series(
+        100 + 10 * np.sin(2 * np.pi * t / 24) + 5 * np.sin(2 * np.pi * t / 168) + rng.normal(0, 1, steps)
+    )
+    before = peak_rss_mib()
+    model = LSTMForecaster(**{**MODEL, "max_epochs": 1, "stream_length": None, "max_time": 15.0})
+    start = time.perf_counter()
+    model.fit(y)
+    seconds = time.perf_counter() - start
+    history = model.history_
+    result = {
+        "steps": steps,
+        "peak_rss_mib": peak_rss_mib(),
+        "before_fit_rss_mib": before,
+        "seconds": seconds,
+        "targets_trained": int(history["targets"].sum()),
+    }
+    if model.device_.type == "cuda":
+        result["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
+def run_memory(steps: int, threads: int | None) -> dict:
+    """:func:`memory_case` in a fresh process, so that each peak is its own."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--memory-case", str(steps)]
+    if threads:
+        command += ["--threads", str(threads)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default="../shared/data/m4")
+    parser.add_argument("--json", default=None, help="write the results here")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--window-seconds", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--memory-case", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_case:
+        print(json.dumps(memory_case(args.memory_case)))
+        return {}
+    train = load_train(args.data_dir)
+
+    epochs = args.repeats + 1  # the first epoch warms caches up and is left out
+    model = framework_epochs(train, epochs)
+    framework = model.history_["seconds"].to_numpy()[1:]
+    plain = plain_epochs(model, train, epochs)[1:]
+    ratio = statistics.median(framework) / statistics.median(plain)
+
+    tbptt_rate = statistics.median((model.history_["targets"] / model.history_["seconds"]).to_numpy()[1:])
+    window_rates = []
+    for _ in range(args.repeats):
+        windows = framework_epochs(train, 1, training="windows", lookback=168, max_time=args.window_seconds)
+        record = windows.history_.iloc[-1]
+        window_rates.append(record["targets"] / record["seconds"])
+    window_rate = statistics.median(window_rates)
+
+    memory = [run_memory(n, args.threads) for n in (10_000, 1_000_000)]
+    key = "cuda_peak_mib" if "cuda_peak_mib" in memory[0] else "peak_rss_mib"
+    memory_ratio = memory[1][key] / memory[0][key]
+
+    results = {
+        "device": str(model.device_),
+        "threads": torch.get_num_threads(),
+        "tbptt_epoch_seconds_framework": float(statistics.median(framework)),
+        "tbptt_epoch_seconds_plain": statistics.median(plain),
+        "framework_over_plain": ratio,
+        "tbptt_targets_per_second": float(tbptt_rate),
+        "windows_targets_per_second": float(window_rate),
+        "tbptt_over_windows": float(tbptt_rate / window_rate),
+        "memory": memory,
+        "memory_metric": key,
+        "memory_ratio_1m_over_10k": memory_ratio,
+        "acceptance": {
+            "framework_over_plain <= 1.2": bool(ratio <= 1.2),
+            "tbptt_over_windows >= 20": bool(tbptt_rate / window_rate >= 20),
+            "memory_ratio <= 1.5": bool(memory_ratio <= 1.5),
+        },
+    }
+    _print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return results
+
+
+def _print_table(r: dict) -> None:
+    rows = [
+        ("TBPTT epoch, LSTMForecaster (s)", f"{r['tbptt_epoch_seconds_framework']:.3f}", ""),
+        ("TBPTT epoch, plain PyTorch loop (s)", f"{r['tbptt_epoch_seconds_plain']:.3f}", ""),
+        ("framework / plain", f"{r['framework_over_plain']:.3f}", "<= 1.2"),
+        ("targets/s, tbptt", f"{r['tbptt_targets_per_second']:,.0f}", ""),
+        ("targets/s, windows (lookback 168)", f"{r['windows_targets_per_second']:,.0f}", ""),
+        ("tbptt / windows", f"{r['tbptt_over_windows']:.1f}", ">= 20"),
+    ]
+    for case in r["memory"]:
+        rows.append(
+            (
+                f"peak memory, {case['steps']:,} steps (MiB, {r['memory_metric']})",
+                f"{case[r['memory_metric']]:.0f}",
+                f"before fit {case['before_fit_rss_mib']:.0f}",
+            )
+        )
+    rows.append(("memory 1M / 10k", f"{r['memory_ratio_1m_over_10k']:.2f}", "<= 1.5"))
+    width = max(len(name) for name, _, _ in rows)
+    print(f"device {r['device']}, {r['threads']} threads")
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:>14}  {target}")
+    verdicts = ", ".join(f"{k}: {'pass' if v else 'FAIL'}" for k, v in r["acceptance"].items())
+    print(verdicts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The recurrent network: tensors in, tensors out (no pandas, no scaling, no windows).
+
+:class:`RecurrentNetwork` stacks LSTM, GRU or vanilla tanh RNN layers and puts a linear head on
+``[hidden state, inputs]`` at every step, so one forward pass over ``(batch, time, features)``
+emits a forecast for every step.
+
+Layers: without ``residual`` the whole stack is one multi-layer torch module (cuDNN's fused kernel on
+a GPU, with torch's own dropout between layers). With ``residual=True`` each layer is its own
+one-layer module so that layer ``l >= 1`` can add its input to its output (the layers after the
+first all have width ``hidden_size``); dropout is then applied between layers by hand.
+
+Initialisation (:func:`init_recurrent_`):
+
+* input-to-hidden weights (``weight_ih``): Xavier uniform, per gate block;
+* hidden-to-hidden weights (``weight_hh``): orthogonal, per gate block (each ``hidden x hidden``
+  block is an orthogonal matrix);
+* biases zero, except the LSTM forget gate: ``bias_ih`` forget slice = 1.0 and ``bias_hh`` forget
+  slice = 0.0, so the forget gate's total bias is 1.0 (gate order ``i, f, g, o``: the slice
+  ``[hidden:2*hidden]``);
+* the head's weights and bias are zero: an untrained network predicts 0 everywhere, which the
+  forecasters read as "the seasonal naive forecast" (the network learns a correction of it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+__all__ = ["CELLS", "RecurrentNetwork", "detach_state", "init_recurrent_"]
+
+
+def init_recurrent_(module: nn.RNNBase, cell: str) -> None:
+    """Initialise a torch recurrent module in place as described in the module docstring.
+
+    Examples
+    --------
+    >>> lstm = nn.LSTM(3, 4)
+    >>> init_recurrent_(lstm, "lstm")
+    >>> (lstm.bias_ih_l0[4:8] + lstm.bias_hh_l0[4:8]).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    hidden, gates = module.hidden_size, GATES[cell]
+    for name, param in module.named_parameters():
+        with torch.no_grad():
+            if name.startswith("weight_ih"):
+                for block in param.view(gates, hidden, -1):  # (hidden, input) per gate
+                    nn.init.xavier_uniform_(block)
+            elif name.startswith("weight_hh"):
+                for block in param.view(gates, hidden, hidden):
+                    nn.init.orthogonal_(block)
+            elif name.startswith("bias"):
+                param.zero_()
+                if cell == "lstm" and name.startswith("bias_ih"):
+                    param[hidden : 2 * hidden] = 1.0
+
+
+def detach_state(state):
+    """Cut the graph behind a recurrent state (a tensor or an LSTM ``(h, c)`` pair)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+class RecurrentNetwork(nn.Module):
+    """Stacked recurrent layers with a linear head at every step.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn"}
+    input_size : int
+        Features per step.
+    hidden_size : int
+    num_layers : int
+    n_outputs : int
+        Head width (horizon x quantile levels).
+    dropout : float, default=0.0
+        Dropout between recurrent layers.
+    residual : bool, default=False
+        Add each layer's input to its output for the layers after the first.
+
+    Examples
+    --------
+    >>> net = RecurrentNetwork("lstm", input_size=5, hidden_size=8, num_layers=2, n_outputs=3)
+    >>> out, (h, c) = net(torch.zeros(2, 7, 5))
+    >>> tuple(out.shape), tuple(h.shape)
+    ((2, 7, 3), (2, 2, 8))
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        n_outputs: int,
+        dropout: float = 0.0,
+        residual: bool = False,
+    ):
+        super().__init__()
+        self.cell, self.residual, self.num_layers = cell, residual, num_layers
+        rnn = CELLS[cell]
+        if residual:
+            sizes = [input_size] + [hidden_size] * (num_layers - 1)
+            self.layers = nn.ModuleList(rnn(size, hidden_size, batch_first=True) for size in sizes)
+        else:
+            stacked_dropout = dropout if num_layers > 1 else 0.0
+            self.layers = nn.ModuleList(
+                [rnn(input_size, hidden_size, num_layers, batch_first=True, dropout=stacked_dropout)]
+            )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size + input_size, n_outputs)
+        for layer in self.layers:
+            init_recurrent_(layer, cell)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor, state=None):
+        """Run ``x`` of shape ``(batch, time, input_size)`` from ``state`` (None: zeros).
+
+        Returns the head outputs ``(batch, time, n_outputs)`` and the final state: a tensor
+        ``(num_layers, batch, hidden)``, or an ``(h, c)`` pair of them for the LSTM.
+        """
+        if not self.residual:
+            hidden, state = self.layers[0](x, state)  # (batch, time, hidden); state (layers, batch, hidden)
+        else:
+            hidden, finals = x, []
+            for k, layer in enumerate(self.layers):
+                layer_state = _layer_state(state, k)
+                inputs = hidden if k == 0 else self.dropout(hidden)
+                out, final = layer(inputs, layer_state)  # (batch, time, hidden); (1, batch, hidden)
+                hidden = out if k == 0 else out + hidden
+                finals.append(final)
+            state = _stack_states(finals)
+        return self.head(torch.cat([hidden, x], dim=-1)), state  # (batch, time, n_outputs)
+
+
+def _layer_state(state, k: int):
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s[k : k + 1] for s in state)  # (1, batch, hidden) each
+    return state[k : k + 1]
+
+
+def _stack_states(finals: list):
+    if isinstance(finals[0], tuple):
+        return tuple(
+            torch.cat(parts, dim=0) for parts in zip(*finals, strict=True)
+        )  # (layers, batch, hidden)
+    return torch.cat(finals, dim=0)

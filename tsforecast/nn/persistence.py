@@ -1,0 +1,250 @@
+"""Save and load fitted recurrent forecasters: one safetensors file, no pickle.
+
+The file holds the network weights (CPU tensors, so a model trained on a GPU loads anywhere), the
+training panel's values, the per-series scaler statistics and the global feature scales as tensors,
+and in the safetensors metadata one JSON document with the rest: format and package versions, the
+estimator class and parameters, the feature layout, the series ids, the time index of every series
+(start, length, frequency), the input layout and the per-epoch training history.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+import tsforecast
+from tsforecast.data import Columns, Layout, Panel
+from tsforecast.exceptions import IncompatibleModelError, InvalidInputError
+from tsforecast.nn.streams import FeatureSpec, Scales
+from tsforecast.scaling import SeriesScaler
+
+FORMAT_VERSION = 1
+_KEY = "tsforecast"
+
+__all__ = ["FORMAT_VERSION", "load", "save"]
+
+
+def save(estimator, path) -> None:
+    """Write a fitted recurrent forecaster to ``path``.
+
+    Parameters
+    ----------
+    estimator : LSTMForecaster, GRUForecaster or RNNForecaster
+        Fitted.
+    path : str or Path
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, tempfile, os, tsforecast
+    >>> y = pd.Series(10 + np.sin(np.arange(80) / 2), index=pd.RangeIndex(80))
+    >>> model = tsforecast.LSTMForecaster(horizon=4, season_length=6, hidden_size=4, max_epochs=1,
+    ...                                   tbptt_steps=16, random_state=0).fit(y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> model.save(path)
+    >>> bool((tsforecast.load(path).predict() == model.predict()).all())
+    True
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "training_panel_")
+    panel = estimator.training_panel_
+    tensors = {
+        f"network.{k}": v.detach().cpu().contiguous() for k, v in estimator.network_.state_dict().items()
+    }
+    tensors.update(
+        {
+            "panel.values": torch.from_numpy(np.concatenate(panel.values).astype(np.float64)),
+            "panel.lengths": torch.from_numpy(panel.lengths),
+            "scaler.center": torch.from_numpy(estimator.scaler_.center),
+            "scaler.scale": torch.from_numpy(estimator.scaler_.scale),
+            "scales.features": estimator.scales_.features.detach().cpu().contiguous(),
+            "scales.target": estimator.scales_.target.detach().cpu().reshape(1),
+        }
+    )
+    params = {k: v for k, v in estimator.get_params(deep=False).items() if k != "callbacks"}
+    if isinstance(params.get("device"), torch.device):
+        params["device"] = str(params["device"])
+    spec = estimator.spec_
+    document = {
+        "format_version": FORMAT_VERSION,
+        "package_version": tsforecast.__version__,
+        "class": type(estimator).__name__,
+        "params": _jsonable(params, "parameters"),
+        "spec": [spec.season_length, spec.long_season_length, spec.horizon],
+        "quantile_levels": list(estimator.quantile_levels_),
+        "scaler_kind": estimator.scaler_.kind,
+        "horizon": estimator.horizon_,
+        "ids": _jsonable(list(panel.ids), "series ids"),
+        "index": _index_state(panel),
+        "layout": _layout_state(panel.layout),
+        "training_history": json.loads(estimator.history_.to_json(orient="records")),
+    }
+    save_file(tensors, str(path), metadata={_KEY: json.dumps(document)})
+
+
+def load(path, device: str = "cpu"):
+    """Load a forecaster written by :func:`save` (``est.save(path)``).
+
+    Parameters
+    ----------
+    path : str or Path
+    device : str, default="cpu"
+        Where to put the network (CPU by default, whatever it was trained on).
+
+    Raises
+    ------
+    IncompatibleModelError
+        The file is missing, corrupted, not a tsforecast model, or written by an incompatible version.
+    """
+    from tsforecast.nn import estimators
+    from tsforecast.nn.estimators import resolve_device
+
+    document, tensors = _read(Path(path))
+    _check_version(document, path)
+    try:
+        cls = {
+            c.__name__: c
+            for c in (estimators.LSTMForecaster, estimators.GRUForecaster, estimators.RNNForecaster)
+        }[document["class"]]
+        params = dict(document["params"])
+        if params.get("quantiles") is not None:
+            params["quantiles"] = tuple(params["quantiles"])
+        model = cls(**params)
+        spec = FeatureSpec(*document["spec"])
+        levels = tuple(document["quantile_levels"])
+        network = model._build_network(spec, levels)
+        weights = {k[len("network.") :]: v for k, v in tensors.items() if k.startswith("network.")}
+        network.load_state_dict(weights, strict=True)
+        target = resolve_device(device)
+        model.network_ = network.to(target).eval()
+        model.device_ = target
+        model.spec_, model.quantile_levels_, model.horizon_ = spec, levels, int(document["horizon"])
+        model.scaler_ = SeriesScaler(
+            document["scaler_kind"], tensors["scaler.center"].numpy(), tensors["scaler.scale"].numpy()
+        )
+        model.scales_ = Scales(tensors["scales.features"].to(target), tensors["scales.target"][0].to(target))
+        model._architecture_ = model._architecture(spec, levels)
+        panel = _panel(document, tensors)
+        model._train_rows_ = {sid: row for row, sid in enumerate(panel.ids)}
+        history = pd.DataFrame(document["training_history"])
+        model.history_ = history.astype({c: float for c in history if c not in ("epoch", "skipped_steps")})
+        model.training_panel_, model.n_series_, model.freq_ = panel, panel.n_series, panel.freq
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:
+        raise IncompatibleModelError(f"{path} is not a usable tsforecast model: {error}") from None
+    return model
+
+
+def _read(path: Path):
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise IncompatibleModelError(
+            f"cannot read {path} as a saved tsforecast model ({type(error).__name__}: {error}); the file "
+            "is missing, truncated or corrupted. Save the model again with est.save(path)."
+        ) from None
+    if _KEY not in metadata:
+        raise IncompatibleModelError(
+            f"{path} is a safetensors file but not a tsforecast model (no '{_KEY}' metadata)."
+        )
+    try:
+        return json.loads(metadata[_KEY]), tensors
+    except json.JSONDecodeError as error:
+        raise IncompatibleModelError(f"{path}: the model description is corrupted ({error}).") from None
+
+
+def _check_version(document: dict, path) -> None:
+    fmt, saved = document.get("format_version"), str(document.get("package_version", "?"))
+    current = tsforecast.__version__
+    if fmt != FORMAT_VERSION:
+        raise IncompatibleModelError(
+            f"{path} uses model format {fmt!r} (tsforecast {saved}); this tsforecast {current} reads format "
+            f"{FORMAT_VERSION}. Load it with tsforecast {saved}, or retrain and save it again."
+        )
+    if _major_minor(saved) > _major_minor(current) or _major_minor(saved)[0] != _major_minor(current)[0]:
+        raise IncompatibleModelError(
+            f"{path} was saved by tsforecast {saved}, which is incompatible with this tsforecast {current} "
+            "(a different major version, or a newer release). Install the matching version or retrain."
+        )
+
+
+def _major_minor(version: str) -> tuple:
+    try:
+        return tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return (math.inf, math.inf)
+
+
+def _jsonable(value, what: str):
+    try:
+        return json.loads(json.dumps(value, default=_default))
+    except TypeError as error:
+        raise InvalidInputError(f"cannot save the model: its {what} are not JSON values ({error}).") from None
+
+
+def _default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} {value!r}")
+
+
+def _index_state(panel: Panel) -> dict:
+    freq = panel.freq
+    first = panel.index[0]
+    if isinstance(first, pd.DatetimeIndex):
+        return {
+            "kind": "datetime",
+            "freq": freq.freqstr,
+            "tz": str(first.tz) if first.tz else None,
+            "starts": [str(ix[0].tz_localize(None)) for ix in panel.index],
+        }
+    if isinstance(first, pd.PeriodIndex):
+        return {"kind": "period", "freq": freq.freqstr, "starts": [str(ix[0]) for ix in panel.index]}
+    return {"kind": "integer", "freq": int(freq), "starts": [int(ix[0]) for ix in panel.index]}
+
+
+def _layout_state(layout: Layout) -> dict:
+    columns = layout.columns
+    return {
+        "kind": layout.kind,
+        "columns": [columns.id_col, columns.time_col, columns.target_col, columns.pred_col],
+        "name": _jsonable(layout.name, "series name"),
+        "column_index": None
+        if layout.column_index is None
+        else _jsonable(list(layout.column_index), "columns"),
+    }
+
+
+def _panel(document: dict, tensors: dict) -> Panel:
+    lengths = tensors["panel.lengths"].numpy()
+    values = np.split(tensors["panel.values"].numpy(), np.cumsum(lengths)[:-1])
+    state = document["index"]
+    if state["kind"] == "datetime":
+        freq = pd.tseries.frequencies.to_offset(state["freq"])
+        index = [
+            pd.date_range(s, periods=n, freq=freq, tz=state["tz"])
+            for s, n in zip(state["starts"], lengths, strict=True)
+        ]
+    elif state["kind"] == "period":
+        freq = pd.tseries.frequencies.to_offset(state["freq"])
+        index = [
+            pd.period_range(s, periods=n, freq=freq) for s, n in zip(state["starts"], lengths, strict=True)
+        ]
+    else:
+        freq = state["freq"]
+        index = [
+            pd.Index(s + freq * np.arange(n), dtype="int64")
+            for s, n in zip(state["starts"], lengths, strict=True)
+        ]
+    lay = document["layout"]
+    column_index = None if lay["column_index"] is None else pd.Index(lay["column_index"])
+    layout = Layout(lay["kind"], Columns(*lay["columns"]), lay["name"], column_index)
+    return Panel(list(document["ids"]), [v.copy() for v in values], index, freq, layout)

@@ -1,0 +1,348 @@
+"""The panel on the device: streams of transformed values and the per-step features computed from them.
+
+Each stream is one row of three device tensors laid out once (:func:`build_streams`): ``z`` (the
+scaled series, gaps filled with the causal level), ``level`` (the causal level ``L_t``, the mean of
+the last ``season_length`` values) and ``obs`` (whether ``z`` is a usable target there). Features are
+computed from a slice of those rows chunk by chunk (:func:`chunk_features`), so memory grows with the
+series length by three numbers per step, not by the feature width.
+
+Features of step ``t`` (``m = season_length``, ``M = long_season_length``, ``H = horizon``), all in
+the scaled space and relative to ``L_t``, then divided by a global per-feature scale:
+
+* the last season: ``z[t-m+1 .. t] - L_t`` (``m`` values);
+* with ``M``: the values one long season before each forecast step, ``z[t+h-M] - L_t``, h = 1..H
+  (wrapping round ``M`` when ``H > M``);
+* level changes ``L_t - L_{t-m}`` (and ``L_t - L_{t-M}`` with ``M``), in that order.
+
+Targets are residuals over the seasonal naive forecast ``base_h = z[t - m + ((h-1) mod m) + 1]``:
+``(z[t+h] - base_h) / target_scale``, masked where ``z[t+h]`` is missing, beyond the training cut or
+after the end of the series. The network's output at step ``t`` is therefore a correction of the
+seasonal naive forecast made at ``t``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tsforecast.windowing import StreamPlan, layout_streams, window_ends
+
+__all__ = ["FeatureSpec", "Streams", "build_streams", "chunk_features", "series_arrays"]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which lags the per-step features use."""
+
+    season_length: int
+    long_season_length: int  # 0: none
+    horizon: int
+
+    @property
+    def context(self) -> int:
+        """Steps of history before the first step with complete features (``t0``)."""
+        return max(self.season_length, self.long_season_length)
+
+    @property
+    def n_features(self) -> int:
+        long = self.horizon + 1 if self.long_season_length else 0
+        return self.season_length + 1 + long
+
+    def offsets(self) -> dict:
+        """Offsets from ``t`` of the values each feature group reads (``gather``: all, in feature order)."""
+        m, big, h = self.season_length, self.long_season_length, np.arange(self.horizon)
+        out = {"lags": np.arange(-m + 1, 1), "base": -m + (h % m) + 1, "targets": h + 1}
+        if big:
+            out["long"] = -big + (h % big) + 1
+        out["gather"] = np.concatenate([out["lags"], out.get("long", []), out["base"], out["targets"]])
+        return {k: v.astype(np.int64) for k, v in out.items()}
+
+    def level_lags(self) -> list:
+        """Lags of the level-change features ``L_t - L_{t-lag}``."""
+        return [self.season_length] + ([self.long_season_length] if self.long_season_length else [])
+
+    def base(self, z_filled: np.ndarray) -> np.ndarray:
+        """Seasonal naive forecast (scaled space) made at the last step of a series."""
+        return z_filled[len(z_filled) - 1 + self.offsets()["base"]]
+
+
+def series_arrays(z: np.ndarray, season_length: int, cut: int | None = None, target_from: int = 0):
+    """The filled values, causal level and target mask of one scaled series (float64, host).
+
+    ``level[t]`` is the mean of the observed values among ``z[t-m+1 .. t]`` (fewer at the start),
+    carried forward when all of them are missing; a missing ``z[t]`` is filled with ``level[t]``.
+    ``obs[t]`` is True where ``z[t]`` is observed and ``target_from <= t < cut``.
+    """
+    finite = np.isfinite(z)
+    values = np.where(finite, z, 0.0)
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    t = np.arange(len(z))
+    lo = np.maximum(t + 1 - season_length, 0)
+    n = counts[t + 1] - counts[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = (sums[t + 1] - sums[lo]) / n
+    if not (n > 0).all():  # forward-fill windows without observations
+        idx = np.where(n > 0, t, 0)
+        level = level[np.maximum.accumulate(idx)]
+    filled = np.where(finite, z, level)
+    obs = finite & (t >= target_from) & (t < (len(z) if cut is None else cut))
+    return filled, level, obs
+
+
+@dataclass
+class Streams:
+    """Device rows of the streams plus the host facts needed to plan batches without syncing.
+
+    Attributes
+    ----------
+    z, level : torch.Tensor of shape (n_streams, width), float32
+    obs : torch.Tensor of shape (n_streams, width), bool
+    n_steps, warmup : torch.Tensor of shape (n_streams,), int64 (device)
+    n_steps_host, warmup_host : np.ndarray of shape (n_streams,)
+    has_target : np.ndarray of shape (n_streams, max_steps), bool
+        Whether each step has at least one unmasked target (host).
+    """
+
+    spec: FeatureSpec
+    offsets: dict  # feature group -> device index tensor into a window of context + horizon + 1
+    z: torch.Tensor
+    level: torch.Tensor
+    obs: torch.Tensor
+    n_steps: torch.Tensor
+    warmup: torch.Tensor
+    n_steps_host: np.ndarray
+    warmup_host: np.ndarray
+    has_target: np.ndarray
+
+    @property
+    def n_streams(self) -> int:
+        return len(self.n_steps_host)
+
+    def windows(self, lookback: int) -> np.ndarray:
+        """``(stream, last step)`` of every window of ``lookback`` steps with a target (host)."""
+        return window_ends(self.has_target, self.n_steps_host, lookback)
+
+
+def build_streams(arrays: list, plan: StreamPlan, spec: FeatureSpec, chunk: int, device) -> Streams:
+    """Lay the per-series ``(filled, level, obs)`` arrays out as streams on ``device`` (once).
+
+    Step ``k`` of series ``i`` is time ``spec.context + k``; ``plan`` says which steps each stream
+    covers. Rows are padded to a whole number of ``chunk`` steps plus the context on both sides.
+    """
+    t0, h = spec.context, spec.horizon
+    width = t0 + max(1, math.ceil(plan.n_steps.max() / chunk)) * chunk + h
+    z, level, obs = (layout_streams([a[k] for a in arrays], plan, t0, h, width) for k in range(3))
+    obs = obs.astype(bool)
+    steps = np.arange(width - t0 - h)
+    counts = np.concatenate([np.zeros((len(obs), 1), np.int64), np.cumsum(obs, axis=1)], axis=1)
+    any_target = counts[:, steps + t0 + h + 1] - counts[:, steps + t0 + 1] > 0  # (streams, steps)
+    valid_step = (steps >= plan.warmup[:, None]) & (steps < plan.n_steps[:, None])
+    shift = np.nanmean(np.where(valid_step, z[:, t0 : t0 + len(steps)], np.nan), axis=1, keepdims=True)
+    shift = np.nan_to_num(shift)  # features are differences: a per-row shift keeps float32 exact enough
+    as_float = lambda a: torch.as_tensor(a.astype(np.float32), device=device)  # noqa: E731
+    t0_offsets = {k: torch.as_tensor(v + t0, device=device) for k, v in spec.offsets().items()}
+    return Streams(
+        spec,
+        t0_offsets,
+        as_float(z - shift),
+        as_float(level - shift),
+        torch.as_tensor(obs, device=device),
+        torch.as_tensor(plan.n_steps, device=device),
+        torch.as_tensor(plan.warmup, device=device),
+        plan.n_steps.copy(),
+        plan.warmup.copy(),
+        any_target & valid_step,
+    )
+
+
+def chunk_features(spec: FeatureSpec, off: dict, z: torch.Tensor, level: torch.Tensor, obs: torch.Tensor):
+    """Raw features, targets and target mask of ``C`` consecutive steps.
+
+    Parameters
+    ----------
+    spec : FeatureSpec
+    off : dict of str -> torch.Tensor
+        ``spec.offsets()`` shifted by ``spec.context``, on the device (``Streams.offsets``).
+    z, level, obs : torch.Tensor of shape (batch, C + context + horizon)
+        Row segments starting ``context`` steps before the first step.
+
+    Returns
+    -------
+    x : (batch, C, n_features), y : (batch, C, horizon), mask : (batch, C, horizon), unscaled.
+    """
+    t0, h = spec.context, spec.horizon
+    steps = z.shape[1] - t0 - h
+    win = z.unfold(1, t0 + h + 1, 1)  # (batch, C, t0 + h + 1) view; column j = offset j - t0
+    seen = obs.unfold(1, t0 + h + 1, 1)
+    values = win[..., off["gather"]]  # (batch, C, lags [+ long] + base + targets): one copy
+    n_rel = values.shape[-1] - 2 * h
+    lev = level[:, t0 : t0 + steps]  # (batch, C)
+    changes = [lev - level[:, t0 - lag : t0 - lag + steps] for lag in spec.level_lags()]  # (batch, C) each
+    x = torch.cat(
+        [values[..., :n_rel] - lev[..., None], torch.stack(changes, -1)], -1
+    )  # (batch, C, features)
+    y = values[..., n_rel + h :] - values[..., n_rel : n_rel + h]  # targets - seasonal naive: (batch, C, h)
+    return x, y, seen[..., off["targets"]]
+
+
+@dataclass
+class Scales:
+    """Global divisors of the features ``(n_features,)`` and of the targets ``()`` (device)."""
+
+    features: torch.Tensor
+    target: torch.Tensor
+
+    @classmethod
+    def identity(cls, spec: FeatureSpec, device) -> Scales:
+        return cls(torch.ones(spec.n_features, device=device), torch.ones((), device=device))
+
+
+def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales, index=None):
+    """Yield ``(x, y, mask, trainable)`` for the consecutive chunks of the streams ``rows``.
+
+    ``x`` is ``(batch, C, n_features)``, ``y`` and ``mask`` are ``(batch, C, horizon)``; warm-up
+    steps, padding and missing targets are masked. ``trainable`` (a host bool, known without a sync)
+    says whether the chunk has any unmasked target.
+    """
+    spec = streams.spec
+    t0, h = spec.context, spec.horizon
+    if index is None:  # the device copy of ``rows`` (pass it in to avoid a host-to-device copy here)
+        index = torch.as_tensor(rows, device=streams.z.device)
+    z, level, obs = streams.z[index], streams.level[index], streams.obs[index]  # (batch, width)
+    n_steps, warmup = streams.n_steps[index, None], streams.warmup[index, None]  # (batch, 1)
+    for c0 in range(0, int(streams.n_steps_host[rows].max()), chunk):
+        cut = slice(c0, c0 + chunk + t0 + h)
+        x, y, mask = chunk_features(spec, streams.offsets, z[:, cut], level[:, cut], obs[:, cut])
+        step = torch.arange(c0, c0 + chunk, device=z.device)
+        mask = mask & ((step >= warmup) & (step < n_steps))[..., None]  # (batch, C, horizon)
+        trainable = bool(streams.has_target[rows, c0 : c0 + chunk].any())
+        yield x / scales.features, y / scales.target, mask, trainable
+
+
+def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Scales):
+    """Features of the windows ending at ``ends`` ``(batch, 2)`` = (stream, last step), on the device.
+
+    Returns ``x (batch, lookback, n_features)`` and the last step's ``y`` and ``mask``
+    ``(batch, 1, horizon)``. Every window is a strided view of the stream rows (``Tensor.unfold``,
+    the device twin of :func:`tsforecast.windowing.sliding_windows`); only the sampled ones are copied.
+    """
+    spec = streams.spec
+    span = lookback + spec.context + spec.horizon
+    rows, start = ends[:, 0], ends[:, 1] - (lookback - 1)  # (batch,)
+    segments = [t.unfold(1, span, 1)[rows, start] for t in (streams.z, streams.level, streams.obs)]
+    x, y, mask = chunk_features(spec, streams.offsets, *segments)  # segments: (batch, span)
+    return x / scales.features, y[:, -1:] / scales.target, mask[:, -1:]
+
+
+def feature_moments(streams: Streams, chunk: int, batch_size: int) -> Scales:
+    """Per-feature standard deviation (+1e-3) over the real steps and the target standard deviation.
+
+    One pass over the streams on the device, summing in float64; one host sync at the end.
+    """
+    device = streams.z.device
+    identity = Scales.identity(streams.spec, device)
+    sums = torch.zeros(3, streams.spec.n_features, dtype=torch.float64, device=device)
+    target = torch.zeros(3, dtype=torch.float64, device=device)
+    for start in range(0, streams.n_streams, batch_size):
+        rows = np.arange(start, min(start + batch_size, streams.n_streams))
+        n_steps = streams.n_steps[torch.as_tensor(rows, device=device), None]
+        for k, (x, y, mask, _) in enumerate(stream_chunks(streams, rows, chunk, identity)):
+            step = torch.arange(k * chunk, (k + 1) * chunk, device=device)
+            real = (step < n_steps)[..., None].double()  # (batch, C, 1)
+            x, y = x.double(), y.double()
+            sums += torch.stack(
+                [real.sum((0, 1)).expand_as(sums[0]), (x * real).sum((0, 1)), (x * x * real).sum((0, 1))]
+            )
+            w = mask.double()
+            target += torch.stack([w.sum(), (y * w).sum(), (y * y * w).sum()])
+    count, first, second = sums.unbind(0)
+    count = count.clamp_min(1)
+    feature_std = (second / count - (first / count) ** 2).clamp_min(0).sqrt() + 1e-3
+    n = target[0].clamp_min(1)
+    target_std = (target[2] / n - (target[1] / n) ** 2).clamp_min(0).sqrt()
+    target_std = torch.where(target_std > 1e-8, target_std, torch.ones_like(target_std))
+    return Scales(feature_std.float(), target_std.float())
+
+
+@torch.no_grad()
+def run_streams(
+    network, streams: Streams, chunk: int, batch_size: int, scales: Scales, autocast, loss_fn=None
+):
+    """Run the network over whole streams (state carried, no gradients).
+
+    Returns the head output at each stream's last step ``(n_streams, n_outputs)``, or with
+    ``loss_fn`` the loss averaged over all unmasked targets (a 0-d device tensor).
+    """
+    device = streams.z.device
+    last_outputs, total, count = [], torch.zeros((), device=device), torch.zeros((), device=device)
+    for start in range(0, streams.n_streams, batch_size):
+        rows = np.arange(start, min(start + batch_size, streams.n_streams))
+        last = streams.n_steps[torch.as_tensor(rows, device=device)] - 1  # (batch,)
+        state, picked = None, None
+        for k, (x, y, mask, _) in enumerate(stream_chunks(streams, rows, chunk, scales)):
+            with autocast():
+                out, state = network(x, state)  # (batch, C, n_outputs)
+            out = out.float()
+            if loss_fn is not None:
+                loss, valid = loss_fn(out, y, mask)
+                total, count = total + loss * valid, count + valid
+                continue
+            at = (last - k * chunk).clamp(0, x.shape[1] - 1)  # (batch,)
+            here = out[torch.arange(len(rows), device=device), at]  # (batch, n_outputs)
+            inside = ((last >= k * chunk) & (last < (k + 1) * chunk))[:, None]
+            picked = here if picked is None else torch.where(inside, here, picked)
+        last_outputs.append(picked)
+    if loss_fn is not None:
+        return total / count.clamp_min(1)
+    return torch.cat(last_outputs)
+
+
+class TBPTTSource:
+    """Training batches for truncated BPTT: random groups of streams, walked chunk by chunk.
+
+    ``epoch(generator)`` yields one ``(n_chunks, chunks)`` pair per batch; the loop carries the
+    network state across the chunks of a batch and starts each batch from a zero state.
+    """
+
+    last_only = False
+
+    def __init__(self, streams: Streams, batch_size: int, chunk: int, scales: Scales):
+        self.streams, self.batch_size, self.chunk, self.scales = streams, batch_size, chunk, scales
+
+    @property
+    def n_batches(self) -> int:
+        return math.ceil(self.streams.n_streams / self.batch_size)
+
+    def epoch(self, generator: torch.Generator):
+        order = torch.randperm(self.streams.n_streams, generator=generator)
+        on_device = order.to(self.streams.z.device)  # one copy per epoch
+        order = order.numpy()
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            n_chunks = math.ceil(self.streams.n_steps_host[rows].max() / self.chunk)
+            index = on_device[start : start + self.batch_size]
+            yield n_chunks, stream_chunks(self.streams, rows, self.chunk, self.scales, index)
+
+
+class WindowSource:
+    """Training batches of sliding windows: ``lookback`` steps from a zero state, last output scored."""
+
+    last_only = True
+
+    def __init__(self, streams: Streams, batch_size: int, lookback: int, scales: Scales):
+        self.streams, self.batch_size, self.lookback, self.scales = streams, batch_size, lookback, scales
+        self.ends = torch.as_tensor(streams.windows(lookback), device=streams.z.device)  # (n_windows, 2)
+
+    @property
+    def n_batches(self) -> int:
+        return math.ceil(len(self.ends) / self.batch_size)
+
+    def epoch(self, generator: torch.Generator):
+        order = torch.randperm(len(self.ends), generator=generator).to(self.ends.device)
+        for start in range(0, len(order), self.batch_size):
+            ends = self.ends[order[start : start + self.batch_size]]
+            yield 1, iter([(*window_chunk(self.streams, ends, self.lookback, self.scales), True)])

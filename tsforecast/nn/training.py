@@ -1,0 +1,313 @@
+"""The training loop: Adam(W), a one-cycle learning rate, clipping, early stopping and callbacks.
+
+One optimisation step (:func:`train_step`): forward a chunk from the carried state, masked loss,
+``backward``, then ``clip_grad_norm_`` (after the backward, before the optimiser step; the global
+norm it returns is the *pre-clip* norm, recorded every step), then the optimiser step. A step whose
+loss or gradient norm is not finite is skipped without touching the weights or the optimiser's
+moments: the fused Adam kernels take a ``found_inf`` flag (the mechanism ``torch.amp.GradScaler``
+uses), so the decision stays on the device and costs no host sync. The state passed on to the next
+chunk is detached, so no graph spans two chunks.
+
+The host synchronises only every ``log_every`` steps and at the end of an epoch, where it reads the
+epoch's losses and gradient norms and checks for a run of non-finite steps (``max_bad_steps`` in a
+row raise :class:`~tsforecast.exceptions.TrainingError`; the weights are then the last good ones,
+since bad steps never changed them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tsforecast.exceptions import ClippingWarning, TrainingError
+from tsforecast.nn.modules import detach_state
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LoopConfig", "fit_network", "one_cycle", "quantile_loss", "train_step"]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Settings of :func:`fit_network` (the estimator fills them from its parameters)."""
+
+    max_epochs: int
+    learning_rate: float
+    weight_decay: float = 0.0
+    clip_norm: float | None = 1.0
+    patience: int | None = None
+    max_time: float | None = None
+    verbose: bool = False
+    log_every: int = 50
+    max_bad_steps: int = 10
+    clip_warn_fraction: float = 0.2
+
+
+def quantile_loss(levels: torch.Tensor):
+    """Masked loss over quantile outputs: twice the pinball loss, averaged over levels and targets.
+
+    With the single level 0.5 it is the mean absolute error. The returned function maps
+    ``pred (batch, C, horizon * n_levels)``, ``y (batch, C, horizon)``, ``mask (batch, C, horizon)``
+    to ``(loss, n_valid)``; the mean runs over unmasked targets only (a chunk without any gives 0).
+
+    Examples
+    --------
+    >>> loss_fn = quantile_loss(torch.tensor([0.5]))
+    >>> y, mask = torch.tensor([[[1.0, -3.0]]]), torch.tensor([[[True, False]]])
+    >>> loss, n = loss_fn(torch.zeros(1, 1, 2), y, mask)
+    >>> float(loss), float(n)
+    (1.0, 1.0)
+    """
+
+    if levels.numel() == 1 and float(levels[0]) == 0.5:  # the mean absolute error, without the detour
+
+        def absolute(pred, y, mask):
+            weight = mask.to(pred.dtype)
+            valid = weight.sum()
+            return ((pred - y).abs() * weight).sum() / valid.clamp_min(1), valid
+
+        return absolute
+
+    def loss_fn(pred, y, mask):
+        pred = pred.unflatten(-1, (y.shape[-1], len(levels)))  # (batch, C, horizon, levels)
+        error = y[..., None] - pred
+        pinball = torch.maximum(levels * error, (levels - 1) * error).mean(-1) * 2  # (batch, C, horizon)
+        weight = mask.to(pinball.dtype)
+        valid = weight.sum()
+        return (pinball * weight).sum() / valid.clamp_min(1), valid
+
+    return loss_fn
+
+
+def one_cycle(
+    progress: float, max_lr: float, warmup: float = 0.1, div: float = 10.0, final_div: float = 100.0
+):
+    """One-cycle learning rate at ``progress`` in [0, 1]: cosine up from ``max_lr / div`` over the
+    first ``warmup`` share, then cosine down to ``max_lr / (div * final_div)``.
+
+    Examples
+    --------
+    >>> round(one_cycle(0.0, 1.0), 3), round(one_cycle(0.1, 1.0), 3), round(one_cycle(1.0, 1.0), 4)
+    (0.1, 1.0, 0.001)
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    low, high, final = max_lr / div, max_lr, max_lr / (div * final_div)
+    if progress < warmup:
+        return high + (low - high) * (1 + math.cos(math.pi * progress / warmup)) / 2
+    return final + (high - final) * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup))) / 2
+
+
+def make_optimizer(network: nn.Module, learning_rate: float, weight_decay: float):
+    """Adam (AdamW when ``weight_decay > 0``), fused when the device supports it."""
+    kind = torch.optim.AdamW if weight_decay > 0 else torch.optim.Adam
+    try:
+        return kind(network.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=True)
+    except RuntimeError:  # no fused kernel on this device: non-finite steps are checked on the host
+        return kind(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
+
+
+def train_step(
+    network, optimizer, batch, state, loss_fn, clip_norm, autocast=contextlib.nullcontext, last_only=False
+):
+    """One optimisation step on one chunk; returns ``(loss, grad_norm, bad, state)`` as device tensors.
+
+    ``grad_norm`` is the global L2 norm of the gradients before clipping; ``bad`` is True when the
+    loss or that norm is not finite, in which case the weights are left exactly as they were.
+    """
+    x, y, mask, _ = batch
+    optimizer.zero_grad(set_to_none=True)
+    with autocast():
+        out, state = network(x, state)  # (batch, C, n_outputs); state (layers, batch, hidden)
+    if last_only:
+        out = out[:, -1:]  # (batch, 1, n_outputs)
+    loss, _ = loss_fn(out.float(), y, mask)
+    loss.backward()
+    params = [p for p in network.parameters() if p.grad is not None]
+    norm = nn.utils.clip_grad_norm_(params, math.inf if clip_norm is None else clip_norm)
+    bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
+    if optimizer.defaults.get("fused"):
+        optimizer.found_inf = bad.float()  # read by the fused kernel: skip the update on the device
+        optimizer.step()
+    elif not bool(bad):  # pragma: no cover - devices without fused Adam
+        optimizer.step()
+    return loss.detach(), norm.detach(), bad, detach_state(state)
+
+
+def fit_network(
+    network,
+    source,
+    config: LoopConfig,
+    loss_fn,
+    generator,
+    autocast=contextlib.nullcontext,
+    validate=None,
+    on_epoch=None,
+) -> list:
+    """Train ``network`` on the batches of ``source``; returns one record (dict) per epoch.
+
+    Parameters
+    ----------
+    network : nn.Module
+    source : TBPTTSource or WindowSource
+    config : LoopConfig
+    loss_fn : callable
+        ``(pred, y, mask) -> (loss, n_valid)``.
+    generator : torch.Generator
+        Draws the batch order.
+    autocast : callable
+        Context manager factory for mixed precision (a no-op by default).
+    validate : callable, optional
+        ``() -> 0-d tensor``: validation loss; enables early stopping and best-weight restoring.
+    on_epoch : callable, optional
+        ``(record) -> bool``, called after each epoch; True stops training.
+    """
+    optimizer = make_optimizer(network, config.learning_rate, config.weight_decay)
+    device = next(network.parameters()).device
+    history, best, best_state, waited = [], math.inf, None, 0
+    started = time.perf_counter()
+    bad_run, worst_run = torch.zeros((), device=device), torch.zeros((), device=device)
+    progress_bar = _progress(config)
+    stop = False
+    for epoch in range(config.max_epochs):
+        network.train()
+        epoch_start, losses, norms, bads, steps = time.perf_counter(), [], [], [], 0
+        targets = torch.zeros((), dtype=torch.long, device=device)
+        for b, (n_chunks, chunks) in enumerate(source.epoch(generator)):
+            state = None
+            for c, batch in enumerate(chunks):
+                if not batch[3]:  # no target in this chunk: only carry the state forward
+                    with torch.no_grad(), autocast():
+                        state = network(batch[0], state)[1]
+                    continue
+                elapsed = time.perf_counter() - started
+                progress = (epoch + (b + c / n_chunks) / source.n_batches) / config.max_epochs
+                if config.max_time:
+                    progress = max(progress, elapsed / config.max_time)
+                for group in optimizer.param_groups:
+                    group["lr"] = one_cycle(progress, config.learning_rate)
+                loss, norm, bad, state = train_step(
+                    network, optimizer, batch, state, loss_fn, config.clip_norm, autocast, source.last_only
+                )
+                losses.append(loss), norms.append(norm), bads.append(bad)
+                targets = targets + batch[2].sum()
+                bad_run = (bad_run + 1) * bad
+                worst_run = torch.maximum(worst_run, bad_run)
+                steps += 1
+                if steps % config.log_every == 0:
+                    _check_bad_run(worst_run, config, history)
+                if config.max_time and elapsed > config.max_time:
+                    stop = True
+                    break
+            if stop:
+                break
+        _check_bad_run(worst_run, config, history)
+        record = _epoch_record(
+            epoch, losses, norms, bads, optimizer, config, time.perf_counter() - epoch_start
+        )
+        record["targets"] = int(targets)
+        if validate is not None:
+            record["val_loss"] = float(validate())
+            if record["val_loss"] < best:
+                best, waited = record["val_loss"], 0
+                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            else:
+                waited += 1
+                stop = stop or (config.patience is not None and waited >= config.patience)
+        history.append(record)
+        _report(record, config, progress_bar)
+        if on_epoch is not None and on_epoch(record):
+            stop = True
+        if stop:
+            break
+    progress_bar.close()
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    network.eval()
+    return history
+
+
+def _check_bad_run(worst_run, config: LoopConfig, history: list) -> None:
+    worst = int(worst_run)
+    if worst >= config.max_bad_steps:
+        raise TrainingError(
+            f"the loss or the gradients were not finite for {worst} optimisation steps in a row "
+            f"(after {len(history)} complete epochs); those steps were skipped and the weights are the "
+            "last finite ones. Lower learning_rate, set clip_norm, or check the data for extreme values."
+        )
+
+
+def _epoch_record(epoch, losses, norms, bads, optimizer, config, seconds) -> dict:
+    if not losses:
+        nan = float("nan")
+        return dict(
+            epoch=epoch + 1,
+            train_loss=nan,
+            val_loss=nan,
+            grad_norm_mean=nan,
+            grad_norm_max=nan,
+            clipped_fraction=0.0,
+            learning_rate=optimizer.param_groups[0]["lr"],
+            seconds=seconds,
+            skipped_steps=0,
+        )
+    loss, norm, bad = torch.stack(losses), torch.stack(norms), torch.stack(bads)
+    good = ~bad
+    clipped = (norm > config.clip_norm) & good if config.clip_norm is not None else torch.zeros_like(good)
+    n_good = good.sum().clamp_min(1)
+    summary = (
+        torch.stack(
+            [
+                torch.where(good, loss, 0).sum() / n_good,
+                torch.where(good, norm, 0).sum() / n_good,
+                torch.where(good, norm, 0).max(),
+                clipped.sum(),
+                n_good,
+                bad.sum(),
+            ]
+        )
+        .double()
+        .tolist()
+    )  # the epoch's one host sync
+    record = dict(
+        epoch=epoch + 1,
+        train_loss=summary[0],
+        val_loss=float("nan"),
+        grad_norm_mean=summary[1],
+        grad_norm_max=summary[2],
+        clipped_fraction=summary[3] / summary[4],
+        learning_rate=optimizer.param_groups[0]["lr"],
+        seconds=seconds,
+        skipped_steps=int(summary[5]),
+    )
+    if record["clipped_fraction"] > config.clip_warn_fraction:
+        warnings.warn(
+            f"gradient clipping fired on {record['clipped_fraction']:.0%} of the steps of epoch {epoch + 1} "
+            f"(clip_norm={config.clip_norm}, mean pre-clip norm {record['grad_norm_mean']:.3g}); training "
+            "may be unstable: lower learning_rate or raise clip_norm.",
+            ClippingWarning,
+            stacklevel=4,
+        )
+    return record
+
+
+def _progress(config: LoopConfig):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=config.max_epochs, disable=not config.verbose, unit="epoch", leave=True)
+
+
+def _report(record: dict, config: LoopConfig, bar) -> None:
+    logger.debug("epoch %(epoch)d train_loss %(train_loss).4f val_loss %(val_loss).4f", record)
+    bar.set_postfix(
+        loss=f"{record['train_loss']:.4f}",
+        val=f"{record['val_loss']:.4f}",
+        grad=f"{record['grad_norm_mean']:.3g}",
+    )
+    bar.update(1)
