@@ -1,0 +1,97 @@
+"""Shared fixtures: a real MLflow tracking server for the tracking tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+SERVER_START_TIMEOUT_S = 150  # `mlflow server` imports MLflow twice (CLI, then uvicorn worker)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "tracking: MLflow tracking tests (start a local mlflow server)")
+
+
+class MlflowServer:
+    """A `mlflow server` process on 127.0.0.1; ``uri`` waits until it answers ``/health``."""
+
+    def __init__(self, root: Path):
+        self.port = free_port()
+        self.log_path = root / "server.log"
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{(root / 'mlflow.db').as_posix()}",
+            "--artifacts-destination", str(root / "artifacts"), "--serve-artifacts",
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no job-runner processes
+        with open(self.log_path, "wb") as log:
+            # Own process group: the CLI starts a uvicorn child, and both must stop at the end.
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True
+            )
+        self._ready = False
+
+    @property
+    def uri(self) -> str:
+        uri = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not self._ready:
+            if self.process.poll() is not None:
+                pytest.fail(f"mlflow server exited with {self.process.returncode}:\n{self._log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow server not healthy after {SERVER_START_TIMEOUT_S}s:\n{self._log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    self._ready = response.status == 200
+            except OSError:
+                pass
+            time.sleep(0.25)
+        return uri
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def _log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (right now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port():
+    """A local TCP port with no server behind it."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow tracking server (SQLite backend, proxied artifact store in a temp folder).
+
+    The process starts when the fixture is first requested and ``server.uri`` blocks until it is
+    healthy, so tests that do not need it can run while it boots.
+    """
+    pytest.importorskip("mlflow")
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    yield server
+    server.stop()

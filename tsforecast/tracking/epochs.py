@@ -1,0 +1,124 @@
+"""Live per-epoch metrics of neural forecasters, through their ``callbacks`` parameter.
+
+The callback contract: after each epoch the estimator calls ``callback(estimator, record)`` with a
+record holding ``epoch``, ``train_loss``, ``val_loss``, ``grad_norm_mean``, ``grad_norm_max``
+(pre-clip), ``clipped_fraction``, ``learning_rate`` and ``seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import contextmanager
+
+import pandas as pd
+
+from tsforecast.exceptions import TrackingError
+
+_LOGGER = logging.getLogger(__name__)
+
+# Training-record key -> MLflow metric name.
+EPOCH_METRICS = {
+    "train_loss": "train_loss",
+    "val_loss": "val_loss",
+    "grad_norm_mean": "grad_norm_mean",
+    "grad_norm_max": "grad_norm_max",
+    "clipped_fraction": "clipped_fraction",
+    "learning_rate": "learning_rate",
+    "seconds": "epoch_seconds",
+}
+
+
+class EpochLogger:
+    """Epoch-end callback: queues each record's metrics at ``step=epoch`` and keeps the records.
+
+    Metrics go through MLflow's asynchronous logging, so a slow store never holds training up; a
+    store failure stops the logging (one warning), never the training.
+    """
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+        self.records = []
+        self._operations = []
+        self._broken = False
+
+    def __call__(self, estimator, record):
+        self.records.append(dict(record))
+        if self._broken:
+            return
+        try:
+            import mlflow
+
+            if metrics := epoch_metrics(record):
+                step = int(record["epoch"])
+                self._operations.append(
+                    mlflow.log_metrics(metrics, step=step, run_id=self.run_id, synchronous=False)
+                )
+        # A failing store must not stop training: warn once and stop trying.
+        except Exception as error:
+            self._broken = True
+            _LOGGER.warning("live epoch metrics stopped for MLflow run %s: %s", self.run_id, error)
+
+    def frame(self) -> pd.DataFrame | None:
+        """The records seen so far, one row per epoch."""
+        return pd.DataFrame(self.records) if self.records else None
+
+    def finish(self, estimator) -> None:
+        """Wait for the queued metrics; with no live records, log the estimator's history at once."""
+        import mlflow
+        from mlflow.entities import Metric
+
+        for operation in self._operations:
+            operation.wait()
+        if self._broken:
+            raise TrackingError("some epoch metrics were not logged (see the warning above)")
+        history = training_history(estimator)
+        if self.records or history is None:
+            return
+        self.records = history.to_dict("records")
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(name, value, now, int(record["epoch"]))
+            for record in self.records
+            for name, value in epoch_metrics(record).items()
+        ]
+        mlflow.MlflowClient().log_batch(self.run_id, metrics=batch)
+
+
+@contextmanager
+def attached(estimator, callback):
+    """Append ``callback`` to the estimator's ``callbacks`` for the fit, then restore the original.
+
+    Estimators without a ``callbacks`` parameter are left alone.
+    """
+    params = estimator.get_params(deep=False)
+    if "callbacks" not in params:
+        yield
+        return
+    original = params["callbacks"]
+    estimator.set_params(callbacks=[*(original or ()), callback])
+    try:
+        yield
+    finally:
+        estimator.set_params(callbacks=original)
+
+
+def epoch_metrics(record) -> dict:
+    """The record's metrics under their MLflow names; missing and NaN values are left out."""
+    metrics = {}
+    for key, name in EPOCH_METRICS.items():
+        value = record.get(key)
+        if value is not None and not math.isnan(value := float(value)):
+            metrics[name] = value
+    return metrics
+
+
+def training_history(estimator) -> pd.DataFrame | None:
+    """The per-epoch records a fitted neural forecaster keeps (a list of dicts or a DataFrame)."""
+    history = getattr(estimator, "history_", None)
+    if isinstance(history, list) and history and isinstance(history[0], dict):
+        history = pd.DataFrame(history)
+    if isinstance(history, pd.DataFrame) and "epoch" in history:
+        return history
+    return None

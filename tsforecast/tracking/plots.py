@@ -1,0 +1,124 @@
+"""Figures logged as PNG artifacts: forecasts against actuals, error by horizon step, training curves.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (Agg canvas, no pyplot), so they
+touch no global matplotlib state and need no display.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+_TRAINING_PANELS = (
+    ("loss", ("train_loss", "val_loss"), "linear"),
+    ("gradient norm (pre-clip)", ("grad_norm_mean", "grad_norm_max"), "log"),
+    ("fraction of steps clipped", ("clipped_fraction",), "linear"),
+    ("learning rate", ("learning_rate",), "log"),
+)
+
+
+def forecast_figure(actual: pd.DataFrame, forecasts: pd.DataFrame, n_series: int = 4):
+    """Actuals and forecasts of the first ``n_series`` series, one panel each.
+
+    Parameters
+    ----------
+    actual : pd.DataFrame
+        ``unique_id, ds, value``: what happened (the history's tail, or a backtest's actuals).
+    forecasts : pd.DataFrame
+        ``model, window, unique_id, ds, value``: one line per model and window.
+    n_series : int
+        Panels drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    ids = list(pd.unique(actual["unique_id"]))[:n_series]
+    figure = Figure(figsize=(9, 2.4 * len(ids)), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(len(ids), 1, squeeze=False)[:, 0])
+    colours = {model: f"C{k + 1}" for k, model in enumerate(pd.unique(forecasts["model"]))}
+    for ax, uid in zip(axes, ids, strict=True):
+        truth = actual[actual["unique_id"] == uid]
+        ax.plot(_x(truth["ds"]), truth["value"], color="C0", label="actual")
+        mine = forecasts[forecasts["unique_id"] == uid]
+        for (model, window), lines in mine.groupby(["model", "window"], sort=False):
+            label = model if window == mine.loc[mine["model"] == model, "window"].min() else None
+            ax.plot(_x(lines["ds"]), lines["value"], color=colours[model], label=label, marker=".")
+        ax.set_title(f"series {uid}", fontsize=9)
+    axes[0].legend(fontsize=8, loc="best")
+    return figure
+
+
+def horizon_figure(by_horizon: pd.DataFrame):
+    """Each metric against the horizon step, one line per model.
+
+    Parameters
+    ----------
+    by_horizon : pd.DataFrame
+        Indexed by ``(model, step)``, one column per metric (``BacktestResult.by_horizon``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    metrics = list(by_horizon.columns)
+    figure = Figure(figsize=(4 * len(metrics), 3.2), layout="constrained")
+    axes = figure.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics, strict=True):
+        for model, rows in by_horizon[metric].groupby(level="model", sort=False):
+            ax.plot(rows.index.get_level_values("step"), rows.to_numpy(), marker="o", label=model)
+        ax.set_title(f"{metric} by horizon step", fontsize=9)
+        ax.set_xlabel("step")
+    axes[0].legend(fontsize=8)
+    return figure
+
+
+def training_figure(history: pd.DataFrame):
+    """Loss, pre-clip gradient norm, clipping rate and learning rate against the epoch.
+
+    Parameters
+    ----------
+    history : pd.DataFrame
+        One row per epoch with an ``epoch`` column and any of the training-record columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    panels = [panel for panel in _TRAINING_PANELS if any(c in history for c in panel[1])]
+    rows = max(1, -(-len(panels) // 2))
+    figure = Figure(figsize=(10, 3.2 * rows), layout="constrained")
+    axes = figure.subplots(rows, 2, squeeze=False).ravel()
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (title, columns, scale) in zip(axes, panels, strict=False):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for column in (c for c in columns if c in history):
+            values = pd.to_numeric(history[column], errors="coerce")
+            if values.notna().any():
+                ax.plot(history["epoch"], values, marker=".", label=column)
+        if ax.get_lines():
+            ax.legend(fontsize=8)
+            if scale == "log" and np.nanmin(_y(ax)) > 0:
+                ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+    return figure
+
+
+def _x(values: pd.Series):
+    """Periods as time stamps: matplotlib plots datetimes and numbers, not periods."""
+    if isinstance(values.dtype, pd.PeriodDtype):
+        return values.dt.to_timestamp()
+    return values
+
+
+def _y(ax) -> np.ndarray:
+    return np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()])

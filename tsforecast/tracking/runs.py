@@ -1,0 +1,322 @@
+"""Tracked runs: the :func:`run` context, :func:`track_fit` and :func:`track_backtest`.
+
+Failure policy: everything that can fail because of the store is tried before training (the store
+answers, the experiment exists or can be created, the run starts) and raises
+:class:`~tsforecast.exceptions.TrackingError`. Once a run has started, a logging call that fails is
+reported with a warning on this module's logger and the run gets a ``tsforecast.incomplete`` tag when
+the store still answers; the fit goes on and its result is returned. Epoch metrics are queued
+(MLflow's asynchronous logging), so a slow store never slows training.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import tsforecast
+from tsforecast.exceptions import InvalidParameterError, TrackingError
+from tsforecast.tracking import artifacts
+from tsforecast.tracking.dataset import TrainingData, param_value
+from tsforecast.tracking.epochs import EpochLogger, attached
+from tsforecast.tracking.store import DEFAULT_EXPERIMENT, Store, open_experiment, resolve_store, using
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@contextmanager
+def run(experiment=None, run_name=None, *, tracking_uri=None, tags=None):
+    """Open an MLflow run; tracked fits inside it become its child runs.
+
+    Parameters
+    ----------
+    experiment : str, optional
+        Experiment name, created when missing. Defaults to ``MLFLOW_EXPERIMENT_NAME``, else
+        ``"tsforecast"``; inside an active MLflow run, to that run's experiment.
+    run_name : str, optional
+        Shown in the MLflow UI.
+    tracking_uri : str, optional
+        Overrides ``MLFLOW_TRACKING_URI`` and the embedded default (``sqlite:///mlflow.db`` with
+        artifacts in ``./mlartifacts``). Inside an active run, the active run's store is used.
+    tags : dict, optional
+        Run tags.
+
+    Yields
+    ------
+    str
+        The run id.
+
+    Raises
+    ------
+    TrackingError
+        Before the body runs, if the store cannot be used.
+
+    Examples
+    --------
+    >>> with run("m4-hourly", "lstm-vs-baselines") as parent_id:  # doctest: +SKIP
+    ...     lstm, child_id = track_fit(LSTMForecaster(horizon=48), train)
+    ...     track_backtest(compare({"lstm": lstm, "naive2": Naive2(season_length=24)}, train, 48))
+    """
+    import mlflow
+
+    parent = mlflow.active_run()
+    if parent is None:
+        store = resolve_store(tracking_uri)
+        name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+        experiment_id = open_experiment(store, name)
+    else:
+        store = Store(mlflow.get_tracking_uri())
+        if tracking_uri is not None and str(tracking_uri) != store.uri:
+            raise TrackingError(
+                f"an MLflow run ({parent.info.run_id}) is active in {store.uri!r}, so runs nest there; "
+                f"tracking_uri={tracking_uri!r} cannot apply. End that run or drop tracking_uri."
+            )
+        experiment_id = open_experiment(store, experiment, experiment_id=parent.info.experiment_id)
+    all_tags = {"tsforecast.version": tsforecast.__version__, **(tags or {})}
+    with using(store):
+        try:
+            active = mlflow.start_run(
+                experiment_id=experiment_id, run_name=run_name, nested=parent is not None, tags=all_tags
+            )
+        except Exception as error:
+            raise TrackingError(f"cannot start an MLflow run in {store.uri!r}: {error}") from error
+        status = "FAILED"
+        try:
+            yield active.info.run_id
+            status = "FINISHED"
+        finally:
+            _end_run(active.info.run_id, status)
+
+
+def track_fit(
+    estimator,
+    y,
+    *,
+    experiment=None,
+    run_name=None,
+    tracking_uri=None,
+    dataset_name=None,
+    log_model=True,
+    registered_model_name=None,
+    model_alias=None,
+    plots=True,
+    n_plot_series=4,
+    tags=None,
+    **fit_params,
+):
+    """Fit ``estimator`` on ``y`` inside an MLflow run and log everything needed to reproduce it.
+
+    Logged: every ``get_params()`` value; the dataset (name, series count, length summary,
+    frequency, and an ``mlflow.data`` record of the long history as the run's training input);
+    for forecasters with a ``callbacks`` parameter, each epoch's training record as metrics at
+    ``step=epoch``, live (``train_loss``, ``val_loss``, ``grad_norm_mean``, ``grad_norm_max``,
+    ``clipped_fraction``, ``learning_rate``, ``epoch_seconds``); the forecasts from the end of ``y``
+    (``forecasts.parquet``) and, with ``plots``, ``forecasts.png`` and ``training_curves.png``; and
+    the fitted forecaster as a pyfunc model named ``model``, which loads with
+    ``mlflow.pyfunc.load_model(f"runs:/{run_id}/model")`` (its ``models:/`` URI is also in the run
+    tag ``tsforecast.model_uri``).
+
+    Parameters
+    ----------
+    estimator : BaseForecaster
+        Fitted in place, as ``estimator.fit(y, **fit_params)`` would; its parameters are left as
+        given (the epoch callback is attached for the fit only).
+    y : pd.Series or pd.DataFrame
+        The training history, in any layout the forecasters accept.
+    experiment, run_name, tracking_uri, tags
+        See :func:`run`. ``run_name`` defaults to the estimator's class name.
+    dataset_name : str, optional
+        Name of the dataset in MLflow (default ``"y"``).
+    log_model : bool
+        Log the fitted forecaster as an MLflow pyfunc model.
+    registered_model_name : str, optional
+        Also register it under this name (a new version per call).
+    model_alias : str, optional
+        Point this alias of the registered model at the new version.
+    plots : bool
+        Log the PNG figures.
+    n_plot_series : int
+        Series drawn in ``forecasts.png``.
+    **fit_params
+        Passed to ``fit`` (``freq``, ``id_col``, ``time_col``, ``target_col``).
+
+    Returns
+    -------
+    estimator : BaseForecaster
+        The fitted estimator.
+    run_id : str
+        The MLflow run (a child run when called inside :func:`run` or another active run).
+
+    Raises
+    ------
+    TrackingError
+        Before fitting, if the store cannot be used.
+    InvalidInputError
+        Before any run starts, if ``y`` is unusable (the same check ``fit`` makes).
+
+    Examples
+    --------
+    >>> from tsforecast.baselines import Theta  # doctest: +SKIP
+    >>> model, run_id = track_fit(Theta(horizon=48, season_length=24), train,  # doctest: +SKIP
+    ...                           dataset_name="m4-hourly", registered_model_name="m4-hourly-theta")
+    >>> mlflow.pyfunc.load_model("models:/m4-hourly-theta/latest").predict(train)  # doctest: +SKIP
+    """
+    if model_alias is not None and registered_model_name is None:
+        raise InvalidParameterError("model_alias needs registered_model_name; pass both or neither.")
+    data = TrainingData(y, fit_params, dataset_name)
+    tags = {
+        "tsforecast.estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        **(tags or {}),
+    }
+    with run(
+        experiment, run_name or type(estimator).__name__, tracking_uri=tracking_uri, tags=tags
+    ) as run_id:
+        import mlflow
+
+        steps = _Steps(run_id)
+        with steps.step("parameters"):
+            mlflow.log_params({key: param_value(value) for key, value in estimator.get_params().items()})
+        with steps.step("dataset"):
+            data.log()
+        epochs = EpochLogger(run_id)
+        with attached(estimator, epochs):
+            estimator.fit(y, **fit_params)
+        with steps.step("epoch metrics"):
+            epochs.finish(estimator)
+        with steps.step("forecast artifacts"), tempfile.TemporaryDirectory() as folder:
+            artifacts.write_fit(
+                Path(folder), estimator, data, epochs.frame(), steps.step, plots, n_plot_series
+            )
+            mlflow.log_artifacts(folder)
+        if log_model:
+            from tsforecast.tracking.pyfunc import log_forecaster_model
+
+            with steps.step("model"):
+                info = log_forecaster_model(
+                    estimator, data.example(), registered_model_name=registered_model_name, alias=model_alias
+                )
+                mlflow.set_tag("tsforecast.model_uri", info.model_uri)
+        steps.close()
+    return estimator, run_id
+
+
+def track_backtest(
+    result,
+    *,
+    experiment=None,
+    run_name=None,
+    tracking_uri=None,
+    dataset_name=None,
+    plots=True,
+    n_plot_series=4,
+):
+    """Log a backtest or comparison (a :class:`~tsforecast.backtest.BacktestResult`) to MLflow.
+
+    Inside an active run (:func:`run` or the caller's own) it logs into that run, else it opens one.
+    Metrics, per model: ``{model}/{metric}`` from ``result.summary`` (``owa`` where a Naive2 was
+    compared) and ``{model}/{metric}_by_step`` at ``step`` = horizon step from ``result.by_horizon``.
+    Artifacts under ``backtest/``: ``comparison.csv`` and ``comparison.html`` (every model on the
+    same windows, one row each), ``by_horizon.csv``, ``forecasts.parquet`` and, with ``plots``,
+    ``forecasts.png`` and ``error_by_horizon.png``.
+
+    Parameters
+    ----------
+    result : BacktestResult
+        From :func:`tsforecast.backtest.backtest` or :func:`tsforecast.backtest.compare`.
+    experiment, run_name, tracking_uri
+        See :func:`run`; used only when no run is active.
+    dataset_name : str, optional
+        Logged as the ``backtest.dataset`` parameter.
+    plots : bool
+        Log the PNG figures.
+    n_plot_series : int
+        Series drawn in ``forecasts.png``.
+
+    Returns
+    -------
+    str
+        The run id.
+
+    Examples
+    --------
+    >>> result = compare({"lstm": lstm, "naive2": Naive2(season_length=24)}, train,  # doctest: +SKIP
+    ...                  horizon=48, n_windows=3, season_length=24)
+    >>> track_backtest(result, experiment="m4-hourly", dataset_name="m4-hourly")  # doctest: +SKIP
+    """
+    with _active_or_new_run(experiment, run_name or "backtest", tracking_uri) as run_id:
+        import mlflow
+
+        steps = _Steps(run_id)
+        forecasts = result.forecasts
+        with steps.step("backtest parameters"):
+            models = list(result.summary.index)
+            params = {"models": ", ".join(map(str, models)), "horizon": int(forecasts["step"].max())}
+            params |= {"n_windows": int(forecasts["window"].nunique())}
+            if dataset_name is not None:
+                params["dataset"] = dataset_name
+            mlflow.log_params({f"backtest.{key}": param_value(value) for key, value in params.items()})
+        with steps.step("backtest metrics"):
+            artifacts.log_backtest_metrics(result, run_id)
+        with steps.step("backtest artifacts"), tempfile.TemporaryDirectory() as folder:
+            artifacts.write_backtest(Path(folder), result, steps.step, plots, n_plot_series)
+            mlflow.log_artifacts(folder, "backtest")
+        steps.close()
+    return run_id
+
+
+class _Steps:
+    """Logging steps after the run started: a failure is reported, never raised."""
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+        self.failed = []
+
+    @contextmanager
+    def step(self, what):
+        try:
+            yield
+        # Tracking must never break a fit or lose its result, whatever the store or a plot raises.
+        except Exception as error:
+            self.failed.append(what)
+            _LOGGER.warning(
+                "could not log the %s to MLflow run %s (%s: %s); results are unaffected, the run incomplete.",
+                what,
+                self.run_id,
+                type(error).__name__,
+                error,
+            )
+
+    def close(self) -> None:
+        import mlflow
+
+        if self.failed:
+            with self.step("incomplete tag"):
+                mlflow.set_tag("tsforecast.incomplete", ", ".join(self.failed))
+
+
+@contextmanager
+def _active_or_new_run(experiment, run_name, tracking_uri):
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is None:
+        with run(experiment, run_name, tracking_uri=tracking_uri) as run_id:
+            yield run_id
+        return
+    open_experiment(Store(mlflow.get_tracking_uri()), experiment_id=active.info.experiment_id)
+    yield active.info.run_id
+
+
+def _end_run(run_id, status) -> None:
+    import mlflow
+
+    try:
+        mlflow.flush_async_logging()
+    except Exception as error:
+        _LOGGER.warning("some queued metrics of MLflow run %s were not logged: %s", run_id, error)
+    try:
+        mlflow.end_run(status)
+    except Exception as error:
+        _LOGGER.warning("could not mark MLflow run %s as %s: %s", run_id, status, error)
