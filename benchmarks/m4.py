@@ -56,6 +56,23 @@ def _baseline(class_name: str) -> Callable[[M4Data, argparse.Namespace], object]
     return factory
 
 
+def _recurrent(class_name: str) -> Callable[[M4Data, argparse.Namespace], object]:
+    def factory(data: M4Data, args: argparse.Namespace):
+        cls = getattr(tsforecast, class_name)  # imports torch only when a network is asked for
+        settings = {
+            "horizon": data.horizon,
+            "season_length": data.season_length,
+            "random_state": args.seed,
+            "device": args.device,
+            "verbose": not args.quiet,
+        }
+        flags = {"max_epochs": args.epochs, "hidden_size": args.hidden_size, "max_time": args.max_time}
+        settings.update({name: value for name, value in flags.items() if value is not None})
+        return cls(**settings)
+
+    return factory
+
+
 # A model with settings of its own (the recurrent networks' --epochs, --hidden-size, ...) adds them to
 # the "model options" group of build_parser and reads them from `args` in its factory.
 MODELS: dict[str, ModelSpec] = {
@@ -68,6 +85,9 @@ MODELS: dict[str, ModelSpec] = {
     "theta": ModelSpec(_baseline("Theta"), "Theta"),
     "autoets": ModelSpec(_baseline("AutoETS")),
     "autoarima": ModelSpec(_baseline("AutoARIMA")),
+    "lstm": ModelSpec(_recurrent("LSTMForecaster")),
+    "gru": ModelSpec(_recurrent("GRUForecaster")),
+    "rnn": ModelSpec(_recurrent("RNNForecaster")),
 }
 
 # Published rows printed under the table besides the best one: the overall M4 winner and M4's own
@@ -110,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress output, only the table")
     options = parser.add_argument_group("model options")
-    options.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of each model")
+    options.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of each baseline")
+    options.add_argument("--seed", type=int, default=0, help="random_state of the recurrent networks")
+    options.add_argument("--device", default="auto", help="device of the recurrent networks")
+    options.add_argument("--epochs", type=_positive_int, help="max_epochs of the networks (default: theirs)")
+    options.add_argument("--hidden-size", type=_positive_int, help="hidden_size of the networks")
+    options.add_argument("--max-time", type=float, help="training time budget of a network, in seconds")
     return parser
 
 

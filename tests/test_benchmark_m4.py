@@ -102,3 +102,17 @@ def test_missing_data_exits_non_zero_with_the_folder(benchmark, tmp_path, capsys
     assert benchmark.main(["--data-dir", str(tmp_path), "--models", "naive"]) == 1
     message = capsys.readouterr().err
     assert "Hourly-train.csv" in message and str(tmp_path) in message
+
+
+@needs_m4
+def test_recurrent_models_run_with_their_flags(tmp_path):
+    out = tmp_path / "m4.json"
+    completed = run_benchmark(
+        "--data-dir", M4_DIR, "--models", "lstm,gru", "--limit", 3, "--epochs", 1, "--hidden-size", 4,
+        "--device", "cpu", "--json", out, "--quiet",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    results = json.loads(out.read_text())["results"]
+    assert list(results) == ["lstm", "gru"]
+    for scores in results.values():
+        assert np.isfinite([scores["smape"], scores["mase"], scores["owa"], scores["seconds"]]).all()
