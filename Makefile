@@ -22,8 +22,15 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/python benchmarks/m4.py --frequency hourly --data-dir $(M4_DIR) \
-		--models naive,snaive,naive2,ses,holt,damped,theta,autoets
+	@status=0; M4_DIR="$(M4_DIR)" $(VENV)/bin/tsforecast run pipelines/m4_hourly.yaml || status=$$?; \
+	echo ""; \
+	echo "Outputs:  outputs/m4-hourly/<as-of>/ (today's date; outputs/m4-hourly/current/ is the latest kept model):"; \
+	echo "          forecasts.parquet, baseline_forecasts.parquet, comparison.csv, evaluation.csv, model.safetensors"; \
+	echo "Manifest: outputs/m4-hourly/<as-of>/manifest.json (inputs and checksums, config, versions, metrics)"; \
+	echo "MLflow:   ./mlflow.db (runs, metrics, model registry) and ./mlartifacts/ (plots, tables, models)"; \
+	echo "          browse it: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"; \
+	echo "          then open http://127.0.0.1:5000, experiment m4-hourly (the LSTM's training curves are in its fit run)"; \
+	exit $$status
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

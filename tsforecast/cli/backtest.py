@@ -1,0 +1,129 @@
+"""``tsforecast backtest``: several models on identical rolling-origin windows, one table."""
+
+from __future__ import annotations
+
+import logging
+
+from tsforecast.cli import common
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+Backtest models on the latest windows of every series of DATA (rolling origin, identical windows
+for all models) and print one row per model: sMAPE, MASE, MAE, RMSE averaged over series, then
+windows (M4's convention), and OWA relative to Naive2 when naive2 is among the models."""
+
+_EPILOG = """\
+examples:
+  tsforecast backtest sales.csv --models lstm,snaive,naive2,theta --horizon 14 --season-length 7 \\
+      --n-windows 3 -p lstm.max_epochs=20 --output comparison.csv
+  tsforecast backtest sales.parquet --models snaive,ses --horizon 7 --track \\
+      --forecasts-output backtest.parquet"""
+
+METRICS = ("smape", "mase", "mae", "rmse")
+
+
+def add_parser(subparsers) -> None:
+    from tsforecast.registry import MODELS
+
+    parser = common.add_command(
+        subparsers,
+        "backtest",
+        help="compare models on the latest windows of a data file",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        handler=run,
+    )
+    parser.add_argument("data", help="history: CSV or parquet, long, wide or single-series layout")
+    parser.add_argument(
+        "--models", "-m", required=True, help=f"comma-separated model names, from: {', '.join(MODELS)}"
+    )
+    parser.add_argument(
+        "--n-windows", type=common.positive_int, default=1, help="number of origins (default: 1)"
+    )
+    parser.add_argument(
+        "--step", type=common.positive_int, help="distance between origins (default: the horizon)"
+    )
+    parser.add_argument(
+        "--metrics", default=",".join(METRICS), help="comma-separated, from: %(default)s (default: all)"
+    )
+    parser.add_argument("--output", "-o", help="write the comparison table (.csv or .parquet)")
+    parser.add_argument(
+        "--forecasts-output", help="write every backtest forecast with its actual (.csv or .parquet)"
+    )
+    common.add_model_options(parser, several=True)
+    common.add_data_options(parser)
+    common.add_tracking_options(parser, register=False)
+
+
+def run(args) -> int:
+    from tsforecast.backtest import compare
+    from tsforecast.cli.io import write_frame
+    from tsforecast.exceptions import InvalidParameterError
+    from tsforecast.registry import build_estimator
+
+    names = list(dict.fromkeys(n.strip().lower() for n in args.models.split(",") if n.strip()))
+    metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise InvalidParameterError(
+            f"--metrics: unknown metric(s) {unknown or [args.metrics]}; choose from {METRICS}."
+        )
+    params = _params_by_model(common.parse_params(args.param), names)
+    defaults = common.model_defaults(args)
+    estimators = {
+        name: build_estimator(name, params.get(name), defaults=defaults, where=name) for name in names
+    }
+    for path, option in ((args.output, "--output"), (args.forecasts_output, "--forecasts-output")):
+        if path:
+            common.check_output(path, option)
+    history = common.read_input(args.data, args)
+    logger.info(
+        "backtesting %s on %s: %d window(s) of %d steps",
+        ", ".join(names),
+        args.data,
+        args.n_windows,
+        args.horizon,
+    )
+    result = compare(
+        estimators,
+        history,
+        args.horizon,
+        args.n_windows,
+        args.step,
+        season_length=args.season_length,
+        metrics=metrics,
+        freq=args.freq,
+        verbose=bool(args.progress),
+        **common.data_names(args),
+    )
+    if args.track:
+        from tsforecast import tracking
+
+        run_id = tracking.track_backtest(
+            result, experiment=args.experiment, tracking_uri=args.tracking_uri, dataset_name=str(args.data)
+        )
+        logger.info("MLflow run %s", run_id)
+    if args.output:
+        write_frame(result.summary.reset_index(), args.output)
+    if args.forecasts_output:
+        write_frame(result.forecasts, args.forecasts_output)
+    windows = f"{args.n_windows} window(s) of {args.horizon} steps"
+    common.print_frame(result.summary, f"backtest of {args.data}: {windows}")
+    return 0
+
+
+def _params_by_model(flat: dict, names: list) -> dict:
+    """``{"lstm.hidden_size": 8}`` as ``{"lstm": {"hidden_size": 8}}``."""
+    from tsforecast.exceptions import InvalidParameterError
+
+    params: dict = {}
+    for key, value in flat.items():
+        model, sep, name = key.partition(".")
+        if not sep or model not in names:
+            raise InvalidParameterError(
+                f"--param {key}: name the model first, e.g. {names[0]}.{key.split('.')[-1]}=...; "
+                f"models: {', '.join(names)}."
+            )
+        params.setdefault(model, {})[name] = value
+    return params

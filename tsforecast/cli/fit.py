@@ -1,0 +1,91 @@
+"""``tsforecast fit``: fit one model on a data file and save it (optionally tracked in MLflow)."""
+
+from __future__ import annotations
+
+import logging
+
+from tsforecast.cli import common
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+Fit a forecaster on DATA and save it: recurrent models (lstm, gru, rnn) as one .safetensors file,
+baselines as a .joblib file. Load it again with `tsforecast predict MODEL`."""
+
+_EPILOG = """\
+examples:
+  tsforecast fit sales.csv --model lstm --horizon 14 --season-length 7 -p hidden_size=32 \\
+      -p max_epochs=20 --output models/sales.safetensors --forecast-output forecasts.csv
+  tsforecast fit sales.parquet --model theta --horizon 14 --season-length 7 --output theta.joblib
+  tsforecast fit sales.csv --model lstm --horizon 14 --output m.safetensors \\
+      --register sales-lstm --alias champion"""
+
+
+def add_parser(subparsers) -> None:
+    from tsforecast.registry import MODELS
+
+    parser = common.add_command(
+        subparsers,
+        "fit",
+        help="fit a model on a data file and save it",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        handler=run,
+    )
+    parser.add_argument("data", help="history: CSV or parquet, long, wide or single-series layout")
+    parser.add_argument(
+        "--model",
+        "-m",
+        required=True,
+        choices=list(MODELS),
+        metavar="NAME",
+        help=f"one of: {', '.join(MODELS)}",
+    )
+    parser.add_argument("--output", "-o", required=True, help="model file to write (.safetensors or .joblib)")
+    parser.add_argument(
+        "--forecast-output", help="also write the forecasts from the end of DATA (.csv or .parquet)"
+    )
+    common.add_model_options(parser, several=False)
+    common.add_data_options(parser)
+    common.add_tracking_options(parser, register=True)
+
+
+def run(args) -> int:
+    from tsforecast.cli.io import write_frame
+    from tsforecast.exceptions import InvalidParameterError
+    from tsforecast.pipelines.models import check_model_path, save_model
+    from tsforecast.registry import build_estimator
+
+    if args.alias and not args.register:
+        raise InvalidParameterError("--alias: name the registered model too (--register NAME).")
+    params = common.parse_params(args.param)
+    estimator = build_estimator(args.model, params, defaults=common.model_defaults(args), where=args.model)
+    check_model_path(estimator, args.output)
+    if args.forecast_output:
+        common.check_output(args.forecast_output, "--forecast-output")
+    history = common.read_input(args.data, args)
+    fit_params = {"freq": args.freq, **common.data_names(args)}
+    logger.info("fitting %r on %s", estimator, args.data)
+    if args.track or args.register:
+        from tsforecast import tracking
+
+        estimator, run_id = tracking.track_fit(
+            estimator,
+            history,
+            experiment=args.experiment,
+            tracking_uri=args.tracking_uri,
+            dataset_name=str(args.data),
+            registered_model_name=args.register,
+            model_alias=args.alias,
+            **fit_params,
+        )
+        logger.info("MLflow run %s; model runs:/%s/model", run_id, run_id)
+    else:
+        estimator.fit(history, **fit_params)
+    path = save_model(estimator, args.output)
+    logger.info("model saved to %s", path)
+    if args.forecast_output:
+        forecasts = write_frame(estimator.predict(), args.forecast_output)
+        logger.info("forecasts written to %s", forecasts)
+    print(path)
+    return 0

@@ -1,0 +1,61 @@
+"""``tsforecast predict``: forecasts from a saved model file or an MLflow model URI."""
+
+from __future__ import annotations
+
+import logging
+
+from tsforecast.cli import common
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+Forecast with a fitted model. MODEL is a file written by `tsforecast fit` (or by `estimator.save`)
+or an MLflow model URI: runs:/<run-id>/model, models:/<name>/latest, models:/<name>@<alias>.
+Without --data the model forecasts from the end of its training data; with --data, from the end
+of that history (new observations, or series it never saw)."""
+
+_EPILOG = """\
+examples:
+  tsforecast predict model.safetensors --output forecasts.parquet
+  tsforecast predict model.safetensors --data latest.csv --horizon 7 --output forecasts.csv
+  tsforecast predict models:/sales-lstm@champion --data latest.csv --output forecasts.csv"""
+
+
+def add_parser(subparsers) -> None:
+    parser = common.add_command(
+        subparsers,
+        "predict",
+        help="forecast with a saved model or an MLflow model",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        handler=run,
+    )
+    parser.add_argument("model", help="model file (.safetensors, .joblib) or MLflow model URI")
+    parser.add_argument(
+        "--data", "-d", help="history to forecast from (CSV or parquet; default: the training data)"
+    )
+    parser.add_argument(
+        "--horizon", type=common.positive_int, help="steps to forecast (default: the model's horizon)"
+    )
+    parser.add_argument("--output", "-o", required=True, help="forecasts file to write (.csv or .parquet)")
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow store resolving runs:/ and models:/ URIs "
+        "(default: $MLFLOW_TRACKING_URI, else ./mlflow.db)",
+    )
+    common.add_data_options(parser, freq=False)
+
+
+def run(args) -> int:
+    from tsforecast.cli.io import write_frame
+    from tsforecast.pipelines.models import load_model
+
+    output = common.check_output(args.output)
+    history = common.read_input(args.data, args) if args.data else None
+    model = load_model(args.model, args.tracking_uri)
+    logger.info("loaded %s from %s", type(model).__name__, args.model)
+    forecasts = model.predict(args.horizon, y=history)
+    write_frame(forecasts, output)
+    logger.info("%d forecast row(s) written to %s", len(forecasts), output)
+    print(output)
+    return 0

@@ -1,0 +1,278 @@
+"""The load and validate steps: files in, a validated long history (and optional actuals) out.
+
+Internally a pipeline works on a long frame with the columns ``unique_id``, ``ds``, ``y`` whatever
+the input's layout and column names; :attr:`Inputs.columns` keeps the user's names so the outputs
+use them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tsforecast.cli.io import read_frame
+from tsforecast.data import Columns, check_min_length, to_long, to_panel
+from tsforecast.exceptions import InvalidInputError
+from tsforecast.pipelines.schema import ConfigError, PipelineConfig
+
+logger = logging.getLogger(__name__)
+
+CANONICAL = Columns()
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """The date (or time stamp) a run is for: names its output folder and cuts datetime data.
+
+    Attributes
+    ----------
+    label : str
+        Folder name: ``2024-05-31`` for a date, ``2024-05-31T13-00-00`` for a time stamp.
+    stamp : pd.Timestamp
+        The moment itself.
+    whole_day : bool
+        A date without a time: the data of that whole day is kept.
+    """
+
+    label: str
+    stamp: pd.Timestamp
+    whole_day: bool
+
+    @classmethod
+    def parse(cls, text: str | None) -> AsOf:
+        """``YYYY-MM-DD`` or an ISO time stamp; today's date when None."""
+        if text is None:
+            today = date.today().isoformat()
+            return cls(today, pd.Timestamp(today), True)
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(
+                f"--as-of: expected a date like 2024-05-31 or a time stamp like 2024-05-31T13:00, "
+                f"got {text!r}."
+            ) from None
+        whole_day = len(text) == 10
+        label = moment.date().isoformat() if whole_day else moment.strftime("%Y-%m-%dT%H-%M-%S")
+        return cls(label, pd.Timestamp(moment), whole_day)
+
+
+@dataclass
+class Inputs:
+    """What the load and validate steps produce.
+
+    Attributes
+    ----------
+    history : pd.DataFrame
+        Long ``unique_id, ds, y``, sorted, validated (after the as-of cut and the series limit).
+    test : pd.DataFrame or None
+        Long actuals that follow the history, for the evaluation step.
+    published : pd.DataFrame or None
+        Published M4 results (M4 data only).
+    files : list of dict
+        Every file read: role, path, sha256, bytes.
+    columns : Columns
+        The user's column names, used again in the outputs.
+    freq : object
+        The history's frequency.
+    stats : dict
+        Row and series counts, time range, rows cut by the as-of date, series dropped.
+    """
+
+    history: pd.DataFrame
+    test: pd.DataFrame | None
+    published: pd.DataFrame | None
+    files: list
+    columns: Columns
+    freq: object = None
+    stats: dict = field(default_factory=dict)
+
+
+def load(config: PipelineConfig, as_of: AsOf) -> Inputs:
+    """The load step: read the configured source, cut at ``as_of`` and keep ``limit_series`` series."""
+    source = config.data
+    if source.kind == "m4":
+        inputs = _load_m4(source)
+    else:
+        inputs = _load_test(config, _load_file(source))
+    history = inputs.history
+    stats = {"rows_read": len(history), "series_read": int(history["unique_id"].nunique())}
+    history, stats["rows_after_as_of"] = _cut(history, as_of)
+    if source.limit_series is not None:
+        keep = pd.unique(history["unique_id"])[: source.limit_series]
+        history = history[history["unique_id"].isin(keep)]
+        if inputs.test is not None:
+            inputs.test = inputs.test[inputs.test["unique_id"].isin(keep)].reset_index(drop=True)
+    inputs.history = history.reset_index(drop=True)
+    inputs.stats = stats
+    return inputs
+
+
+def validate(inputs: Inputs, config: PipelineConfig, min_length: int, needed_by: str) -> Inputs:
+    """The validate step: every series checked (:func:`tsforecast.data.to_panel`) and long enough.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the series: non-numeric or infinite values, duplicated or unsorted time stamps,
+        irregular spacing, missing values under ``missing: error``, a series shorter than
+        ``min_length`` under ``short_series: error``.
+    """
+    if inputs.history.empty:
+        raise InvalidInputError(
+            "no data left to forecast: the input is empty, or every row is after --as-of."
+        )
+    missing = getattr(config.data, "missing", "error")
+    freq = getattr(config.data, "freq", None)
+    panel = to_panel(inputs.history, freq=freq, columns=CANONICAL, missing=missing)
+    if getattr(config.data, "short_series", "error") == "drop":
+        panel = _drop_short(panel, min_length, needed_by, inputs.stats)
+    check_min_length(panel, min_length, needed_by)
+    inputs.history = to_long(panel)
+    inputs.freq = panel.freq
+    lengths = panel.lengths
+    inputs.stats.update(
+        n_series=panel.n_series,
+        n_rows=int(lengths.sum()),
+        min_length=int(lengths.min()),
+        max_length=int(lengths.max()),
+        first=str(min(index[0] for index in panel.index)),
+        last=str(max(index[-1] for index in panel.index)),
+        frequency=str(getattr(panel.freq, "freqstr", panel.freq)),
+    )
+    if inputs.test is not None:
+        dropped = set(inputs.stats.get("series_dropped", ()))
+        test = inputs.test[~inputs.test["unique_id"].astype(str).isin(dropped)] if dropped else inputs.test
+        inputs.test = _validated_test(test, panel.ids)
+        inputs.stats["test_rows"] = len(inputs.test)
+    return inputs
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_file(role: str, path: Path) -> dict:
+    path = Path(path)
+    return {"role": role, "path": str(path.resolve()), "sha256": sha256(path), "bytes": path.stat().st_size}
+
+
+def _load_file(source) -> Inputs:
+    columns = Columns(source.id_col, source.time_col, source.target_col)
+    path = Path(source.path)
+    history = _canonical(read_frame(path, id_col=columns.id_col, time_col=columns.time_col), columns, path)
+    files = [describe_file("data", path)]
+    return Inputs(history, None, None, files, columns)
+
+
+def _load_test(config: PipelineConfig, inputs: Inputs) -> Inputs:
+    """Read ``evaluation.test_path`` of a file source (M4 data brings its own test set)."""
+    evaluation = config.evaluation
+    if evaluation is None or not evaluation.enabled:
+        return inputs
+    path = Path(evaluation.test_path)
+    frame = read_frame(path, id_col=inputs.columns.id_col, time_col=inputs.columns.time_col)
+    inputs.test = _canonical(frame, inputs.columns, path)
+    inputs.files.append(describe_file("test", path))
+    return inputs
+
+
+def _load_m4(source) -> Inputs:
+    from tsforecast.datasets import M4_FREQUENCIES, load_m4, load_m4_published
+
+    folder = Path(source.dir)
+    data = load_m4(source.frequency, folder, download=False)
+    prefix = M4_FREQUENCIES[source.frequency].file_prefix
+    names = {"data": f"{prefix}-train.csv", "test": f"{prefix}-test.csv"}
+    published = load_m4_published(source.frequency, folder)
+    if published is not None:
+        names["published"] = f"{source.frequency}_published_results.csv"
+    files = [describe_file(role, folder / name) for role, name in names.items()]
+    return Inputs(data.train, data.test, published, files, CANONICAL)
+
+
+def _canonical(frame: pd.DataFrame, columns: Columns, path: Path) -> pd.DataFrame:
+    """Any layout as a long ``unique_id, ds, y`` frame (wide columns become series)."""
+    if columns.id_col in frame.columns:
+        absent = [c for c in (columns.time_col, columns.target_col) if c not in frame.columns]
+        if absent:
+            raise InvalidInputError(
+                f"{path}: the long file lacks column(s) {absent}; it has {list(frame.columns)}. Set "
+                "data.id_col / data.time_col / data.target_col to its column names."
+            )
+        frame = frame[[columns.id_col, columns.time_col, columns.target_col]]
+        return frame.set_axis(["unique_id", "ds", "y"], axis=1)
+    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id", value_name="y")
+    return long[["unique_id", "ds", "y"]]
+
+
+def _cut(history: pd.DataFrame, as_of: AsOf) -> tuple[pd.DataFrame, int]:
+    times = history["ds"]
+    if not pd.api.types.is_datetime64_any_dtype(times.dtype):
+        logger.info(
+            "time stamps are not dates (%s): --as-of %s only names the output folder",
+            times.dtype,
+            as_of.label,
+        )
+        return history, 0
+    stamp = as_of.stamp
+    zone = getattr(times.dtype, "tz", None)
+    if zone is not None:
+        stamp = stamp.tz_localize(zone) if stamp.tzinfo is None else stamp.tz_convert(zone)
+    keep = (times < stamp + pd.Timedelta(days=1)) if as_of.whole_day else (times <= stamp)
+    dropped = int((~keep).sum())
+    if dropped:
+        logger.info("--as-of %s: %d row(s) after it are left out", as_of.label, dropped)
+    return history[keep.to_numpy()], dropped
+
+
+def _drop_short(panel, min_length: int, needed_by: str, stats: dict):
+    short = [sid for sid, n in zip(panel.ids, panel.lengths, strict=True) if n < min_length]
+    stats["series_dropped"] = [str(sid) for sid in short]
+    if not short:
+        return panel
+    listed = ", ".join(map(str, short[:10])) + (" ..." if len(short) > 10 else "")
+    logger.warning(
+        "dropping %d series shorter than the %d observations %s needs (data.short_series: drop): %s",
+        len(short), min_length, needed_by, listed,
+    )  # fmt: skip
+    if len(short) == panel.n_series:
+        raise InvalidInputError(
+            f"every series is shorter than the {min_length} observations {needed_by} needs."
+        )
+    keep = [i for i, n in enumerate(panel.lengths) if n >= min_length]
+    return type(panel)(
+        [panel.ids[i] for i in keep],
+        [panel.values[i] for i in keep],
+        [panel.index[i] for i in keep],
+        panel.freq,
+        panel.layout,
+    )
+
+
+def _validated_test(test: pd.DataFrame, ids: list) -> pd.DataFrame:
+    unknown = sorted(set(test["unique_id"]) - set(ids), key=str)
+    if unknown:
+        raise InvalidInputError(
+            f"the test data has series {unknown[0]!r} that the history lacks ({len(unknown)} such series); "
+            "the evaluation compares forecasts of the same series."
+        )
+    values = pd.to_numeric(test["y"], errors="coerce")
+    bad = values.isna() & test["y"].notna()
+    if bad.any():
+        row = test[bad.to_numpy()].iloc[0]
+        raise InvalidInputError(
+            f"the test data of series {row['unique_id']!r} holds a non-numeric value {row['y']!r} "
+            f"at {row['ds']}."
+        )
+    test = test.assign(y=values.astype(np.float64))
+    return test.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)

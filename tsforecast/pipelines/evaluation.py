@@ -1,0 +1,201 @@
+"""The quality gate, the test-set evaluation, and the plain-text tables a run prints.
+
+Lower is better for every metric used here (sMAPE, MASE, MAE, RMSE, OWA).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from tsforecast.exceptions import InvalidInputError
+from tsforecast.metrics import evaluate, owa
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether the retrained model may replace the current one.
+
+    Attributes
+    ----------
+    passed : bool
+        False when ``model_score > reference_score * (1 + margin)`` (or the model has no score).
+    metric : str
+        The backtest metric compared.
+    margin : float
+        Relative tolerance: 0.05 lets the model be up to 5% worse than the reference.
+    model : str
+        The model's label.
+    model_score : float
+        Its backtest score.
+    reference : str or None
+        The best of the baselines (and the current model, when compared).
+    reference_score : float
+        Its score.
+    threshold : float
+        ``reference_score * (1 + margin)``.
+    """
+
+    passed: bool
+    metric: str
+    margin: float
+    model: str
+    model_score: float
+    reference: str | None
+    reference_score: float
+    threshold: float
+
+    def describe(self) -> str:
+        if self.reference is None:
+            return "quality gate: nothing to compare with; passed."
+        verdict = "passed" if self.passed else "FAILED"
+        return (
+            f"quality gate {verdict}: {self.model} {self.metric} {self.model_score:.4f} vs best reference "
+            f"{self.reference} {self.reference_score:.4f} (threshold {self.threshold:.4f} with margin "
+            f"{self.margin:.0%})"
+        )
+
+    def as_dict(self) -> dict:
+        return {key: _finite(value) for key, value in asdict(self).items()}
+
+
+def gate(summary: pd.DataFrame, model: str, references: list, metric: str, margin: float) -> GateDecision:
+    """Compare the model's backtest score with the best of ``references``.
+
+    Parameters
+    ----------
+    summary : pd.DataFrame
+        ``BacktestResult.summary``: one row per label, one column per metric.
+    model : str
+        The label of the retrained model.
+    references : list of str
+        Labels it must not be worse than (baselines, ``"current"``).
+    metric : str
+        A column of ``summary``.
+    margin : float
+        Relative tolerance (>= 0).
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"mase": [1.2, 1.0, 1.5]}, index=["lstm", "snaive", "naive2"])
+    >>> gate(table, "lstm", ["snaive", "naive2"], "mase", 0.1).passed
+    False
+    """
+    model_score = float(summary.loc[model, metric])
+    scores = summary.loc[[r for r in references if r in summary.index], metric].astype(float).dropna()
+    if scores.empty:
+        return GateDecision(True, metric, margin, model, model_score, None, math.nan, math.nan)
+    best = str(scores.idxmin())
+    threshold = float(scores.min()) * (1 + margin)
+    passed = bool(math.isfinite(model_score) and model_score <= threshold)
+    return GateDecision(passed, metric, margin, model, model_score, best, float(scores.min()), threshold)
+
+
+def test_scores(
+    forecasts: dict, test: pd.DataFrame, history: pd.DataFrame, season_length: int, metrics
+) -> pd.DataFrame:
+    """Score each model's forecasts against the held-out actuals (M4 conventions: mean over series).
+
+    Parameters
+    ----------
+    forecasts : dict of str -> pd.DataFrame
+        Long forecasts (``unique_id, ds, y_pred``) by model label.
+    test : pd.DataFrame
+        Long actuals (``unique_id, ds, y``); rows no forecast covers are left out.
+    history : pd.DataFrame
+        The training history (MASE's scale).
+    season_length : int
+        MASE's seasonal lag.
+    metrics : sequence of str
+        Metrics of :func:`tsforecast.metrics.evaluate`; OWA is added when a ``naive2`` label is there.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per model label.
+    """
+    rows = {}
+    for label, frame in forecasts.items():
+        keys = frame[["unique_id", "ds"]]
+        actual = test.merge(keys, on=["unique_id", "ds"], how="inner")
+        if actual.empty:
+            raise InvalidInputError(
+                f"the test data covers none of the {label} forecasts' time stamps (forecasts run from "
+                f"{frame['ds'].min()} to {frame['ds'].max()}); give the actuals that follow the history."
+            )
+        covered = frame.merge(actual[["unique_id", "ds"]], on=["unique_id", "ds"], how="inner")
+        rows[label] = evaluate(covered, actual, history, season_length, list(metrics)).mean()
+    table = pd.DataFrame(rows).T.rename_axis("model")
+    if "naive2" in table.index and {"smape", "mase"} <= set(table.columns):
+        reference = table.loc["naive2"]
+        table["owa"] = [owa(r.smape, r.mase, reference.smape, reference.mase) for r in table.itertuples()]
+    return table
+
+
+def with_published(table: pd.DataFrame, published: pd.DataFrame, m4_names: dict) -> pd.DataFrame:
+    """Add the published M4 figures of the method each label stands for (``m4_*`` columns)."""
+    table = table.copy()
+    table.insert(0, "m4_method", [m4_names.get(label) for label in table.index])
+    for metric in ("smape", "mase", "owa"):
+        table[f"m4_{metric}"] = [
+            published.loc[name, metric] if name in published.index else math.nan
+            for name in table["m4_method"]
+        ]
+    return table
+
+
+REFERENCE_ROWS = {
+    "118": "ES-RNN, overall M4 winner",
+    "RNN": "M4's RNN benchmark",
+    "MLP": "M4's MLP benchmark",
+}
+
+
+def published_reference(published: pd.DataFrame) -> pd.DataFrame:
+    """The best published method, the M4 winner and M4's neural benchmarks, for the report."""
+    notes = {str(published["owa"].idxmin()): "best published OWA", **REFERENCE_ROWS}
+    rows = [
+        {
+            "method": m,
+            "note": note,
+            "team": published.loc[m, "team"],
+            **published.loc[m, ["smape", "mase", "owa"]],
+        }
+        for m, note in notes.items()
+        if m in published.index
+    ]
+    return pd.DataFrame(rows).set_index("method")
+
+
+def text_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A frame as aligned plain text: text columns left, numbers right, NaN as ``-``."""
+    frame = frame.reset_index()
+    header = [str(c) for c in frame.columns]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    rows = [
+        [_cell(value, digits) if is_number else ("-" if value is None or value != value else str(value))
+         for value, is_number in zip(row, numeric, strict=True)]
+        for row in frame.itertuples(index=False)
+    ]  # fmt: skip
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells):
+        return "  ".join(
+            cell.rjust(width) if is_number else cell.ljust(width)
+            for cell, width, is_number in zip(cells, widths, numeric, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(header), *(line(row) for row in rows)])
+
+
+def _cell(value, digits: int) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def _finite(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+__all__ = ["GateDecision", "gate", "published_reference", "test_scores", "text_table", "with_published"]

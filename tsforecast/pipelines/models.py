@@ -1,0 +1,186 @@
+"""Fitted models as files or MLflow models: save, load, and score the current model as is.
+
+A neural forecaster is saved with its own ``save`` (one safetensors file, no pickle); a baseline,
+which has no ``save``, with joblib. :func:`load_model` also takes an MLflow model URI
+(``runs:/<run>/model``, ``models:/<name>/latest``, ``models:/<name>@<alias>``) and loads it through
+``mlflow.pyfunc``; a tsforecast pyfunc model is unwrapped to the forecaster it serves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sklearn.base import BaseEstimator
+
+from tsforecast.exceptions import IncompatibleModelError, InvalidParameterError
+
+NEURAL_SUFFIX = ".safetensors"
+JOBLIB_SUFFIXES = (".joblib", ".pkl")
+_URI = re.compile(r"^[a-z][a-z0-9+.-]*:/")
+
+
+def is_model_uri(reference: str) -> bool:
+    """Whether ``reference`` is an MLflow model URI rather than a file path."""
+    return bool(_URI.match(str(reference))) and not Path(str(reference)).exists()
+
+
+def model_filename(estimator, stem: str = "model") -> str:
+    """The file name :func:`save_model` uses for ``estimator``."""
+    return stem + (NEURAL_SUFFIX if _has_own_format(estimator) else JOBLIB_SUFFIXES[0])
+
+
+def check_model_path(estimator, path) -> Path:
+    """Raise unless the suffix of ``path`` fits the model (checked before a long fit, not after).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``.safetensors`` is for the recurrent forecasters, ``.joblib`` (or ``.pkl``) for the baselines.
+    """
+    path = Path(path)
+    own = _has_own_format(estimator)
+    if own and path.suffix in JOBLIB_SUFFIXES:
+        raise InvalidParameterError(
+            f"{path}: {type(estimator).__name__} is saved as safetensors, not pickled; "
+            "name the file *.safetensors."
+        )
+    if not own and path.suffix not in JOBLIB_SUFFIXES:
+        raise InvalidParameterError(
+            f"{path}: {type(estimator).__name__} has no file format of its own and is saved with joblib; "
+            "name the file *.joblib."
+        )
+    return path
+
+
+def save_model(estimator, path) -> Path:
+    """Write a fitted forecaster to ``path`` (see :func:`check_model_path` for the suffixes)."""
+    import joblib
+
+    path = check_model_path(estimator, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if _has_own_format(estimator):
+            estimator.save(temporary)
+        else:
+            joblib.dump(estimator, temporary)
+        with open(temporary, "rb") as stream:
+            os.fsync(stream.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)  # as a plain open() would create it
+        os.replace(temporary, path)  # a reader never sees half a model
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def load_model(reference, tracking_uri: str | None = None):
+    """Load a forecaster from a file written by :func:`save_model` or from an MLflow model URI.
+
+    Parameters
+    ----------
+    reference : str or Path
+        A ``.safetensors`` / ``.joblib`` file, or an MLflow model URI.
+    tracking_uri : str, optional
+        Store that resolves ``runs:/`` and ``models:/`` URIs (default: ``MLFLOW_TRACKING_URI``, else the
+        embedded store in the working directory).
+
+    Returns
+    -------
+    object
+        The forecaster, or for a pyfunc model that is not a tsforecast one, the pyfunc model itself
+        (its ``predict`` takes a long history frame).
+
+    Raises
+    ------
+    IncompatibleModelError
+        When the file or URI cannot be loaded as a model.
+    """
+    if is_model_uri(str(reference)):
+        return _load_mlflow(str(reference), tracking_uri)
+    path = Path(reference)
+    if not path.is_file():
+        raise IncompatibleModelError(
+            f"{path}: no such model file (nor an MLflow model URI such as models:/NAME/latest)."
+        )
+    if path.suffix in JOBLIB_SUFFIXES:
+        import joblib
+
+        try:
+            return joblib.load(path)
+        except Exception as error:  # joblib raises whatever unpickling raised
+            raise IncompatibleModelError(f"{path} is not a usable joblib model: {error}") from None
+    import tsforecast
+
+    return tsforecast.load(path)
+
+
+class CurrentModel(BaseEstimator):
+    """The model in production, scored as is in a backtest (never refitted).
+
+    ``fit`` only remembers the window's history; ``predict`` forecasts from it with the loaded model
+    (``predict(y=history)``: a recurrent model conditions on it, a baseline refits on it).
+
+    Parameters
+    ----------
+    source : str
+        A model file or MLflow model URI (see :func:`load_model`).
+    tracking_uri : str, optional
+        Store that resolves an MLflow URI.
+    """
+
+    _loaded: dict = {}  # source -> model, so a backtest of several windows loads it once
+
+    def __init__(self, source=None, tracking_uri=None):
+        self.source = source
+        self.tracking_uri = tracking_uri
+
+    def fit(self, y, X=None, **fit_params):
+        key = (str(self.source), self.tracking_uri)
+        if key not in CurrentModel._loaded:
+            CurrentModel._loaded[key] = load_model(self.source, self.tracking_uri)
+        self.model_ = CurrentModel._loaded[key]
+        self.history_ = y
+        return self
+
+    def predict(self, horizon=None, X=None, y=None):
+        return self.model_.predict(horizon, y=self.history_ if y is None else y)
+
+
+def _has_own_format(estimator) -> bool:
+    return callable(getattr(estimator, "save", None))
+
+
+def _load_mlflow(uri: str, tracking_uri: str | None):
+    import mlflow
+
+    from tsforecast.tracking.store import resolve_store, using
+
+    try:
+        with using(resolve_store(tracking_uri)):
+            model = mlflow.pyfunc.load_model(uri)
+    except Exception as error:  # MLflow raises MlflowException, OSError, ... for a missing model
+        raise IncompatibleModelError(f"cannot load the MLflow model {uri!r}: {error}") from None
+    wrapped = model.unwrap_python_model() if hasattr(model, "unwrap_python_model") else None
+    estimator = getattr(wrapped, "estimator_", None)
+    return _PyfuncForecaster(model) if estimator is None else estimator
+
+
+class _PyfuncForecaster:
+    """Any pyfunc model behind the forecaster's ``predict(horizon, y=...)`` call."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def predict(self, horizon=None, X=None, y=None):
+        if y is None:
+            raise InvalidParameterError(
+                "this MLflow model is not a tsforecast forecaster; pass the history (--data)."
+            )
+        return self.model.predict(y, params=None if horizon is None else {"horizon": int(horizon)})
+
+
+__all__ = ["CurrentModel", "check_model_path", "is_model_uri", "load_model", "model_filename", "save_model"]

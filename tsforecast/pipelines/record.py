@@ -1,0 +1,274 @@
+"""What a run records: the manifest in its outputs folder, and its parent run in MLflow.
+
+The manifest (``manifest.json``) is deterministic: the same inputs, configuration and package versions
+give the same bytes, so a rerun of an as-of date can be checked by comparing files. What changes from
+one execution to the next (start time, durations, host, MLflow run ids, the model file's checksum:
+the file stores its training history with epoch timings) goes to ``run.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import tsforecast
+from tsforecast.pipelines.data import sha256
+
+logger = logging.getLogger(__name__)
+
+_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "statsmodels", "torch", "mlflow", "pyarrow")
+_VOLATILE_PARAMS = ("verbose", "callbacks")  # how a run reported progress, not what it learned
+
+
+def manifest(run) -> dict:
+    """The manifest of a run (see the module docstring); ``run`` holds what its steps produced."""
+    config, inputs, decision, tables = run.config, run.inputs, run.decision, run.tables
+    model_label = config.model.key
+    model = run.fitted.get(model_label)
+    return {
+        "pipeline": config.name,
+        "as_of": run.as_of.label,
+        "status": run.status,
+        "tsforecast_version": tsforecast.__version__,
+        "python": platform.python_version(),
+        "packages": _versions(),
+        "config": config.model_dump(mode="json", by_alias=True),
+        "inputs": inputs.files,
+        "data": inputs.stats,
+        "backtest": {
+            "horizon": config.horizon,
+            "n_windows": config.backtest.n_windows,
+            "step": config.backtest.step or config.horizon,
+            "summary": _records(run.result.summary),
+        },
+        "gate": {"enabled": False} if decision is None else {"enabled": True, **decision.as_dict()},
+        "evaluation": _records(tables["evaluation"]) if "evaluation" in tables else None,
+        "model": {
+            "label": model_label,
+            "kept": model is not None,
+            "class": None if model is None else type(model).__name__,
+            "params": None if model is None else _params(model),
+            "file": None if run.model_file is None else run.model_file.name,
+        },
+        "outputs": {
+            name: {"rows": _rows(path), "sha256": sha256(path)} for name, path in sorted(run.written.items())
+        },
+    }
+
+
+def to_json(document: dict) -> bytes:
+    """Stable JSON: fixed key order, NaN as null, numpy numbers as Python numbers."""
+    return (json.dumps(_plain(document), indent=2, allow_nan=False) + "\n").encode()
+
+
+def parent_run_info(run_id: str) -> dict:
+    import mlflow
+
+    return {"tracking_uri": mlflow.get_tracking_uri(), "run_id": run_id}
+
+
+def fit_run_info(run_id: str, registry, as_of: str) -> dict:
+    """The fit run's model URIs; a registered version is tagged with the run's as-of date."""
+    import mlflow
+
+    info = {"fit_run_id": run_id, "model_uri": f"runs:/{run_id}/model"}
+    if registry is None:
+        return info
+    client = mlflow.MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name='{registry.name}' and run_id='{run_id}'")
+        version = max(int(v.version) for v in versions)
+        client.set_model_version_tag(registry.name, str(version), AS_OF_TAG, as_of)
+        info["registered_model_uri"] = f"models:/{registry.name}/{version}"
+        info["registered_version"] = str(version)
+    except Exception as error:  # the fit and its outputs stand; only the bookkeeping failed
+        logger.warning("could not tag the registered model %s with its as-of date: %s", registry.name, error)
+    return info
+
+
+AS_OF_TAG = "tsforecast.as_of"
+
+
+def registered_before(registry, as_of: str) -> tuple[str | None, str | None]:
+    """The registered version with the latest as-of date before ``as_of``, and the alias's as-of.
+
+    Returns
+    -------
+    uri : str or None
+        ``models:/NAME/VERSION`` of the model that was current before ``as_of`` (None if none).
+    alias_as_of : str or None
+        The as-of date of the version the alias points to now (None without alias or version).
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name='{registry.name}'")
+    except mlflow.exceptions.MlflowException:
+        return None, None
+    dated = [(v.tags.get(AS_OF_TAG), int(v.version)) for v in versions if v.tags.get(AS_OF_TAG)]
+    earlier = [item for item in dated if item[0] < as_of]
+    uri = f"models:/{registry.name}/{max(earlier)[1]}" if earlier else None
+    alias_as_of = None
+    if registry.alias:
+        try:
+            alias_as_of = client.get_model_version_by_alias(registry.name, registry.alias).tags.get(AS_OF_TAG)
+        except mlflow.exceptions.MlflowException:
+            alias_as_of = None
+    return uri, alias_as_of
+
+
+def log_parent(run, folder, manifest_) -> None:
+    """Log the comparison, the gate, the test scores and figures and the manifest into the active run.
+
+    Runs after the outputs are written: a failure here is logged as a warning and never changes
+    the outputs or the exit code.
+    """
+    import mlflow
+
+    from tsforecast import tracking
+
+    config, as_of, status, decision, tables = run.config, run.as_of, run.status, run.decision, run.tables
+    result, forecasts, inputs = run.result, run.forecasts, run.inputs
+    with _guard("backtest comparison"):
+        tracking.track_backtest(result, dataset_name=config.name, plots=config.tracking.plots)
+    with _guard("pipeline parameters and tags"):
+        mlflow.log_params(
+            {
+                "pipeline.name": config.name,
+                "pipeline.as_of": as_of.label,
+                "pipeline.model": config.model.key,
+                "pipeline.baselines": ", ".join(b.key for b in config.baselines) or "-",
+                "pipeline.horizon": config.horizon,
+                "pipeline.season_length": config.season_length,
+            }
+        )
+        mlflow.set_tags({"tsforecast.status": status, "tsforecast.outputs": str(Path(folder).resolve())})
+    if decision is not None:
+        with _guard("gate metrics"):
+            mlflow.log_metrics(
+                {
+                    "gate/passed": float(decision.passed),
+                    "gate/model_score": _metric(decision.model_score),
+                    "gate/reference_score": _metric(decision.reference_score),
+                }
+            )
+            mlflow.set_tag("tsforecast.gate", decision.describe())
+    scores = tables.get("evaluation")
+    if scores is not None:
+        with _guard("test metrics"):
+            numeric = scores.select_dtypes("number")
+            numeric = numeric[[c for c in numeric.columns if not c.startswith("m4_")]]
+            mlflow.log_metrics(
+                {
+                    f"test/{label}/{metric}": float(value)
+                    for label, row in numeric.iterrows()
+                    for metric, value in row.items()
+                    if pd.notna(value)
+                }
+            )
+    with _guard("pipeline artifacts"), tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "manifest.json").write_bytes(to_json(manifest_))
+        (tmp / "pipeline.yaml").write_text(_yaml(config))
+        if scores is not None:
+            scores.to_csv(tmp / "test_scores.csv")
+            (tmp / "test_scores.html").write_text(scores.to_html(float_format="%.4f"))
+            if config.tracking.plots:
+                with _guard("test forecast plot"):
+                    _test_figure(forecasts, inputs).savefig(tmp / "test_forecasts.png", dpi=100)
+        mlflow.log_artifacts(str(tmp), "pipeline")
+
+
+def _test_figure(forecasts: dict, inputs):
+    from tsforecast.tracking.plots import forecast_figure
+
+    ids = list(pd.unique(inputs.history["unique_id"]))[:4]
+    history = inputs.history[inputs.history["unique_id"].isin(ids)]
+    horizon = max(len(frame) // max(frame["unique_id"].nunique(), 1) for frame in forecasts.values())
+    tail = history.groupby("unique_id", sort=False).tail(3 * horizon)
+    test = inputs.test[inputs.test["unique_id"].isin(ids)]
+    actual = pd.concat([tail, test], ignore_index=True).rename(columns={"y": "value"})
+    predicted = pd.concat(
+        [f[f["unique_id"].isin(ids)].assign(model=label, window=0) for label, f in forecasts.items()],
+        ignore_index=True,
+    ).rename(columns={"y_pred": "value"})
+    return forecast_figure(actual, predicted[["model", "window", "unique_id", "ds", "value"]], len(ids))
+
+
+class _guard:
+    """Report a failing logging call as a warning; the run's outputs are already safe."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if error is not None and isinstance(error, Exception):
+            logger.warning("could not log the %s to MLflow (%s: %s)", self.what, type(error).__name__, error)
+            return True
+        return False
+
+
+def _yaml(config) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False)
+
+
+def _versions() -> dict:
+    found = {}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _params(model) -> dict:
+    params = model.get_params(deep=False)
+    return {k: _plain(v) for k, v in sorted(params.items()) if k not in _VOLATILE_PARAMS}
+
+
+def _records(frame: pd.DataFrame) -> dict:
+    return {str(label): {str(k): _plain(v) for k, v in row.items()} for label, row in frame.iterrows()}
+
+
+def _rows(path: Path) -> int:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    with open(path, "rb") as stream:
+        return max(sum(1 for _ in stream) - 1, 0)
+
+
+def _metric(value) -> float:
+    return float(value) if value is not None and math.isfinite(value) else float("nan")
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
