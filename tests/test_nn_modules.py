@@ -69,3 +69,23 @@ def test_detach_state_cuts_the_graph():
     assert all(s.grad_fn is not None for s in state)
     assert all(s.grad_fn is None and not s.requires_grad for s in detach_state(state))
     assert detach_state(None) is None
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_chrono_initialisation_spreads_memory_up_to_the_span(cell):
+    torch.manual_seed(0)
+    span, hidden = 200, 64
+    net = RecurrentNetwork(
+        cell, input_size=3, hidden_size=hidden, num_layers=2, n_outputs=1, chrono_span=span
+    )
+    module = net.layers[0]
+    for k in range(2):
+        b_ih, b_hh = getattr(module, f"bias_ih_l{k}"), getattr(module, f"bias_hh_l{k}")
+        remember = b_ih[hidden : 2 * hidden]  # LSTM forget gate, GRU update gate
+        assert torch.all(remember >= 0) and torch.all(remember <= math.log(span - 1) + 1e-6)
+        assert remember.max() > math.log(span / 4)  # some units remember for most of the span
+        assert torch.all(b_hh[hidden : 2 * hidden] == 0)
+        if cell == "lstm":
+            torch.testing.assert_close(b_ih[:hidden], -remember)  # input gate opens as forget closes
+        else:
+            assert torch.all(b_ih[:hidden] == 0)  # reset gate untouched

@@ -71,6 +71,7 @@ class _RecurrentMixin:
         "num_layers": [_positive(Integral)],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "residual": ["boolean"],
+        "gate_init": [StrOptions({"standard", "chrono"})],
         "training": [StrOptions({"tbptt", "windows"})],
         "tbptt_steps": [_positive(Integral)],
         "lookback": [_positive(Integral)],
@@ -103,6 +104,7 @@ class _RecurrentMixin:
         num_layers=2,
         dropout=0.0,
         residual=False,
+        gate_init="standard",
         training="tbptt",
         tbptt_steps=96,
         lookback=168,
@@ -132,6 +134,7 @@ class _RecurrentMixin:
         self.num_layers = num_layers
         self.dropout = dropout
         self.residual = residual
+        self.gate_init = gate_init
         self.training = training
         self.tbptt_steps = tbptt_steps
         self.lookback = lookback
@@ -207,7 +210,10 @@ class _RecurrentMixin:
 
     def _build_network(self, spec: FeatureSpec, levels: tuple) -> RecurrentNetwork:
         sizes = (spec.n_features, self.hidden_size, self.num_layers, spec.horizon * len(levels))
-        return RecurrentNetwork(self._cell, *sizes, self.dropout, self.residual)
+        # Chrono spreads the gates' memory over what one gradient can reach: a chunk or a window.
+        span = self.tbptt_steps if self.training == "tbptt" else self.lookback
+        chrono_span = span if self.gate_init == "chrono" else None
+        return RecurrentNetwork(self._cell, *sizes, self.dropout, self.residual, chrono_span)
 
     def _training_streams(self, train_parts: list, ids: list, spec: FeatureSpec, kind: str, device):
         """Fit the scaler on the training parts and lay them out as streams on the device."""
@@ -343,6 +349,17 @@ class _RecurrentMixin:
             )
         return SeriesScaler.concat(parts)
 
+    # ---------------------------------------------------------- diagnostics
+    def diagnose(self, y=None, **kwargs):
+        """Gradient flow, gate statistics, hidden-state norms, training history and errors, with findings.
+
+        ``y`` (default: the training data) and the keywords are those of
+        :func:`tsforecast.nn.diagnostics.diagnose`; returns its ``DiagnosticReport``.
+        """
+        from tsforecast.nn.diagnostics import diagnose
+
+        return diagnose(self, y, **kwargs)
+
     # ---------------------------------------------------------- persistence
     def save(self, path) -> None:
         """Save the fitted forecaster to ``path`` (safetensors weights + JSON; no pickle).
@@ -416,6 +433,10 @@ _PARAMETERS_DOC = """
         Between recurrent layers.
     residual : bool, default=False
         Skip connections around the layers after the first (equal widths).
+    gate_init : {"standard", "chrono"}, default="standard"
+        "standard": LSTM forget-gate bias 1, other biases 0. "chrono": gate biases drawn so memory
+        time scales spread up to ``tbptt_steps`` (``lookback`` for windows), Tallec & Ollivier
+        (2018); use it for dependencies of hundreds of steps (see ``benchmarks/long_memory.py``).
     training : {"tbptt", "windows"}, default="tbptt"
     tbptt_steps : int, default=96
         Chunk length of truncated back-propagation through time.

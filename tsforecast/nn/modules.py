@@ -17,6 +17,11 @@ Initialisation (:func:`init_recurrent_`):
 * biases zero, except the LSTM forget gate: ``bias_ih`` forget slice = 1.0 and ``bias_hh`` forget
   slice = 0.0, so the forget gate's total bias is 1.0 (gate order ``i, f, g, o``: the slice
   ``[hidden:2*hidden]``);
+* ``chrono_span=T`` (the forecasters' ``gate_init="chrono"``) replaces the gate biases by the
+  *chrono* initialisation of Tallec & Ollivier (2018), for dependencies longer than the forget bias
+  of 1 lets gradients reach: forget-gate bias ``log(U(1, T - 1))`` and input-gate bias its negative
+  (LSTM), update-gate bias ``log(U(1, T - 1))`` (GRU), so that memory time scales at the start
+  spread up to ``T`` steps;
 * the head's weights and bias are zero: an untrained network predicts 0 everywhere, which the
   forecasters read as "the seasonal naive forecast" (the network learns a correction of it).
 """
@@ -32,7 +37,7 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 __all__ = ["CELLS", "RecurrentNetwork", "detach_state", "init_recurrent_"]
 
 
-def init_recurrent_(module: nn.RNNBase, cell: str) -> None:
+def init_recurrent_(module: nn.RNNBase, cell: str, chrono_span: int | None = None) -> None:
     """Initialise a torch recurrent module in place as described in the module docstring.
 
     Examples
@@ -55,6 +60,20 @@ def init_recurrent_(module: nn.RNNBase, cell: str) -> None:
                 param.zero_()
                 if cell == "lstm" and name.startswith("bias_ih"):
                     param[hidden : 2 * hidden] = 1.0
+    if chrono_span is not None and cell in ("lstm", "gru"):
+        _chrono_biases_(module, chrono_span)
+
+
+def _chrono_biases_(module: nn.RNNBase, span: int) -> None:
+    hidden = module.hidden_size
+    for k in range(module.num_layers):
+        b_ih, b_hh = getattr(module, f"bias_ih_l{k}"), getattr(module, f"bias_hh_l{k}")
+        log_u = torch.log(1 + torch.rand(hidden) * max(span - 2, 0))  # (hidden,)
+        remember = slice(hidden, 2 * hidden)  # LSTM blocks i, f, g, o: f; GRU blocks r, z, n: z
+        with torch.no_grad():
+            b_ih[remember], b_hh[remember] = log_u, 0.0
+            if module.mode == "LSTM":
+                b_ih[:hidden], b_hh[:hidden] = -log_u, 0.0
 
 
 def detach_state(state):
@@ -82,6 +101,8 @@ class RecurrentNetwork(nn.Module):
         Dropout between recurrent layers.
     residual : bool, default=False
         Add each layer's input to its output for the layers after the first.
+    chrono_span : int, optional
+        Chrono initialisation of the gate biases for memories up to this many steps.
 
     Examples
     --------
@@ -100,6 +121,7 @@ class RecurrentNetwork(nn.Module):
         n_outputs: int,
         dropout: float = 0.0,
         residual: bool = False,
+        chrono_span: int | None = None,
     ):
         super().__init__()
         self.cell, self.residual, self.num_layers = cell, residual, num_layers
@@ -115,7 +137,7 @@ class RecurrentNetwork(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size + input_size, n_outputs)
         for layer in self.layers:
-            init_recurrent_(layer, cell)
+            init_recurrent_(layer, cell, chrono_span)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
