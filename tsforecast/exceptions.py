@@ -32,6 +32,11 @@ class TrackingError(TsforecastError, RuntimeError):
     """The experiment-tracking store (MLflow) cannot be used; raised before any training starts."""
 
 
+class UnavailableError(TsforecastError, RuntimeError):
+    """A resource is busy or unreachable (a database that is down, a pipeline's lock held by another
+    run); retrying later may succeed."""
+
+
 class TsforecastWarning(UserWarning):
     """Base class of tsforecast's warnings."""
 

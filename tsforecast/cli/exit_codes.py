@@ -31,6 +31,7 @@ from tsforecast.exceptions import (
     NotFittedError,
     TrackingError,
     TrainingError,
+    UnavailableError,
 )
 
 
@@ -46,10 +47,6 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 6
     INTERRUPTED = 130
     TERMINATED = 143
-
-
-class UnavailableError(RuntimeError):
-    """A resource the command needs is busy or unreachable (exit code ``UNAVAILABLE``)."""
 
 
 class Terminated(BaseException):

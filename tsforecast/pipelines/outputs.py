@@ -24,7 +24,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from tsforecast.cli.exit_codes import UnavailableError
+from tsforecast.exceptions import UnavailableError
 
 logger = logging.getLogger(__name__)
 
