@@ -24,15 +24,21 @@ _LAZY = {
     "GRUForecaster": "tsforecast.nn.estimators",
     "RNNForecaster": "tsforecast.nn.estimators",
     "load": "tsforecast.nn.persistence",
+    "tune": "tsforecast.tuning",
 }
+_MODULES = {
+    name: f"tsforecast.{name}"
+    for name in ("metrics", "datasets", "baselines", "data", "exceptions", "tracking", "tuning", "nn")
+}
+_MODULES["diagnostics"] = "tsforecast.nn.diagnostics"
 
 
 def __getattr__(name):
     # Lazy so that `import tsforecast` (and the baselines) never pull in torch.
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
-    if name in {"metrics", "datasets", "baselines", "data", "exceptions", "tracking", "nn"}:
-        return import_module(f"tsforecast.{name}")
+    if name in _MODULES:
+        return import_module(_MODULES[name])
     raise AttributeError(f"module 'tsforecast' has no attribute {name!r}")
 
 

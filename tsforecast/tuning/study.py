@@ -1,0 +1,420 @@
+""":func:`tune`: an Optuna study of a forecaster's parameters against statistical baselines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from contextlib import contextmanager
+
+from sklearn.base import clone
+
+from tsforecast.backtest import backtest, compare
+from tsforecast.data import Columns, to_panel
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrainingError
+from tsforecast.tuning import storage as storages
+from tsforecast.tuning.objective import ERROR_ATTR, PARAMS_ATTR, SCORES_ATTR, Objective
+from tsforecast.tuning.result import DEFAULT, TUNED, TuningResult, leaderboard, naive2_name, verdict
+from tsforecast.tuning.space import check_space, default_point, default_search_space, describe
+from tsforecast.tuning.validation import Validation, check_metric, fingerprint, longest_stream, scores_of
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_N_TRIALS = 20
+DEFAULT_BASELINES = ("snaive", "naive2", "autoets", "theta")
+BASELINES = {
+    "naive": "Naive",
+    "snaive": "SeasonalNaive",
+    "seasonalnaive": "SeasonalNaive",
+    "naive2": "Naive2",
+    "ses": "SES",
+    "holt": "Holt",
+    "damped": "DampedHolt",
+    "dampedholt": "DampedHolt",
+    "theta": "Theta",
+    "ets": "AutoETS",
+    "autoets": "AutoETS",
+    "arima": "AutoARIMA",
+    "autoarima": "AutoARIMA",
+}
+# A trial whose training diverged or whose parameters the data cannot take (a TBPTT chunk longer than
+# the series) is marked FAIL and the study goes on; a bad setting (InvalidParameterError) stops it.
+_TRIAL_ERRORS = (TrainingError, InvalidInputError)
+DEFAULT_ATTR = "tsforecast.default"  # marks the trial of the estimator's own parameters
+
+
+def tune(
+    estimator,
+    y,
+    *,
+    search_space=None,
+    n_trials=None,
+    timeout=None,
+    storage=None,
+    study_name=None,
+    pruner="median",
+    baselines="default",
+    validation=None,
+    metric="mase",
+    hold=(),
+    include_default=True,
+    refit=True,
+    sampler=None,
+    n_jobs=1,
+    random_state=None,
+    tracking=False,
+    tracking_uri=None,
+    experiment=None,
+    verbose=False,
+    **fit_params,
+) -> TuningResult:
+    """Tune a forecaster's parameters with Optuna, scored against statistical baselines.
+
+    Each trial clones ``estimator``, sets parameters drawn from ``search_space`` and is backtested
+    on rolling-origin windows cut from ``y`` (:class:`Validation`), the same windows for every trial
+    and every baseline; Optuna minimises ``metric``. Recurrent forecasters report their validation
+    loss after each epoch, so the pruner stops weak trials early. The study lives in ``storage``:
+    run the same call again (or on other machines against one database) and it resumes, the trials
+    already finished counting towards ``n_trials``.
+
+    Parameters
+    ----------
+    estimator : BaseForecaster
+        The prototype (left untouched). Trials of a forecaster with a ``validation_size`` parameter
+        set to 0 use ``validation_size=horizon`` (the last window's worth of each fit's history), so
+        that every epoch has a validation loss to prune on and to stop early with.
+    y : pd.Series or pd.DataFrame
+        The training data, in any layout the forecasters accept. Test data must not be in it.
+    search_space : mapping or callable, optional
+        Parameter name -> ``optuna.distributions`` object, or ``f(trial) -> dict``. Default for the
+        recurrent forecasters: :func:`~tsforecast.tuning.space.default_search_space`.
+    n_trials : int, optional
+        Finished (complete or pruned) trials the study should hold; trials from earlier sessions
+        and other workers count. Default 20 unless ``timeout`` is given (then: until the timeout).
+    timeout : float, optional
+        Seconds after which this call starts no new trial.
+    storage : str, path or optuna storage, optional
+        An Optuna RDB URL or SQLite file path (default ``sqlite:///optuna.db`` in the working
+        directory), opened with the heartbeat on (:func:`~tsforecast.tuning.make_storage`), or any
+        Optuna storage object.
+    study_name : str, optional
+        Default: the estimator class, the metric and a hash of the data, so the same call on the
+        same data resumes and other data starts another study.
+    pruner : {"median", "hyperband", "none"} or optuna.pruners.BasePruner, default="median"
+    baselines : "default", sequence or mapping, default="default"
+        Scored once on the validation windows: ``"default"`` is seasonal naive, Naive2, AutoETS and
+        Theta; a sequence of names (``naive``, ``snaive``, ``naive2``, ``ses``, ``holt``, ``damped``,
+        ``theta``, ``autoets``, ``autoarima``) or estimators; a mapping name -> estimator; None or
+        ``()`` for none.
+    validation : Validation, int or dict, optional
+        The windows (an int is ``n_windows``). Default: 2 windows of the estimator's horizon.
+    metric : {"mase", "smape", "mae", "rmse", "owa"}, default="mase"
+        The objective. ``"owa"`` needs Naive2 among the baselines.
+    hold : iterable of str, default=()
+        Parameters of the search space to hold at the estimator's own values instead (a user who set
+        ``hidden_size`` and wants only the rest searched).
+    include_default : bool, default=True
+        Score the estimator's own parameters on the same windows (the ``"default"`` row). A new study
+        whose search space holds them runs them as its first trial (same fixed parameters, no extra
+        cost, and TPE starts from a known point); otherwise the estimator as given is backtested.
+    refit : bool, default=True
+        Refit the best parameters on all of ``y`` (``best_estimator``).
+    sampler : optuna.samplers.BaseSampler, optional
+        Default ``TPESampler(seed=random_state, constant_liar=True)``.
+    n_jobs : int, default=1
+        Trials run at once in this process (threads). Scale out with more processes instead.
+    random_state : int, optional
+        Seeds the sampler, and the trials' estimators whose own ``random_state`` is None.
+    tracking : bool, default=False
+        Log the study to MLflow: one parent run, one nested run per trial (parameters, per-epoch
+        curves, scores), the baselines' backtest and the leaderboard.
+    tracking_uri, experiment : str, optional
+        Where (see :func:`tsforecast.tracking.run`).
+    verbose : bool, default=False
+        Optuna's per-trial log lines and progress bars.
+    **fit_params
+        ``freq``, ``id_col``, ``time_col``, ``target_col``: passed to every ``fit``.
+
+    Returns
+    -------
+    TuningResult
+
+    Raises
+    ------
+    InvalidParameterError
+        For an unusable setting, or a study of that name created for another job.
+    TrainingError
+        When no trial completed (the message gives the failures).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from tsforecast import LSTMForecaster  # doctest: +SKIP
+    >>> t = np.arange(240)
+    >>> y = pd.DataFrame({"unique_id": "a", "ds": t, "y": 10 + np.sin(2 * np.pi * t / 12)})
+    >>> result = tune(LSTMForecaster(horizon=6, season_length=12, max_epochs=3), y, n_trials=4,
+    ...               storage="sqlite:///example.db", baselines=["naive2"])  # doctest: +SKIP
+    >>> sorted(result.leaderboard.index)  # doctest: +SKIP
+    ['Naive2', 'default', 'tuned']
+    >>> print(result.verdict)  # doctest: +SKIP
+    """
+    metric = check_metric(metric)
+    columns = Columns(
+        *(fit_params.get(k, d) for k, d in (("id_col", "unique_id"), ("time_col", "ds"), ("target_col", "y")))
+    )
+    panel = to_panel(y, freq=fit_params.get("freq"), columns=columns, missing="keep")
+    params = estimator.get_params(deep=False)
+    validation = Validation.coerce(validation).resolve(params.get("horizon"), params.get("season_length"))
+    n_trials = _check_budget(n_trials, timeout)
+    fixed = _fixed_params(params, validation, random_state)
+    space = check_space(
+        search_space
+        if search_space is not None
+        else default_search_space(estimator, longest_stream(panel, validation, {**params, **fixed})),
+        estimator,
+    )
+    space = _hold(space, hold, estimator)
+    prototypes = _baselines(baselines, validation)
+    if metric == "owa" and naive2_name(prototypes) is None:
+        raise InvalidParameterError("metric='owa' is relative to Naive2: add 'naive2' to baselines.")
+    settings = {
+        "estimator": type(estimator).__name__,
+        "metric": metric,
+        "validation": [validation.n_windows, validation.step, validation.horizon, validation.season_length],
+        "data": fingerprint(panel),
+        "fixed_params": {k: v for k, v in fixed.items() if k != "random_state"},
+    }
+    study_name = study_name or f"{settings['estimator']}-{metric}-{settings['data']}"
+    with _optuna_verbosity(verbose):
+        store = storages.resolve_storage(storage)
+        study = storages.open_study(
+            store,
+            study_name,
+            storages.resolve_sampler(sampler, random_state),
+            storages.resolve_pruner(pruner),
+            settings,
+        )
+        tracker = None
+        if tracking:
+            from tsforecast.tuning.runs import StudyTracker
+
+            tracker = StudyTracker(study, tracking_uri, experiment)
+
+        with _parent_run(tracker, settings, study, store, space, pruner) as active:
+            rows, reference = _score_baselines(prototypes, y, validation, verbose, active, fit_params)
+            point = default_point(space, estimator) if include_default else None
+            if point is not None and not study.get_trials(deepcopy=False):
+                # A new study starts from the estimator's own parameters: the "default" row for free.
+                study.enqueue_trial(point, user_attrs={DEFAULT_ATTR: True}, skip_if_exists=True)
+            objective = Objective(
+                estimator, space, fixed, y, validation, metric, reference, tracker, fit_params, not verbose
+            )
+            _optimize(study, objective, n_trials, timeout, n_jobs, verbose)
+            best = _best_trial(study)
+            best_params = dict(best.user_attrs.get(PARAMS_ATTR, {**fixed, **best.params}))
+            rows[TUNED] = (TUNED, best.user_attrs[SCORES_ATTR], best.number)
+            if include_default:
+                rows.update(_default_row(study, estimator, y, validation, reference, verbose, fit_params))
+            table = leaderboard(rows, metric)
+            beat, sentence = verdict(table, metric, type(estimator).__name__, validation)
+            _LOGGER.info("%s", sentence)
+            best_estimator = (
+                clone(estimator).set_params(**best_params).fit(y, **fit_params) if refit else None
+            )
+            if active:
+                from tsforecast.tuning.runs import log_summary
+
+                log_summary(tracker, table, best_params, sentence)
+        return TuningResult(
+            study=study,
+            best_params_=best_params,
+            best_value_=float(best.value),
+            best_trial_=best.number,
+            best_estimator=best_estimator,
+            leaderboard=table,
+            metric=metric,
+            validation=validation,
+            beat_best_baseline=beat,
+            verdict=sentence,
+            baselines=prototypes,
+            default_estimator=estimator,
+            training_data=y,
+            fit_params=fit_params,
+        )
+
+
+def _check_budget(n_trials, timeout):
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise InvalidParameterError(f"n_trials must be an integer >= 1 or None; got {n_trials!r}.")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise InvalidParameterError(f"timeout must be a positive number of seconds or None; got {timeout!r}.")
+    return DEFAULT_N_TRIALS if n_trials is None and timeout is None else n_trials
+
+
+def _hold(space, hold, estimator):
+    """``space`` without the parameters named in ``hold`` (they keep the estimator's values)."""
+    hold = [hold] if isinstance(hold, str) else list(hold or ())
+    if not hold:
+        return space
+    if callable(space):
+        raise InvalidParameterError("hold= applies to a mapping search space; a function decides its own.")
+    if unknown := [name for name in hold if name not in estimator.get_params(deep=False)]:
+        raise InvalidParameterError(f"hold names {unknown}, not parameters of {type(estimator).__name__}.")
+    searched = {name: distribution for name, distribution in space.items() if name not in hold}
+    if not searched:
+        raise InvalidParameterError(
+            f"hold={hold} leaves nothing of the search space {sorted(space)} to tune."
+        )
+    return searched
+
+
+def _fixed_params(params: dict, validation: Validation, random_state) -> dict:
+    fixed = {}
+    if "callbacks" in params and params.get("validation_size") == 0:
+        fixed["validation_size"] = validation.horizon
+    if "random_state" in params and params["random_state"] is None and random_state is not None:
+        fixed["random_state"] = int(random_state)
+    return fixed
+
+
+def _baselines(baselines, validation: Validation) -> dict:
+    """Name -> unfitted baseline forecaster, with the validation horizon and season."""
+    import tsforecast
+
+    if baselines is None:
+        return {}
+    if isinstance(baselines, str):
+        baselines = (
+            DEFAULT_BASELINES if baselines == "default" else [b for b in baselines.split(",") if b.strip()]
+        )
+    items = baselines.items() if isinstance(baselines, Mapping) else ((None, b) for b in baselines)
+    resolved = {}
+    for name, baseline in items:
+        if isinstance(baseline, str):
+            key = baseline.strip().lower().replace("_", "").replace("-", "")
+            if key == "none":
+                continue
+            if key not in BASELINES:
+                raise InvalidParameterError(
+                    f"unknown baseline {baseline!r}; known: {sorted(set(BASELINES))}, or pass estimators."
+                )
+            cls = getattr(tsforecast, BASELINES[key])
+            accepted = cls._get_param_names()
+            settings = {"horizon": validation.horizon, "season_length": validation.season_length}
+            baseline = cls(**{k: v for k, v in settings.items() if k in accepted})
+        if not hasattr(baseline, "fit") or not hasattr(baseline, "get_params"):
+            raise InvalidParameterError(f"a baseline must be a forecaster or a name; got {baseline!r}.")
+        name = name or type(baseline).__name__
+        if name in resolved or name in (DEFAULT, "tuned"):
+            raise InvalidParameterError(f"baseline name {name!r} is taken; pass a mapping of distinct names.")
+        resolved[name] = baseline
+    return resolved
+
+
+def _score_baselines(prototypes: dict, y, validation: Validation, verbose, active, fit_params):
+    """Leaderboard rows of the baselines, all on the validation windows, and Naive2's scores (for OWA)."""
+    if not prototypes:
+        return {}, None
+    comparison = compare(prototypes, y, **validation.backtest_args(), verbose=verbose, **fit_params)
+    if active:
+        from tsforecast.tracking import track_backtest
+
+        track_backtest(comparison, plots=False)
+    naive2 = naive2_name(prototypes)
+    reference = None if naive2 is None else scores_of(comparison.summary.loc[naive2], None)
+    summary = comparison.summary
+    return {
+        name: ("baseline", scores_of(summary.loc[name], reference), None) for name in prototypes
+    }, reference
+
+
+def _default_row(study, estimator, y, validation: Validation, reference, verbose, fit_params) -> dict:
+    """The estimator's own parameters: their trial when the study ran them, else a backtest of it as given."""
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if trial.user_attrs.get(DEFAULT_ATTR):
+            return {DEFAULT: (DEFAULT, trial.user_attrs[SCORES_ATTR], trial.number)}
+    try:
+        args = validation.backtest_args()
+        result = backtest(estimator, y, name=DEFAULT, **args, verbose=verbose, **fit_params)
+    except _TRIAL_ERRORS as error:
+        _LOGGER.warning(
+            "the estimator as given failed on the validation windows (%s); no default row.", error
+        )
+        return {}
+    return {DEFAULT: (DEFAULT, scores_of(result.summary.loc[DEFAULT], reference), None)}
+
+
+def _optimize(study, objective, n_trials, timeout, n_jobs, verbose) -> None:
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    callbacks = []
+    remaining = None
+    if n_trials is not None:
+        remaining = n_trials - storages.n_finished(study)
+        if remaining <= 0:
+            _LOGGER.info("study %s already holds %d finished trials; none added.", study.study_name, n_trials)
+            return
+        # Stops this worker once the study (all workers together) holds n_trials finished trials.
+        states = tuple(TrialState[s] for s in storages.FINISHED_STATES)
+        callbacks.append(MaxTrialsCallback(n_trials, states=states))
+    study.optimize(
+        objective,
+        n_trials=remaining,
+        timeout=timeout,
+        n_jobs=n_jobs,
+        catch=_TRIAL_ERRORS,
+        callbacks=callbacks,
+        gc_after_trial=True,
+        show_progress_bar=bool(verbose),
+    )
+
+
+def _best_trial(study):
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        reasons = sorted({str(t.user_attrs.get(ERROR_ATTR, "?"))[:300] for t in failed})[:3]
+        raise TrainingError(
+            f"no trial of study {study.study_name!r} completed ({len(study.trials)} trials: all pruned or "
+            f"failed); first failures: {reasons}. Widen n_trials, or check the search space against the data."
+        )
+    return study.best_trial
+
+
+@contextmanager
+def _optuna_verbosity(verbose: bool):
+    """Optuna's own log level for the duration: its per-trial INFO lines only when ``verbose``."""
+    import optuna
+
+    previous = optuna.logging.get_verbosity()
+    if not verbose:
+        optuna.logging.set_verbosity(max(previous, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+@contextmanager
+def _parent_run(tracker, settings: dict, study, store, space, pruner):
+    """The study's MLflow parent run when tracking (see :mod:`tsforecast.tuning.runs`); yields whether."""
+    if tracker is None:
+        yield False
+        return
+    params = {
+        "study": study.study_name,
+        "storage": storages.storage_url(store),
+        "metric": settings["metric"],
+        "validation": settings["validation"],
+        "pruner": pruner if isinstance(pruner, str) or pruner is None else type(pruner).__name__,
+        "search_space": describe(space),
+        "fixed_params": settings["fixed_params"],
+    }
+    with tracker.parent(params):
+        yield True

@@ -1,0 +1,138 @@
+"""The validation windows every trial and every baseline is scored on, and the metrics they report."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from numbers import Integral
+
+import numpy as np
+
+from tsforecast.exceptions import InvalidParameterError
+from tsforecast.metrics import owa
+
+METRICS = ("smape", "mase", "mae", "rmse", "owa")
+SCORED = ("smape", "mase", "mae", "rmse")  # what each backtest computes; OWA is derived from two of them
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Rolling-origin validation windows cut from the training data (see :mod:`tsforecast.backtest`).
+
+    The last window forecasts the final ``horizon`` points of every series, the ones before it end
+    ``step`` points earlier; each window's history is everything before its first target. Every
+    trial and every baseline is scored on these same windows.
+
+    Parameters
+    ----------
+    n_windows : int, default=2
+        Number of forecast origins.
+    step : int, optional
+        Distance between origins; default ``horizon`` (windows that do not overlap).
+    horizon : int, optional
+        Steps forecast from each origin; default the estimator's ``horizon``.
+    season_length : int, optional
+        Lag of MASE's seasonal-naive scale and the baselines' season; default the estimator's
+        ``season_length``, else 1.
+
+    Examples
+    --------
+    >>> Validation(n_windows=3).resolve(horizon=48, season_length=24)
+    Validation(n_windows=3, step=48, horizon=48, season_length=24)
+    """
+
+    n_windows: int = 2
+    step: int | None = None
+    horizon: int | None = None
+    season_length: int | None = None
+
+    @classmethod
+    def coerce(cls, value) -> Validation:
+        """None, an int (``n_windows``), a mapping of the fields or a Validation."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return cls(n_windows=int(value))
+        if isinstance(value, Mapping):
+            unknown = set(value) - set(cls.__dataclass_fields__)
+            if unknown:
+                raise InvalidParameterError(
+                    f"validation has unknown key(s) {sorted(unknown)}; "
+                    f"allowed: {list(cls.__dataclass_fields__)}."
+                )
+            return cls(**value)
+        raise InvalidParameterError(
+            "validation must be None, an int (number of windows), a dict of n_windows/step/horizon/"
+            f"season_length or a Validation; got {type(value).__name__}."
+        )
+
+    def resolve(self, horizon=None, season_length=None) -> Validation:
+        """Fill the defaults from the estimator's ``horizon`` and ``season_length``; check the values."""
+        horizon = self.horizon if self.horizon is not None else horizon
+        if horizon is None:
+            raise InvalidParameterError(
+                "the estimator has no horizon parameter; pass validation={'horizon': H, ...}."
+            )
+        season = self.season_length if self.season_length is not None else (season_length or 1)
+        resolved = Validation(self.n_windows, horizon if self.step is None else self.step, horizon, season)
+        for name, value in asdict(resolved).items():
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise InvalidParameterError(f"validation {name} must be an integer >= 1; got {value!r}.")
+        return Validation(*(int(v) for v in asdict(resolved).values()))
+
+    @property
+    def span(self) -> int:
+        """Points cut from the end of the series before the first window's origin."""
+        return self.horizon + (self.n_windows - 1) * self.step
+
+    def backtest_args(self) -> dict:
+        return {
+            "horizon": self.horizon,
+            "n_windows": self.n_windows,
+            "step": self.step,
+            "season_length": self.season_length,
+            "metrics": SCORED,
+        }
+
+
+def check_metric(metric: str) -> str:
+    key = str(metric).lower()
+    if key not in METRICS:
+        raise InvalidParameterError(f"metric must be one of {METRICS}; got {metric!r}.")
+    return key
+
+
+def scores_of(summary_row, reference: dict | None) -> dict:
+    """One model's validation scores as a plain dict, with OWA when Naive2's ``reference`` is known."""
+    scores = {name: float(summary_row[name]) for name in SCORED}
+    if reference is not None:
+        scores["owa"] = owa(scores["smape"], scores["mase"], reference["smape"], reference["mase"])
+    return scores
+
+
+def is_finite(value) -> bool:
+    return value is not None and math.isfinite(float(value))
+
+
+def fingerprint(panel) -> str:
+    """A short hash of the series (ids, lengths and values): studies on other data get other names."""
+    digest = hashlib.sha1()
+    digest.update(repr([str(i) for i in panel.ids]).encode())
+    digest.update(panel.lengths.tobytes())
+    for values in panel.values:
+        digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:10]
+
+
+def longest_stream(panel, validation: Validation, params: dict) -> int:
+    """The most TBPTT steps a recurrent forecaster can use in the shortest (first) window's history."""
+    season = int(params.get("season_length", validation.season_length))
+    long = params.get("long_season_length", "auto")
+    long = (7 * season if season == 24 else 0) if long == "auto" else int(long or 0)
+    context = max(season, long)
+    validation_size = int(params.get("validation_size") or 0)
+    return int(panel.lengths.max()) - validation.span - context - 1 - validation_size
