@@ -90,8 +90,11 @@ def test_trials_sample_hidden_size_and_clip_norm_on_a_log_scale(study):
         )
         assert trial.distributions["hidden_size"].log and trial.distributions["clip_norm"].log
     assert result.best_params_["hidden_size"] == result.study.best_trial.params["hidden_size"]
-    # Trials hold out a horizon of each fit's history for the per-epoch validation loss they report.
-    assert result.best_params_["validation_size"] == 6
+    # Trials hold out a horizon of each fit's history for the per-epoch validation loss they report;
+    # the refit learns from all of it.
+    assert result.study.best_trial.user_attrs["params"]["validation_size"] == 6
+    assert "validation_size" not in result.best_params_
+    assert result.best_estimator.get_params()["validation_size"] == 0
     assert result.best_estimator.get_params()["hidden_size"] == result.best_params_["hidden_size"]
     assert result.best_estimator.predict().shape == (18, 3)
 

@@ -39,6 +39,7 @@ BASELINES = {
 # A trial whose training diverged or whose parameters the data cannot take (a TBPTT chunk longer than
 # the series) is marked FAIL and the study goes on; a bad setting (InvalidParameterError) stops it.
 _TRIAL_ERRORS = (TrainingError, InvalidInputError)
+_TRIAL_ONLY = ("validation_size",)  # set on the trials for pruning (see _fixed_params), not on the refit
 DEFAULT_ATTR = "tsforecast.default"  # marks the trial of the estimator's own parameters
 
 
@@ -81,7 +82,8 @@ def tune(
     estimator : BaseForecaster
         The prototype (left untouched). Trials of a forecaster with a ``validation_size`` parameter
         set to 0 use ``validation_size=horizon`` (the last window's worth of each fit's history), so
-        that every epoch has a validation loss to prune on and to stop early with.
+        that every epoch has a validation loss to prune on and to stop early with; the refit keeps the
+        estimator's own ``validation_size`` and learns from all of ``y``.
     y : pd.Series or pd.DataFrame
         The training data, in any layout the forecasters accept. Test data must not be in it.
     search_space : mapping or callable, optional
@@ -210,7 +212,10 @@ def tune(
             )
             _optimize(study, objective, n_trials, timeout, n_jobs, verbose)
             best = _best_trial(study)
-            best_params = dict(best.user_attrs.get(PARAMS_ATTR, {**fixed, **best.params}))
+            trial_params = dict(best.user_attrs.get(PARAMS_ATTR, {**fixed, **best.params}))
+            # The hold-out that gave the trials a per-epoch loss is not for the final model: the refit
+            # learns from all of y, as the estimator was configured.
+            best_params = {k: v for k, v in trial_params.items() if k not in _TRIAL_ONLY or k not in fixed}
             rows[TUNED] = (TUNED, best.user_attrs[SCORES_ATTR], best.number)
             if include_default:
                 rows.update(_default_row(study, estimator, y, validation, reference, verbose, fit_params))
