@@ -60,6 +60,22 @@ class _LocalModel:
         return _map(_METHODS[self._method][0], tasks, self.n_jobs, self.verbose, seconds, type(self).__name__)
 
 
+class _SeasonalModel(_LocalModel):
+    """The M4 benchmarks' shared parameters: horizon, seasonal period, jobs, progress bar."""
+
+    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
+    _min_points = 1  # the fewest observations a series needs
+
+    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _min_length(self):
+        return self._min_points
+
+
 class Naive(_LocalModel, BaseForecaster):
     """Naive forecaster: the last value of each series (:func:`naive`).
 
@@ -96,7 +112,7 @@ class Naive(_LocalModel, BaseForecaster):
         self.verbose = verbose
 
 
-class SeasonalNaive(_LocalModel, BaseForecaster):
+class SeasonalNaive(_SeasonalModel, BaseForecaster):
     """Seasonal naive: the last season of each series, repeated (:func:`seasonal_naive`).
 
     Parameters
@@ -126,20 +142,13 @@ class SeasonalNaive(_LocalModel, BaseForecaster):
     dtype: float64
     """
 
-    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
     _method = "seasonal_naive"
-
-    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
-        self.horizon = horizon
-        self.season_length = season_length
-        self.n_jobs = n_jobs
-        self.verbose = verbose
 
     def _min_length(self):
         return self.season_length
 
 
-class Naive2(_LocalModel, BaseForecaster):
+class Naive2(_SeasonalModel, BaseForecaster):
     """M4 ``Naive2`` benchmark: naive on the seasonally adjusted series (:func:`naive2`).
 
     Parameters
@@ -169,18 +178,11 @@ class Naive2(_LocalModel, BaseForecaster):
     dtype: float64
     """
 
-    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
     _method = "naive2"
     _seconds_per_point = 2e-06
 
-    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
-        self.horizon = horizon
-        self.season_length = season_length
-        self.n_jobs = n_jobs
-        self.verbose = verbose
 
-
-class SES(_LocalModel, BaseForecaster):
+class SES(_SeasonalModel, BaseForecaster):
     """M4 ``SES`` benchmark: simple exponential smoothing of the adjusted series (:func:`ses`).
 
     Parameters
@@ -210,21 +212,12 @@ class SES(_LocalModel, BaseForecaster):
     dtype: float64
     """
 
-    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
     _method = "ses"
     _seconds_per_point = 1e-05
-
-    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
-        self.horizon = horizon
-        self.season_length = season_length
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-
-    def _min_length(self):
-        return 2
+    _min_points = 2
 
 
-class Holt(_LocalModel, BaseForecaster):
+class Holt(_SeasonalModel, BaseForecaster):
     """M4 ``Holt`` benchmark: Holt's linear trend on the adjusted series (:func:`holt`).
 
     Parameters
@@ -254,21 +247,12 @@ class Holt(_LocalModel, BaseForecaster):
     dtype: float64
     """
 
-    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
     _method = "holt"
     _seconds_per_point = 3e-05
-
-    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
-        self.horizon = horizon
-        self.season_length = season_length
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-
-    def _min_length(self):
-        return 3
+    _min_points = 3
 
 
-class DampedHolt(_LocalModel, BaseForecaster):
+class DampedHolt(_SeasonalModel, BaseForecaster):
     """M4 ``Damped`` benchmark: damped-trend Holt on the adjusted series (:func:`damped`).
 
     Parameters
@@ -297,21 +281,12 @@ class DampedHolt(_LocalModel, BaseForecaster):
     True
     """
 
-    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
     _method = "damped"
     _seconds_per_point = 3e-05
-
-    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
-        self.horizon = horizon
-        self.season_length = season_length
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-
-    def _min_length(self):
-        return 3
+    _min_points = 3
 
 
-class Theta(_LocalModel, BaseForecaster):
+class Theta(_SeasonalModel, BaseForecaster):
     """M4 ``Theta`` benchmark: the classic Theta method on the adjusted series (:func:`theta`).
 
     Parameters
@@ -341,21 +316,12 @@ class Theta(_LocalModel, BaseForecaster):
     dtype: float64
     """
 
-    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
     _method = "theta"
     _seconds_per_point = 1e-05
-
-    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
-        self.horizon = horizon
-        self.season_length = season_length
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-
-    def _min_length(self):
-        return 3
+    _min_points = 3
 
 
-class AutoETS(_LocalModel, BaseForecaster):
+class AutoETS(_SeasonalModel, BaseForecaster):
     """ETS per series, its form chosen by AICc (:func:`auto_ets`).
 
     Parameters
@@ -384,21 +350,12 @@ class AutoETS(_LocalModel, BaseForecaster):
     'ETS(M,N,M)'
     """
 
-    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
     _method = "auto_ets"
     _seconds_per_point = 0.001
-
-    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
-        self.horizon = horizon
-        self.season_length = season_length
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-
-    def _min_length(self):
-        return 10
+    _min_points = 10
 
 
-class AutoARIMA(_LocalModel, BaseForecaster):
+class AutoARIMA(_SeasonalModel, BaseForecaster):
     """Seasonal ARIMA per series, its orders chosen by AICc (:func:`auto_arima`).
 
     Parameters
@@ -428,15 +385,6 @@ class AutoARIMA(_LocalModel, BaseForecaster):
     'ARIMA(1,1,0)'
     """
 
-    _parameter_constraints = {**_HORIZON, **_SEASON, **_JOBS}
     _method = "auto_arima"
     _seconds_per_point = 0.0005
-
-    def __init__(self, horizon=1, season_length=1, n_jobs=None, verbose=False):
-        self.horizon = horizon
-        self.season_length = season_length
-        self.n_jobs = n_jobs
-        self.verbose = verbose
-
-    def _min_length(self):
-        return 10
+    _min_points = 10
