@@ -1,11 +1,16 @@
 """Rolling-origin backtests on real baselines."""
 
+import doctest
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.utils.validation import check_is_fitted
 
-from tsforecast.backtest import backtest, compare
+from tsforecast import backtesting
+from tsforecast.backtesting import backtest, compare
 from tsforecast.baselines import Naive, Naive2, SeasonalNaive
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, NotFittedError
 
@@ -87,3 +92,53 @@ def test_series_too_short_for_the_windows_is_named(panel):
 def test_bad_window_parameters(panel, kwargs):
     with pytest.raises(InvalidParameterError):
         backtest(Naive(), panel, **kwargs)
+
+
+def test_docstring_example_of_an_unnamed_series_runs():
+    assert doctest.testmod(backtesting, raise_on_error=False).failed == 0
+    result = backtest(Naive(), pd.Series(np.arange(30.0)), horizon=3, n_windows=2)
+    assert set(result.forecasts["unique_id"]) == {"series"}
+
+
+def test_package_level_backtest_is_the_function_after_any_import():
+    """`from tsforecast import backtest` once resolved to the submodule of the same name."""
+    code = (
+        "import tsforecast.baselines\n"
+        "from tsforecast import SeasonalNaive, backtest, compare\n"
+        "import tsforecast\n"
+        "assert callable(backtest) and tsforecast.backtest is backtest, tsforecast.backtest\n"
+        "assert callable(compare) and tsforecast.compare is compare\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_by_horizon_has_owa_per_step_against_naive2(panel):
+    models = {"naive": Naive(), "snaive": SeasonalNaive(season_length=6), "naive2": Naive2(season_length=6)}
+    result = compare(models, panel, horizon=6, n_windows=2, season_length=6)
+    steps = result.by_horizon
+    assert "owa" in steps.columns
+    np.testing.assert_allclose(steps.loc["naive2", "owa"], 1.0)
+    for model in ("naive", "snaive"):
+        mine, reference = steps.loc[model], steps.loc["naive2"]
+        expected = 0.5 * (mine["smape"] / reference["smape"] + mine["mase"] / reference["mase"])
+        np.testing.assert_allclose(mine["owa"], expected)
+    assert "owa" not in backtest(Naive(), panel, horizon=6).by_horizon.columns  # no Naive2, no OWA
+
+
+class _QuantileNaive(Naive):
+    """Naive with a fixed +-2 band as quantile columns, like a recurrent forecaster with quantiles."""
+
+    def _predict(self, panel, horizon, is_training_history):
+        point = super()._predict(panel, horizon, is_training_history)
+        return {"point": point, "q0.1": point - 2.0, "q0.9": point + 2.0}
+
+
+def test_quantile_columns_are_scored_per_series_and_step(panel):
+    result = backtest(_QuantileNaive(), panel, horizon=4, n_windows=2, metrics=("mae", "pinball", "coverage"))
+    frame = result.forecasts
+    inside = (frame["actual"] >= frame["q0.1"]) & (frame["actual"] <= frame["q0.9"])
+    assert list(result.by_horizon.columns) == ["mae", "pinball_q0.1", "pinball_q0.9", "coverage_q0.1_q0.9"]
+    by_step = inside.groupby([frame["window"], frame["step"]]).mean().groupby("step").mean()
+    np.testing.assert_allclose(result.by_horizon.loc["_QuantileNaive", "coverage_q0.1_q0.9"], by_step)
+    assert result.summary.loc["_QuantileNaive", "pinball_q0.9"] > 0

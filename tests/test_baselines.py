@@ -1,7 +1,9 @@
 """Statistical baselines: exact naive values, the M4 seasonal adjustment, agreement with direct
 statsmodels fits, the automatic model choice, and the estimator plumbing (pandas, refit, joblib)."""
 
+import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +30,9 @@ from tsforecast.baselines import (
     smoothing,
 )
 from tsforecast.baselines import estimators as baseline_estimators
+from tsforecast.datasets import load_m4
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
+from tsforecast.metrics import evaluate
 from tsforecast.seasonality import reseasonalize, seasonal_indices, seasonality_test
 
 M = 24
@@ -285,3 +289,25 @@ class TestEstimators:
     def test_short_series_are_rejected_with_the_needed_length(self, model, needed):
         with pytest.raises(InvalidInputError, match=f"needs at least {needed}"):
             model.fit(pd.Series([1.0, 2.0, 3.0]))
+
+
+M4_DIR = Path(
+    os.environ.get("TSFORECAST_M4_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "m4")
+)
+
+
+@pytest.mark.skipif(
+    not (M4_DIR / "Hourly-train.csv").is_file(), reason=f"M4 Hourly files not found in {M4_DIR}"
+)
+def test_m4_hourly_naive_family_reproduces_the_published_scores():
+    """The estimators on all 414 M4 Hourly series score the competition's published (sMAPE, MASE)."""
+    m4 = load_m4("hourly", M4_DIR, download=False)
+    published = {
+        "Naive": (Naive(horizon=48), 43.003, 11.608),
+        "sNaive": (SeasonalNaive(horizon=48, season_length=24), 13.912, 1.193),
+        "Naive2": (Naive2(horizon=48, season_length=24), 18.383, 2.395),
+    }
+    for name, (model, smape, mase) in published.items():
+        forecasts = model.fit(m4.train).predict()
+        scores = evaluate(forecasts, m4.test, m4.train, season_length=24, metrics=["smape", "mase"]).mean()
+        assert (round(scores["smape"], 3), round(scores["mase"], 3)) == (smape, mase), name

@@ -31,10 +31,9 @@ BASELINES = [
 
 
 def _recurrent():
-    try:
-        from tsforecast.nn import estimators
-    except ImportError:  # the recurrent forecasters need torch
-        return []
+    # torch is a required dependency: an ImportError here must fail the run, never drop these models.
+    from tsforecast.nn import estimators
+
     tiny = dict(
         hidden_size=4,
         num_layers=1,

@@ -114,7 +114,7 @@ BAD_INPUTS = {
     "irregular integers": (pd.Series([1.0, 2, 3], index=[1, 2, 4], name="s6"), "s6.*irregular"),
     "all nan": (pd.DataFrame({"ok": [1.0, 2], "s7": [np.nan, np.nan]}), "s7.*only NaN"),
     "missing columns": (pd.DataFrame({"unique_id": ["a"], "y": [1.0]}), r"lacks column\(s\) \['ds'\]"),
-    "interior nan": (pd.Series([1.0, np.nan, 2.0], name="s8"), "s8.*missing value"),
+    "interior nan": (pd.Series([1.0, np.nan, 2.0], name="s8"), "s8.*missing value.*interpolate"),
     "complex": (pd.Series([1 + 1j, 2 + 0j], name="s9"), "s9.*complex"),
     "mixed tz": (
         pd.DataFrame(
@@ -129,13 +129,51 @@ BAD_INPUTS = {
                 "y": [1.0, 2, 3, 4],
             }
         ),
-        "time-zone",
+        "series 'a' has time zone 'UTC' but series 'b' has naive",
     ),
-    "bad freq": (hourly([1.0, 2, 3]), None),
+    "different zones": (
+        pd.DataFrame(
+            {
+                "unique_id": ["a", "a", "b", "b"],
+                "ds": [
+                    pd.Timestamp("2024-01-01", tz="UTC"),
+                    pd.Timestamp("2024-01-02", tz="UTC"),
+                    pd.Timestamp("2024-01-01", tz="Europe/Paris"),
+                    pd.Timestamp("2024-01-02", tz="Europe/Paris"),
+                ],
+                "y": [1.0, 2, 3, 4],
+            }
+        ),
+        "series 'a' has time zone 'UTC' but series 'b' has time zone 'Europe/Paris'",
+    ),
+    "zones mixed in one series": (
+        pd.DataFrame(
+            {
+                "unique_id": ["a", "a", "b", "b"],
+                "ds": [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")]
+                + [pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-02")],
+                "y": [1.0, 2, 3, 4],
+            }
+        ),
+        "series 'b' mixes naive time stamps.*and time zone 'UTC'",
+    ),
+    "missing ids": (
+        pd.DataFrame({"unique_id": ["a", None, "a", np.nan], "ds": [1, 2, 3, 4], "y": [1.0, 2, 3, 4]}),
+        r"2 row\(s\) without a series id.*first at row 1",
+    ),
+    "duplicated columns": (
+        pd.DataFrame(np.ones((3, 3)), columns=["x", "z", "x"]),
+        r"duplicated column name\(s\) \['x'\]",
+    ),
+    "unnamed series": (pd.Series([1.0, 2, 2], index=[1, 2, 2]), "^the unnamed series has duplicated"),
+    "integer ids": (
+        pd.DataFrame({"unique_id": [3, 3, 3], "ds": [1, 2, 2], "y": [1.0, 2, 3]}),
+        "^series 3 has duplicated",
+    ),
 }
 
 
-@pytest.mark.parametrize("case", [c for c in BAD_INPUTS if c != "bad freq"])
+@pytest.mark.parametrize("case", BAD_INPUTS)
 def test_bad_input_names_problem_and_series(case):
     data, pattern = BAD_INPUTS[case]
     with pytest.raises(InvalidInputError, match=pattern):
@@ -145,6 +183,19 @@ def test_bad_input_names_problem_and_series(case):
 def test_declared_frequency_contradicted_by_index():
     with pytest.raises(InvalidInputError, match="load.*not regular"):
         to_panel(hourly([1.0, 2, 3]), freq="D")
+
+
+def test_interior_nan_advice_is_true_for_fit():
+    """The message's fix (interpolate inside the series) makes the same data acceptable."""
+    y = pd.Series([1.0, np.nan, 3.0, np.nan], name="s8")
+    with pytest.raises(InvalidInputError, match=r"y.interpolate\(limit_area='inside'\)"):
+        to_panel(y)
+    np.testing.assert_array_equal(to_panel(y.interpolate(limit_area="inside")).values[0], [1.0, 2.0, 3.0])
+
+
+def test_unnamed_series_is_written_as_series_in_long_frames():
+    long = to_long(to_panel(pd.Series([1.0, 2.0])))
+    assert long["unique_id"].tolist() == ["series", "series"]
 
 
 def test_error_is_a_value_error():

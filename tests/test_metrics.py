@@ -401,6 +401,74 @@ def test_evaluate_by_horizon_mase_scales_each_series_by_its_own_history(panel):
     assert by_step["mase"].tolist() == pytest.approx(expected)
 
 
+# --- quantile forecasts: pinball loss and coverage per series and per step ------------------------
+
+
+@pytest.fixture
+def quantile_panel(panel):
+    forecasts, actuals, train = panel
+    # a: actuals 14, 12, 15; b: 80, 88, NaN
+    bands = {"q0.1": [12.0, 12.5, 12.0, 82.0, 82.0, 82.0], "q0.9": [14.0, 14.0, 14.0, 90.0, 90.0, 90.0]}
+    return forecasts.assign(**bands), actuals, train
+
+
+def test_evaluate_scores_quantile_columns_per_series(quantile_panel):
+    forecasts, actuals, train = quantile_panel
+    result = evaluate(forecasts, actuals, train, metrics=["mae", "pinball", "coverage"])
+    assert list(result.columns) == ["mae", "pinball_q0.1", "pinball_q0.9", "coverage_q0.1_q0.9"]
+    a, b = forecasts[forecasts["unique_id"] == "a"], forecasts[forecasts["unique_id"] == "b"][:2]
+    a_true, b_true = [14.0, 12.0, 15.0], [80.0, 88.0]
+    for level in (0.1, 0.9):
+        column = f"q{level}"
+        assert result.loc["a", f"pinball_{column}"] == pytest.approx(pinball_loss(a_true, a[column], level))
+        assert result.loc["b", f"pinball_{column}"] == pytest.approx(pinball_loss(b_true, b[column], level))
+    assert result.loc["a", "coverage_q0.1_q0.9"] == pytest.approx(1 / 3)  # only 14 lies in [12, 14]
+    assert result.loc["b", "coverage_q0.1_q0.9"] == pytest.approx(1 / 2)  # 88 in [82, 90], 80 not
+
+
+def test_evaluate_by_horizon_coverage_and_pinball_values(quantile_panel):
+    forecasts, actuals, train = quantile_panel
+    result = evaluate_by_horizon(forecasts, actuals, metrics=["coverage", "pinball"], quantiles=(0.1, 0.9))
+    assert list(result.columns) == ["coverage_q0.1_q0.9", "pinball_q0.1", "pinball_q0.9"]
+    # step 1: a 14 in [12, 14], b 80 not in [82, 90]; step 2: 12 not in [12.5, 14], 88 in; step 3: a only
+    assert result["coverage_q0.1_q0.9"].tolist() == pytest.approx([0.5, 0.5, 0.0])
+    # step 3, a only: actual 15 above q0.9 = 14 by 1 -> 0.9; above q0.1 = 12 by 3 -> 0.3
+    assert result.loc[3, "pinball_q0.9"] == pytest.approx(0.9)
+    assert result.loc[3, "pinball_q0.1"] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"metrics": ["pinball"], "quantiles": [0.25]}, r"lacks the quantile column\(s\) \['q0.25'\]"),
+        ({"metrics": ["pinball"], "quantiles": [1.5]}, "strictly between 0 and 1"),
+        ({"metrics": ["coverage"], "quantiles": [0.9]}, "coverage' needs the two bounds of a central"),
+    ],
+)
+def test_evaluate_quantile_arguments_are_checked(quantile_panel, kwargs, message):
+    forecasts, actuals, _ = quantile_panel
+    with pytest.raises(InvalidInputError, match=message):
+        evaluate(forecasts, actuals, **kwargs)
+
+
+def test_evaluate_quantile_metrics_need_quantile_columns(panel):
+    forecasts, actuals, train = panel
+    with pytest.raises(InvalidInputError, match="need quantile forecast columns named like 'q0.1'"):
+        evaluate(forecasts, actuals, metrics=["pinball"])
+
+
+def test_quantile_columns_are_named_as_the_recurrent_forecasters_name_them():
+    pytest.importorskip("torch")
+    from tsforecast.nn import GRUForecaster
+
+    y = pd.DataFrame({"unique_id": "a", "ds": range(48), "y": 10 + np.sin(np.arange(48.0))})
+    model = GRUForecaster(
+        horizon=2, season_length=4, hidden_size=2, num_layers=1, max_epochs=1, tbptt_steps=8,
+        quantiles=(0.05, 0.95), random_state=0,
+    ).fit(y)  # fmt: skip
+    assert {metrics.quantile_column(0.05), metrics.quantile_column(0.95)} <= set(model.predict().columns)
+
+
 # --- M4 Hourly: reproduce the published benchmark scores -----------------------------------------
 
 M4_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "m4"

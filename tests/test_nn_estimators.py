@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tsforecast.exceptions import InvalidInputError, InvalidParameterError
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
 from tsforecast.nn import GRUForecaster, LSTMForecaster, RNNForecaster
 
 torch.set_num_threads(1)
@@ -165,6 +165,42 @@ def test_callbacks_max_time_and_warm_start():
     assert warm.network_ is network and not torch.equal(
         first["head.weight"], network.state_dict()["head.weight"]
     )
+
+
+def test_warm_start_with_another_architecture_warns_and_starts_over():
+    model = LSTMForecaster(**{**TINY, "warm_start": True, "max_epochs": 1}).fit(panel())
+    network = model.network_
+    model.set_params(hidden_size=6)
+    with pytest.warns(
+        TsforecastWarning, match=r"architecture changed.*hidden_size 4 -> 6.*starts from a new"
+    ):
+        model.fit(panel())
+    assert model.network_ is not network and model.network_.layers[0].hidden_size == 6
+
+
+def test_log_scale_errors_name_the_series_by_id():
+    data = panel()
+    data.loc[data["unique_id"] == "s1", "y"] -= 100.0  # s1 goes below 0
+    with pytest.raises(InvalidInputError, match="series 's1' has values <= 0"):
+        LSTMForecaster(**{**TINY, "scaler": "log"}).fit(data)
+    model = LSTMForecaster(**TINY).fit(panel())  # "auto" resolves to log
+    new = panel(n_series=2).assign(unique_id=lambda f: "new_" + f["unique_id"])
+    new.loc[new["unique_id"] == "new_s1", "y"] -= 100.0
+    with pytest.raises(InvalidInputError, match="series 'new_s1' has values <= 0"):
+        model.predict(y=new)
+    unnamed = pd.Series(np.linspace(-1.0, 1.0, 40))
+    with pytest.raises(InvalidInputError, match="^the unnamed series has values <= 0"):
+        LSTMForecaster(**{**TINY, "scaler": "log"}).fit(unnamed)
+
+
+def test_quantiles_are_not_dropped_silently_from_series_and_wide_forecasts():
+    model = GRUForecaster(**{**TINY, "quantiles": (0.1, 0.9)})
+    wide = panel().pivot(index="ds", columns="unique_id", values="y").iloc[-50:]
+    with pytest.warns(TsforecastWarning, match=r"\['q0.1', 'q0.9'\].*wide frame only holds the point"):
+        out = model.fit(wide).predict()
+    assert list(out.columns) == ["s0", "s1", "s2"]
+    with pytest.warns(TsforecastWarning, match="pd.Series only holds the point"):
+        model.fit(wide["s0"]).predict()
 
 
 @pytest.mark.parametrize(

@@ -55,12 +55,24 @@ def test_lstm_forget_gate_bias_sums_to_one():
 
 
 def test_residual_adds_layer_input_and_dropout_only_in_training():
-    net = RecurrentNetwork("gru", 4, 4, 2, 1, dropout=0.5, residual=True)
+    torch.manual_seed(0)
+    hidden = 4
+    net = RecurrentNetwork("gru", 3, hidden, 2, n_outputs=hidden, dropout=0.5, residual=True)
+    with torch.no_grad():  # the head reads the top layer's output out as is: (hidden | inputs) -> hidden
+        net.head.weight.copy_(torch.cat([torch.eye(hidden), torch.zeros(hidden, 3)], dim=1))
+    x = torch.randn(2, 5, 3)  # (batch, time, features)
     net.eval()
-    x = torch.randn(1, 3, 4)
     a, _ = net(x)
     b, _ = net(x)
-    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a, b)  # no dropout at evaluation
+    first, _ = net.layers[0](x)  # (batch, time, hidden)
+    second, _ = net.layers[1](first)
+    torch.testing.assert_close(a, second + first)  # layer 2's output plus its input
+    assert not torch.allclose(a, second)
+    net.train()
+    c, _ = net(x)
+    d, _ = net(x)
+    assert not torch.allclose(c, d) and not torch.allclose(c, a)  # dropout between layers in training
 
 
 def test_detach_state_cuts_the_graph():

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from sklearn.base import clone
 
 import tsforecast
-from tsforecast.exceptions import IncompatibleModelError
+from tsforecast.exceptions import IncompatibleModelError, InvalidParameterError
 from tsforecast.nn import GRUForecaster, LSTMForecaster, load
 
 torch.set_num_threads(1)
@@ -46,6 +46,7 @@ def layouts():
     return {"series": series(index=hourly), "wide": wide, "long": long}
 
 
+@pytest.mark.filterwarnings("ignore:GRUForecaster forecasts .* only holds the point forecasts")
 @pytest.mark.parametrize("layout", ["series", "wide", "long"])
 def test_save_load_gives_identical_forecasts(tmp_path, layout):
     data = layouts()[layout]
@@ -60,15 +61,18 @@ def test_save_load_gives_identical_forecasts(tmp_path, layout):
     else:
         pd.testing.assert_series_equal(got, expected)
     pd.testing.assert_frame_equal(loaded.history_, model.history_, check_dtype=False)
+    # New history: doubled values (series layouts), or unseen series (long, scaled by their own statistics).
     new = data * 2 if layout != "long" else data.assign(y=data["y"] * 2, unique_id="n" + data["unique_id"])
-    new_expected = model.predict(y=new)
-    assert (
-        np.allclose(
-            np.asarray(loaded.predict(y=new).select_dtypes("number")),
-            np.asarray(new_expected.select_dtypes("number")),
-        )
-        if layout == "long"
-        else True
+    new_expected, new_got = model.predict(y=new), loaded.predict(y=new)
+    assert type(new_got) is type(new_expected)
+    if isinstance(new_expected, pd.DataFrame):
+        pd.testing.assert_frame_equal(new_got, new_expected)
+    else:
+        pd.testing.assert_series_equal(new_got, new_expected)
+    assert np.isfinite(np.asarray(new_got.select_dtypes("number") if layout == "long" else new_got)).all()
+    assert not np.allclose(  # the doubled history really is forecast anew
+        np.asarray(new_got.select_dtypes("number") if layout == "long" else new_got),
+        np.asarray(got.select_dtypes("number") if layout == "long" else got),
     )
 
 
@@ -137,3 +141,50 @@ def test_incompatible_versions_and_contents_are_refused(tmp_path, edit, match):
     bad = _rewrite(_saved(tmp_path), tmp_path / "edited.safetensors", edit)
     with pytest.raises(IncompatibleModelError, match=match):
         load(bad)
+
+
+def _data_start(raw: bytes) -> int:
+    """Offset of the tensor data area: 8-byte header length, JSON header, then the data."""
+    return 8 + int.from_bytes(raw[:8], "little")
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "zeroed tail"])
+def test_damaged_tensor_data_is_refused_clearly(tmp_path, damage):
+    path = _saved(tmp_path)
+    raw = bytearray(path.read_bytes())
+    start = _data_start(bytes(raw))
+    if damage == "flipped byte":
+        raw[(start + len(raw)) // 2] ^= 0xFF
+    else:
+        raw[-20:] = bytes(20)
+    assert bytes(raw) != path.read_bytes()
+    bad = tmp_path / "damaged.safetensors"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(IncompatibleModelError, match=r"is corrupted: the data of tensor\(s\) .* SHA-256"):
+        load(bad)
+
+
+def test_format_1_files_without_checksums_still_load_but_non_finite_weights_are_refused(tmp_path):
+    path = _saved(tmp_path)
+    expected = load(path).predict()
+
+    def as_format_1(document, tensors):
+        document.update(format_version=1)
+        document.pop("checksums")
+
+    old = _rewrite(path, tmp_path / "old.safetensors", as_format_1)
+    pd.testing.assert_series_equal(load(old).predict(), expected)
+
+    def nan_weight(document, tensors):
+        as_format_1(document, tensors)
+        tensors["network.head.weight"][0] = float("nan")
+
+    with pytest.raises(IncompatibleModelError, match="'network.head.weight' holds NaN or infinite"):
+        load(_rewrite(path, tmp_path / "nan.safetensors", nan_weight))
+
+
+def test_unavailable_device_error_is_not_reported_as_a_bad_file(tmp_path):
+    path = _saved(tmp_path)
+    with pytest.raises(InvalidParameterError, match="device='cuda:99'") as raised:
+        load(path, device="cuda:99")
+    assert not isinstance(raised.value, IncompatibleModelError)

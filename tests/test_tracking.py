@@ -21,7 +21,7 @@ import pytest
 mlflow = pytest.importorskip("mlflow")
 
 from tsforecast import tracking  # noqa: E402
-from tsforecast.backtest import compare  # noqa: E402
+from tsforecast.backtesting import compare  # noqa: E402
 from tsforecast.baselines import Naive2, SeasonalNaive, Theta  # noqa: E402
 from tsforecast.exceptions import TrackingError  # noqa: E402
 from tsforecast.nn.estimators import LSTMForecaster  # noqa: E402

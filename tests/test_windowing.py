@@ -51,7 +51,30 @@ def test_chunk_starts_cover_the_steps():
     assert list(chunk_starts(9, 3)) == [0, 3, 6] and list(chunk_starts(10, 3)) == [0, 3, 6, 9]
 
 
-def test_numpy_layers_do_not_import_torch():
-    code = "import sys, tsforecast.windowing, tsforecast.scaling; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+TORCH_FREE = (
+    "tsforecast",
+    "tsforecast.windowing",
+    "tsforecast.scaling",
+    "tsforecast.data",
+    "tsforecast.datasets",
+    "tsforecast.metrics",
+    "tsforecast.base",
+    "tsforecast.backtesting",
+    "tsforecast.baselines",
+)
+
+
+def test_layers_above_nn_do_not_import_torch():
+    """In a fresh interpreter, import each layer above nn/ in turn; name the first that pulls torch in."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {TORCH_FREE!r}:\n"
+        "    importlib.import_module(name)\n"
+        "    if 'torch' in sys.modules:\n"
+        "        sys.exit(f'importing {name} imported torch')\n"
+        "import tsforecast\n"
+        "tsforecast.backtest, tsforecast.compare, tsforecast.Naive2, tsforecast.metrics\n"
+        "sys.exit('torch' in sys.modules and 'the lazy attributes of tsforecast imported torch')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -18,8 +18,8 @@ _LAZY = {
     "Theta": "tsforecast.baselines",
     "AutoETS": "tsforecast.baselines",
     "AutoARIMA": "tsforecast.baselines",
-    "backtest": "tsforecast.backtest",
-    "compare": "tsforecast.backtest",
+    "backtest": "tsforecast.backtesting",
+    "compare": "tsforecast.backtesting",
     "LSTMForecaster": "tsforecast.nn.estimators",
     "GRUForecaster": "tsforecast.nn.estimators",
     "RNNForecaster": "tsforecast.nn.estimators",
@@ -28,9 +28,11 @@ _LAZY = {
 }
 _MODULES = {
     name: f"tsforecast.{name}"
-    for name in ("metrics", "datasets", "baselines", "data", "exceptions", "tracking", "tuning", "nn")
-}
-_MODULES["diagnostics"] = "tsforecast.nn.diagnostics"
+    for name in (
+        "backtesting", "metrics", "datasets", "baselines", "data", "exceptions", "diagnostics",
+        "tracking", "tuning", "nn",
+    )
+}  # fmt: skip
 
 
 def __getattr__(name):

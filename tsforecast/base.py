@@ -14,6 +14,7 @@ The base class does the rest: parameter validation, input validation before any 
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -25,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tsforecast.data import Columns, Panel, check_min_length, from_panel, time_axis_kind, to_panel
 from tsforecast.data.frequency import index_kind
-from tsforecast.exceptions import InvalidInputError, InvalidParameterError
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
 
 
 class BaseForecaster(BaseEstimator):
@@ -87,16 +88,28 @@ class BaseForecaster(BaseEstimator):
         Returns
         -------
         pd.Series or pd.DataFrame
-            In the layout of the history the forecasts continue.
+            In the layout of the history the forecasts continue. Extra outputs (the quantile columns
+            ``q0.1``... of a forecaster fitted with ``quantiles``) come only in the long layout, beside
+            ``y_pred``; a Series or wide frame holds the point forecasts alone, and a
+            :class:`~tsforecast.exceptions.TsforecastWarning` says so.
         """
         check_is_fitted(self, "training_panel_")
         horizon = self._resolve_horizon(horizon)
         _reject_exogenous(X, type(self).__name__)
         panel = self.training_panel_ if y is None else self._new_history(y)
         forecasts = self._predict(panel, horizon, y is None)
-        if isinstance(forecasts, dict):
-            return from_panel(panel, forecasts["point"], {k: v for k, v in forecasts.items() if k != "point"})
-        return from_panel(panel, forecasts)
+        if not isinstance(forecasts, dict):
+            return from_panel(panel, forecasts)
+        extra = {k: v for k, v in forecasts.items() if k != "point"}
+        if extra and panel.layout.kind != "long":
+            warnings.warn(
+                f"{type(self).__name__} forecasts {sorted(extra)} besides the point forecast, but a "
+                f"{'pd.Series' if panel.layout.kind == 'series' else 'wide frame'} only holds the point "
+                "forecasts; pass the history as a long frame (unique_id, ds, y) to get them as columns.",
+                TsforecastWarning,
+                stacklevel=2,
+            )
+        return from_panel(panel, forecasts["point"], extra)
 
     def _new_history(self, y) -> Panel:
         layout = self.training_panel_.layout

@@ -3,8 +3,12 @@
 Point metrics take 1-D array-likes and return a float. Positions where ``y_true`` is NaN are
 dropped first: a missing actual says nothing about the forecast. :func:`evaluate` and
 :func:`evaluate_by_horizon` join long forecast and actual frames on (series id, timestamp) and
-score each series or each horizon step with the same point metrics.
+score each series or each horizon step with the same point metrics, and with the pinball loss and
+interval coverage of quantile forecast columns (``q0.1``, ``q0.9``..., as the recurrent
+forecasters fitted with ``quantiles`` name them).
 """
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -21,6 +25,7 @@ __all__ = [
     "mase",
     "owa",
     "pinball_loss",
+    "quantile_column",
     "rmse",
     "smape",
 ]
@@ -240,7 +245,65 @@ def coverage(y_true, lower, upper):
 
 
 _POINT_METRICS = {"mae": mae, "rmse": rmse, "mape": mape, "smape": smape}
-_PANEL_METRICS = (*_POINT_METRICS, "mase")
+_QUANTILE_METRICS = ("pinball", "coverage")
+_PANEL_METRICS = (*_POINT_METRICS, "mase", *_QUANTILE_METRICS)
+_QUANTILE_COLUMN = re.compile(r"q(\d*\.?\d+(?:e-\d+)?)")  # "q0.1": how forecasters name quantile q
+
+
+def quantile_column(level) -> str:
+    """The forecast column of quantile ``level``, as the recurrent forecasters name it.
+
+    Examples
+    --------
+    >>> quantile_column(0.1), quantile_column(0.975)
+    ('q0.1', 'q0.975')
+    """
+    return f"q{float(level):g}"
+
+
+def _quantile_columns(forecasts, quantiles) -> dict:
+    """Level -> forecast column to score: those of ``quantiles``, or every ``q<level>`` column."""
+    if quantiles is None:
+        found = [c for c in forecasts.columns if isinstance(c, str) and _QUANTILE_COLUMN.fullmatch(c)]
+        columns = {float(c[1:]): c for c in found if 0 < float(c[1:]) < 1}
+        if not columns:
+            raise InvalidInputError(
+                f"metrics {list(_QUANTILE_METRICS)} need quantile forecast columns named like 'q0.1' "
+                f"(the recurrent forecasters add them when fitted with quantiles=...); forecasts has "
+                f"{list(forecasts.columns)}."
+            )
+        return dict(sorted(columns.items()))
+    levels = sorted({float(q) for q in np.atleast_1d(quantiles)})
+    if bad := [q for q in levels if not 0 < q < 1]:
+        raise InvalidInputError(f"quantiles must lie strictly between 0 and 1, got {bad}.")
+    if missing := [quantile_column(q) for q in levels if quantile_column(q) not in forecasts.columns]:
+        raise InvalidInputError(f"forecasts lacks the quantile column(s) {missing} asked for by quantiles.")
+    return {q: quantile_column(q) for q in levels}
+
+
+def _metric_columns(metrics, quantile_columns: dict) -> dict:
+    """Output column -> (metric, its forecast column(s) and level), in the order of ``metrics``."""
+    columns = {}
+    for name in metrics:
+        if name == "pinball":
+            for q, col in quantile_columns.items():
+                columns[f"pinball_{col}"] = ("pinball", (col, q))
+        elif name == "coverage":
+            intervals = [
+                (quantile_columns[lo], quantile_columns[hi])
+                for lo in quantile_columns
+                for hi in quantile_columns
+                if lo < 0.5 and np.isclose(lo + hi, 1)
+            ]
+            if not intervals:
+                raise InvalidInputError(
+                    "metric 'coverage' needs the two bounds of a central interval, like quantiles 0.1 and "
+                    f"0.9; got levels {list(quantile_columns)}."
+                )
+            columns.update({f"coverage_{lo}_{hi}": ("coverage", (lo, hi)) for lo, hi in intervals})
+        else:
+            columns[name] = (name, None)
+    return columns
 
 
 def _check_frame(frame, name, columns):
@@ -268,18 +331,24 @@ def _in_context(label, func, *args):
         raise InvalidInputError(f"{label}: {err}") from err
 
 
-def _joined(forecasts, actuals, train, season_length, metrics, id_col, time_col, target_col, pred_col):
-    """One row per forecast point with an actual: id, horizon, y_true, y_pred (and MASE scale)."""
+def _joined(
+    forecasts, actuals, train, season_length, metrics, quantiles, id_col, time_col, target_col, pred_col
+):
+    """One row per forecast point with an actual: id, horizon, y_true, y_pred, quantile columns (and
+    MASE scale); and the output columns to score."""
     if isinstance(metrics, str) or not metrics or not set(metrics) <= set(_PANEL_METRICS):
         raise InvalidInputError(f"metrics must be a non-empty sequence of {_PANEL_METRICS}, got {metrics!r}.")
     _check_frame(forecasts, "forecasts", [id_col, time_col, pred_col])
     _check_frame(actuals, "actuals", [id_col, time_col, target_col])
+    by_level = _quantile_columns(forecasts, quantiles) if set(metrics) & set(_QUANTILE_METRICS) else {}
+    quantile_cols = list(by_level.values())
     absent = actuals.loc[~actuals[id_col].isin(forecasts[id_col]), id_col].unique()
     if len(absent):
         raise InvalidInputError(
             f"forecasts has no rows for {len(absent)} series of actuals: {absent[:5].tolist()}."
         )
-    points = forecasts[[id_col, time_col, pred_col]].set_axis([id_col, time_col, "y_pred"], axis=1)
+    points = forecasts[[id_col, time_col, pred_col, *quantile_cols]]
+    points = points.set_axis([id_col, time_col, "y_pred", *quantile_cols], axis=1)
     points["horizon"] = points.groupby(id_col)[time_col].rank(method="first")
     observed = actuals[[id_col, time_col, target_col]].set_axis([id_col, time_col, "y_true"], axis=1)
     try:
@@ -298,7 +367,7 @@ def _joined(forecasts, actuals, train, season_length, metrics, id_col, time_col,
             train, joined[id_col].unique().tolist(), season_length, id_col, time_col, target_col
         )
         joined["scale"] = joined[id_col].map(scales)
-    return joined
+    return joined, _metric_columns(metrics, by_level)
 
 
 def _series_scales(train, series, season_length, id_col, time_col, target_col):
@@ -313,19 +382,28 @@ def _series_scales(train, series, season_length, id_col, time_col, target_col):
     }
 
 
-def _metric_on(name, group):
+def _metric_on(metric, group):
+    name, arg = metric
     if name == "mase":
         # |y/s - f/s| = |y - f|/s, so the MAE of scaled values averages the per-point scaled errors.
         return mae(group["y_true"] / group["scale"], group["y_pred"] / group["scale"])
+    if name == "pinball":
+        column, level = arg
+        return pinball_loss(group["y_true"], group[column], level)
+    if name == "coverage":
+        return coverage(group["y_true"], group[arg[0]], group[arg[1]])
     return _POINT_METRICS[name](group["y_true"], group["y_pred"])
 
 
-def _score(joined, by, label, metrics):
+def _score(joined, columns, by, label):
     rows = {
-        key: {name: _in_context(f"{label} {key!r}", _metric_on, name, group) for name in metrics}
+        key: {
+            column: _in_context(f"{label} {key!r}", _metric_on, metric, group)
+            for column, metric in columns.items()
+        }
         for key, group in joined.groupby(by)
     }
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(metrics)).rename_axis(by)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(columns)).rename_axis(by)
 
 
 def evaluate(
@@ -338,6 +416,7 @@ def evaluate(
     time_col="ds",
     target_col="y",
     pred_col="y_pred",
+    quantiles=None,
 ):
     """Score a long-format panel of forecasts, one row per series.
 
@@ -356,14 +435,20 @@ def evaluate(
     season_length : int, default=1
         Lag of the seasonal naive scale of MASE.
     metrics : sequence of str, default=("smape", "mase", "mae", "rmse")
-        Any of ``"mae"``, ``"rmse"``, ``"mape"``, ``"smape"``, ``"mase"``.
+        Any of ``"mae"``, ``"rmse"``, ``"mape"``, ``"smape"``, ``"mase"`` (on ``pred_col``), and for
+        quantile forecasts ``"pinball"`` (:func:`pinball_loss` of each quantile column) and
+        ``"coverage"`` (:func:`coverage` of each central interval ``q`` to ``1 - q``).
     id_col, time_col, target_col, pred_col : str
         Column names.
+    quantiles : sequence of float, optional
+        Quantile levels scored by ``"pinball"`` and ``"coverage"``, read from the forecast columns
+        ``q<level>`` (``q0.1``, see :func:`quantile_column`). Default: every such column.
 
     Returns
     -------
     DataFrame
-        Indexed by series id (sorted), one column per metric.
+        Indexed by series id (sorted), one column per metric; ``"pinball"`` gives one column per
+        level (``pinball_q0.1``...) and ``"coverage"`` one per interval (``coverage_q0.1_q0.9``...).
 
     Raises
     ------
@@ -385,11 +470,13 @@ def evaluate(
     >>> train = pd.DataFrame({"unique_id": "a", "ds": [0, 1, 2], "y": [8.0, 9.0, 11.0]})
     >>> evaluate(forecasts, actuals, train).round(3).to_dict("index")
     {'a': {'smape': 4.762, 'mase': 0.333, 'mae': 0.5, 'rmse': 0.707}}
+    >>> quantiles = forecasts.assign(**{"q0.1": [9.0, 10.0], "q0.9": [12.0, 13.0]})
+    >>> evaluate(quantiles, actuals, metrics=["pinball", "coverage"]).round(3).to_dict("index")
+    {'a': {'pinball_q0.1': 0.15, 'pinball_q0.9': 0.15, 'coverage_q0.1_q0.9': 1.0}}
     """
     columns = (id_col, time_col, target_col, pred_col)
-    return _score(
-        _joined(forecasts, actuals, train, season_length, metrics, *columns), id_col, "series", metrics
-    )
+    joined, scored = _joined(forecasts, actuals, train, season_length, metrics, quantiles, *columns)
+    return _score(joined, scored, id_col, "series")
 
 
 def evaluate_by_horizon(
@@ -402,6 +489,7 @@ def evaluate_by_horizon(
     time_col="ds",
     target_col="y",
     pred_col="y_pred",
+    quantiles=None,
 ):
     """Score a long-format panel of forecasts, one row per horizon step.
 
@@ -422,5 +510,5 @@ def evaluate_by_horizon(
     {1: 0.5, 2: 1.0}
     """
     columns = (id_col, time_col, target_col, pred_col)
-    joined = _joined(forecasts, actuals, train, season_length, metrics, *columns)
-    return _score(joined, "horizon", "horizon step", metrics)
+    joined, scored = _joined(forecasts, actuals, train, season_length, metrics, quantiles, *columns)
+    return _score(joined, scored, "horizon", "horizon step")

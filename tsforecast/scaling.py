@@ -98,10 +98,10 @@ class SeriesScaler:
     center: np.ndarray | None = None
     scale: np.ndarray | None = None
 
-    def fit(self, values: list) -> SeriesScaler:
-        """Fit one center and scale per series from its (training) values."""
+    def fit(self, values: list, names: list | None = None) -> SeriesScaler:
+        """Fit one center and scale per series from its (training) values (``names`` appear in errors)."""
         if self.kind == "log":
-            _check_positive(values, range(len(values)))
+            _check_positive(values, names if names is not None else range(len(values)))
         stats = np.array([_stats(self.kind, np.asarray(v, dtype=np.float64)) for v in values])
         self.center, self.scale = stats[:, 0].copy(), stats[:, 1].copy()
         return self
@@ -151,8 +151,10 @@ class SeriesScaler:
 def _check_positive(values: list, names) -> None:
     for name, v in zip(names, values, strict=True):
         if np.nanmin(v) <= 0:
+            # An unnamed pd.Series has the id None (the data layer's wording, repeated: numpy only here).
+            label = "the unnamed series" if name is None else f"series {name!r}"
             raise InvalidInputError(
-                f"series {name!r} has values <= 0 (minimum {np.nanmin(v):g}) but the model works on "
+                f"{label} has values <= 0 (minimum {np.nanmin(v):g}) but the model works on "
                 "log values (scaler='log', or 'auto' resolved to 'log' because every training value "
                 "was positive). Use scaler='level', or refit on data that includes such values."
             )

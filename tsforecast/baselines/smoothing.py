@@ -19,8 +19,6 @@ from tsforecast.seasonality import (
 _R_ALPHA = 1e-4 + 0.2 * (0.9999 - 1e-4)
 _R_BETA_STAR = (1e-4 + 0.1 * (_R_ALPHA - 1e-4)) / _R_ALPHA  # statsmodels' beta is R's beta / alpha
 _R_PHI = 0.8 + 0.99 * (0.98 - 0.8)
-# Below this estimated sequential time, starting worker processes costs more than it saves.
-_MIN_PARALLEL_SECONDS = 2.0
 
 
 def _fit_last(y, season_length=1):

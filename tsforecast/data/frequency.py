@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from tsforecast.data.labels import series_label
 from tsforecast.exceptions import InvalidInputError
 
 
@@ -54,7 +55,7 @@ def infer_frequency(index: pd.Index, series_id, freq=None):
         period_freq = index.freq
         if freq is not None and pd.tseries.frequencies.to_offset(freq) != period_freq:
             raise InvalidInputError(
-                f"series {series_id!r}: freq={freq!r} contradicts its PeriodIndex frequency "
+                f"{series_label(series_id)}: freq={freq!r} contradicts its PeriodIndex frequency "
                 f"{period_freq.freqstr!r}."
             )
         _check_regular(index, pd.period_range(index[0], periods=len(index), freq=period_freq), series_id)
@@ -77,7 +78,7 @@ def _integer_step(index: pd.Index, series_id, freq) -> int:
     values = np.asarray(index, dtype=np.int64)
     if freq is not None and not isinstance(freq, (int, np.integer)):
         raise InvalidInputError(
-            f"series {series_id!r} has an integer index, so freq must be an integer step; got {freq!r}."
+            f"{series_label(series_id)} has an integer index, so freq must be an integer step; got {freq!r}."
         )
     if len(values) < 2:
         return int(freq or 1)
@@ -87,7 +88,7 @@ def _integer_step(index: pd.Index, series_id, freq) -> int:
     if step <= 0 or len(bad):
         position = bad[0] if len(bad) else 0
         raise InvalidInputError(
-            f"series {series_id!r}: irregular integer index, expected a constant step of {step} but "
+            f"{series_label(series_id)}: irregular integer index, expected a constant step of {step} but "
             f"found a jump from {values[position]} to {values[position + 1]}. Fill the gap with NaN "
             "rows or reindex the series."
         )
@@ -109,7 +110,7 @@ def _datetime_offset(index: pd.DatetimeIndex, series_id, freq):
     if len(index) == 2:
         return pd.tseries.frequencies.to_offset(index[1] - index[0])
     raise InvalidInputError(
-        f"series {series_id!r}: cannot infer a frequency from its time stamps "
+        f"{series_label(series_id)}: cannot infer a frequency from its time stamps "
         f"(first ones: {list(index[:4].astype(str))}); they are irregular or too few. "
         "Pass freq= (for example freq='h') or fill the gaps."
     )
@@ -120,7 +121,7 @@ def _check_regular(index: pd.Index, expected: pd.Index, series_id) -> None:
         return
     mismatch = int(np.flatnonzero(index != expected)[0])
     raise InvalidInputError(
-        f"series {series_id!r}: time stamps are not regular at frequency {expected.freqstr!r}: "
+        f"{series_label(series_id)}: time stamps are not regular at frequency {expected.freqstr!r}: "
         f"expected {expected[mismatch]} at position {mismatch}, found {index[mismatch]}. "
         "Fill the missing time stamps with NaN rows or give the right freq."
     )

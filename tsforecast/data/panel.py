@@ -11,7 +11,8 @@ Three input layouts are accepted and remembered so forecasts come back the same 
 
 Rows of a long frame may come in any order: they are sorted by series and time stamp. A Series or
 wide index must already be increasing. Missing values inside a series follow the ``missing`` policy
-(:data:`MISSING_POLICIES`); they are never filled silently.
+(:data:`MISSING_POLICIES`); they are never filled silently. An unnamed ``pd.Series`` has the id None
+(messages call it "the unnamed series"; :func:`to_long` writes it as ``"series"``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 from scipy import sparse
 
 from tsforecast.data.frequency import future_index, index_kind, infer_frequency
+from tsforecast.data.labels import UNNAMED_SERIES_ID, series_label
 from tsforecast.exceptions import InvalidInputError
 
 MISSING_POLICIES = {
@@ -121,9 +123,10 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
     Raises
     ------
     InvalidInputError
-        Naming the series and the problem: empty input, missing columns, non-numeric or infinite
-        values, duplicated or unsorted time stamps, irregular spacing, all-NaN series, mixed
-        time-zone awareness, interior NaN under ``missing="error"``.
+        Naming the series and the problem: empty input, missing columns, rows without a series id,
+        duplicated series columns, non-numeric or infinite values, duplicated or unsorted time
+        stamps, irregular spacing, all-NaN series, time zones that differ within or across series,
+        interior NaN under ``missing="error"``.
 
     Examples
     --------
@@ -157,6 +160,7 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
             layout = Layout("long", columns)
             raw = _split_long(y, columns)
         else:
+            _check_unique_columns(y.columns)
             layout = Layout("wide", columns, column_index=y.columns)
             raw = [(col, y.index, y[col].to_numpy()) for col in y.columns]
     else:
@@ -172,7 +176,6 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
         ids.append(series_id)
         values.append(data)
         indexes.append(index)
-    _check_time_zones(indexes)
     return Panel(ids, values, indexes, _shared_frequency(ids, indexes, freq), layout)
 
 
@@ -186,7 +189,8 @@ def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
     point : np.ndarray of shape (n_series, horizon)
         Point forecasts.
     extra : dict of str -> np.ndarray of shape (n_series, horizon), optional
-        More forecast columns (quantiles); returned in the long layout only.
+        More forecast columns (quantiles). Only the long layout has room for them: a Series or a
+        wide frame holds the point forecasts alone (forecast from a long frame to get them).
     """
     point = np.asarray(point, dtype=np.float64)
     horizon = point.shape[1]
@@ -213,11 +217,12 @@ def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
 
 
 def to_long(panel: Panel) -> pd.DataFrame:
-    """The panel's history as a long frame (``unique_id``, ``ds``, ``y``)."""
+    """The panel's history as a long frame (``unique_id``, ``ds``, ``y``; an unnamed series is "series")."""
     cols = panel.layout.columns
+    ids = [UNNAMED_SERIES_ID if sid is None else sid for sid in panel.ids]
     return pd.DataFrame(
         {
-            cols.id_col: np.repeat(np.asarray(panel.ids, dtype=object), panel.lengths),
+            cols.id_col: np.repeat(np.asarray(ids, dtype=object), panel.lengths),
             cols.time_col: _concat_indexes(panel.index),
             cols.target_col: np.concatenate(panel.values) if panel.values else [],
         }
@@ -231,7 +236,7 @@ def check_min_length(panel: Panel, min_length: int, needed_by: str) -> None:
     if len(short):
         first = short[0]
         raise InvalidInputError(
-            f"series {panel.ids[first]!r} has {lengths[first]} observations but {needed_by} needs at "
+            f"{series_label(panel.ids[first])} has {lengths[first]} observations but {needed_by} needs at "
             f"least {min_length} ({len(short)} series are too short). Drop them or lower the setting."
         )
 
@@ -289,9 +294,15 @@ def _split_long(frame: pd.DataFrame, cols: Columns) -> list:
             f"the long frame lacks column(s) {absent}; it has {list(frame.columns)}. "
             "Rename them or pass id_col=/time_col=/target_col=."
         )
+    codes, uniques = pd.factorize(frame[cols.id_col].to_numpy(), sort=True)
+    if (unlabelled := codes < 0).any():
+        raise InvalidInputError(
+            f"the long frame has {int(unlabelled.sum())} row(s) without a series id (NaN or None in "
+            f"{cols.id_col!r}; first at row {frame.index[np.argmax(unlabelled)]!r}); give every row its "
+            f"series' id, or drop those rows with frame.dropna(subset=[{cols.id_col!r}])."
+        )
+    _check_time_zones(frame[cols.time_col], codes, uniques)
     times = _as_time_column(frame[cols.time_col])
-    ids = frame[cols.id_col].to_numpy()
-    codes, uniques = pd.factorize(ids, sort=True)
     order = np.lexsort((np.arange(len(frame)), codes))  # stable by series; time sorted per series below
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     target = frame[cols.target_col].to_numpy()
@@ -301,14 +312,51 @@ def _split_long(frame: pd.DataFrame, cols: Columns) -> list:
     ]
 
 
+def _check_unique_columns(columns: pd.Index) -> None:
+    if columns.has_duplicates:
+        duplicated = list(dict.fromkeys(columns[columns.duplicated()]))
+        raise InvalidInputError(
+            f"the wide frame has duplicated column name(s) {duplicated[:5]}; each column is one series "
+            "and needs its own name. Rename or drop the duplicates."
+        )
+
+
+def _check_time_zones(column: pd.Series, codes: np.ndarray, uniques) -> None:
+    """One time zone (or none) for every time stamp of a long frame; else name the series at fault.
+
+    A column of one dtype has one zone; only an object column can mix them.
+    """
+    if column.dtype != object:
+        return
+    zones = pd.Series([_zone(v) for v in column.to_numpy()], dtype=object)
+    if zones.nunique() < 2:
+        return
+    fix = "convert them all with pd.to_datetime(..., utc=True), or drop the time zones (tz_localize(None))"
+    stamped = zones.notna().to_numpy()
+    per_series = zones[stamped].groupby(codes[stamped], sort=True).unique()
+    for code, found in per_series.items():
+        if len(found) > 1:
+            raise InvalidInputError(
+                f"{series_label(uniques[code])} mixes {' and '.join(sorted(found))} in its time stamps; "
+                f"{fix}."
+            )
+    first, first_code = per_series.iloc[0][0], per_series.index[0]
+    code = next(c for c, found in per_series.items() if found[0] != first)
+    raise InvalidInputError(
+        f"the series use different time zones: {series_label(uniques[first_code])} has {first} but "
+        f"{series_label(uniques[code])} has {per_series[code][0]}; {fix}."
+    )
+
+
+def _zone(value):
+    """How a time stamp is zoned, in words; None for anything that is not a time stamp (or NaT)."""
+    if value is pd.NaT or not hasattr(value, "tzinfo"):
+        return None
+    return "naive time stamps (no time zone)" if value.tzinfo is None else f"time zone {str(value.tzinfo)!r}"
+
+
 def _as_time_column(column: pd.Series) -> pd.Index:
     if column.dtype == object:
-        awareness = {getattr(v, "tzinfo", None) is not None for v in column if hasattr(v, "tzinfo")}
-        if len(awareness) > 1:
-            raise InvalidInputError(
-                "the time column mixes time-zone-aware and naive time stamps; convert them all with "
-                "pd.to_datetime(..., utc=True) or drop the time zones."
-            )
         try:
             column = pd.to_datetime(column)
         except (ValueError, TypeError) as error:
@@ -322,7 +370,7 @@ def _clean_series(series_id, index, data, missing: str, sort: bool):
     index = pd.Index(index)
     if isinstance(index, pd.MultiIndex):
         raise InvalidInputError(
-            f"series {series_id!r}: a MultiIndex time axis is not supported; use the long layout."
+            f"{series_label(series_id)}: a MultiIndex time axis is not supported; use the long layout."
         )
     index_kind(index)
     data = _as_float(series_id, data)
@@ -332,31 +380,33 @@ def _clean_series(series_id, index, data, missing: str, sort: bool):
     duplicated = index.duplicated()
     if duplicated.any():
         raise InvalidInputError(
-            f"series {series_id!r} has duplicated time stamp {index[duplicated][0]}; "
+            f"{series_label(series_id)} has duplicated time stamp {index[duplicated][0]}; "
             "aggregate or drop duplicates."
         )
     if not index.is_monotonic_increasing:
         position = int(np.flatnonzero(np.asarray(index[1:] < index[:-1]))[0])
         raise InvalidInputError(
-            f"series {series_id!r}: time stamps are not sorted ({index[position]} comes before "
+            f"{series_label(series_id)}: time stamps are not sorted ({index[position]} comes before "
             f"{index[position + 1]}); sort the index with .sort_index()."
         )
     if np.isinf(data).any():
         raise InvalidInputError(
-            f"series {series_id!r} contains infinite values (first at {index[np.isinf(data)][0]}); "
+            f"{series_label(series_id)} contains infinite values (first at {index[np.isinf(data)][0]}); "
             "replace them with NaN or finite values."
         )
     observed = np.flatnonzero(~np.isnan(data))
     if len(observed) == 0:
-        raise InvalidInputError(f"series {series_id!r} has only NaN values; drop it.")
+        raise InvalidInputError(f"{series_label(series_id)} has only NaN values; drop it.")
     keep = slice(observed[0], observed[-1] + 1)  # leading/trailing NaN: a late start or an early end
     index, data = index[keep], data[keep]
     gaps = np.isnan(data)
     if gaps.any():
         if missing == "error":
             raise InvalidInputError(
-                f"series {series_id!r} has {int(gaps.sum())} missing value(s) inside it (first at "
-                f"{index[gaps][0]}); fill them, or pass missing='interpolate' or 'keep'."
+                f"{series_label(series_id)} has {int(gaps.sum())} missing value(s) inside it (first at "
+                f"{index[gaps][0]}). Fill them before fitting (for example "
+                "y.interpolate(limit_area='inside'), per series for a long frame), or use a forecaster that "
+                "accepts missing values (the recurrent ones mask them out of the loss)."
             )
         if missing == "interpolate":
             positions = np.arange(len(data))
@@ -369,7 +419,7 @@ def _as_float(series_id, data) -> np.ndarray:
     array = np.asarray(data)
     if array.dtype.kind == "c":
         raise InvalidInputError(
-            f"series {series_id!r} holds complex numbers: Complex data not supported; "
+            f"{series_label(series_id)} holds complex numbers: Complex data not supported; "
             "forecasts need real values."
         )
     if array.dtype.kind in "biuf":
@@ -378,20 +428,10 @@ def _as_float(series_id, data) -> np.ndarray:
     bad = pd.isna(numeric) & ~pd.isna(pd.Series(array)).to_numpy()
     if bad.any():
         raise InvalidInputError(
-            f"series {series_id!r} holds non-numeric values (for example {array[bad][0]!r}); "
+            f"{series_label(series_id)} holds non-numeric values (for example {array[bad][0]!r}); "
             "convert the target to numbers."
         )
     return numeric
-
-
-def _check_time_zones(indexes: list) -> None:
-    zones = {
-        getattr(index, "tz", None) is not None for index in indexes if isinstance(index, pd.DatetimeIndex)
-    }
-    if len(zones) > 1:
-        raise InvalidInputError(
-            "some series have time-zone-aware time stamps and others naive ones; make them consistent."
-        )
 
 
 def _shared_frequency(ids: list, indexes: list, freq):

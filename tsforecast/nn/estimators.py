@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -33,7 +34,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from tsforecast.base import BaseForecaster
 from tsforecast.data import Panel, check_min_length
-from tsforecast.exceptions import InvalidInputError, InvalidParameterError
+from tsforecast.data.labels import series_label
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
 from tsforecast.nn.modules import RecurrentNetwork
 from tsforecast.nn.streams import (
     FeatureSpec,
@@ -167,11 +169,7 @@ class _RecurrentMixin:
         levels = _quantile_levels(self.quantiles)
         spec = FeatureSpec(self.season_length, self._long_season(panel), self.horizon)
         train_parts = self._check_lengths(panel, spec)
-        reuse = (
-            self.warm_start
-            and hasattr(self, "network_")
-            and self._architecture_ == self._architecture(spec, levels)
-        )
+        reuse = self._can_warm_start(self._architecture(spec, levels))
         kind = self.scaler_.kind if reuse else resolve_kind(self.scaler, train_parts)
         scaler, streams = self._training_streams(train_parts, panel.ids, spec, kind, device)
         chunk = self.tbptt_steps if self.training == "tbptt" else self.lookback
@@ -217,7 +215,7 @@ class _RecurrentMixin:
 
     def _training_streams(self, train_parts: list, ids: list, spec: FeatureSpec, kind: str, device):
         """Fit the scaler on the training parts and lay them out as streams on the device."""
-        scaler = SeriesScaler(kind).fit(train_parts)
+        scaler = SeriesScaler(kind).fit(train_parts, names=ids)
         train_z = scaler.transform(train_parts, names=ids)
         arrays = [series_arrays(z, spec.season_length) for z in train_z]
         n_steps = np.array([len(z) - spec.context - 1 for z in train_z])
@@ -255,7 +253,7 @@ class _RecurrentMixin:
         if not all(observed):
             bad = panel.ids[observed.index(False)]
             raise InvalidInputError(
-                f"series {bad!r} has no observed value after its first {spec.context} steps."
+                f"{series_label(bad)} has no observed value after its first {spec.context} steps."
             )
         return train_parts
 
@@ -290,6 +288,24 @@ class _RecurrentMixin:
         for callback in self.callbacks or ():
             stop = bool(callback(self, dict(record))) or stop
         return stop
+
+    def _can_warm_start(self, architecture: dict) -> bool:
+        """Whether ``warm_start`` continues the fitted network; warns when it cannot."""
+        if not (self.warm_start and hasattr(self, "network_")):
+            return False
+        changed = {k: (self._architecture_.get(k), v) for k, v in architecture.items()}
+        changed = {k: pair for k, pair in changed.items() if pair[0] != pair[1]}
+        if changed:
+            what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            warnings.warn(
+                f"warm_start=True, but the network's architecture changed since the last fit ({what}; "
+                "spec is [season_length, long season, horizon]), so the fitted weights cannot be reused: "
+                "training starts from a new network. Keep those settings (and series long enough for the "
+                "same long season) to continue training, or set warm_start=False.",
+                TsforecastWarning,
+                stacklevel=4,
+            )
+        return not changed
 
     def _architecture(self, spec: FeatureSpec, levels: tuple) -> dict:
         return {
@@ -345,7 +361,7 @@ class _RecurrentMixin:
             parts.append(
                 self.scaler_.subset([row])
                 if row is not None
-                else SeriesScaler(self.scaler_.kind).fit([values])
+                else SeriesScaler(self.scaler_.kind).fit([values], names=[sid])
             )
         return SeriesScaler.concat(parts)
 
@@ -454,7 +470,9 @@ _PARAMETERS_DOC = """
         log when every training value is > 0, else "level" (``y / mean|y|``).
     quantiles : tuple of float, optional
         Extra quantile outputs trained with the pinball loss; ``predict`` then adds columns
-        ``q0.1``... (long layout).
+        ``q0.1``... to long-layout forecasts. A Series or wide frame has no room for them: forecasts
+        in those layouts hold the point forecasts only (with a warning); pass the history as a long
+        frame (``predict(y=long_frame)``) to get the quantiles.
     clip_norm : float or None, default=1.0
         Global gradient-norm clip.
     learning_rate : float, default=3e-3

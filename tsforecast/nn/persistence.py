@@ -4,11 +4,18 @@ The file holds the network weights (CPU tensors, so a model trained on a GPU loa
 training panel's values, the per-series scaler statistics and the global feature scales as tensors,
 and in the safetensors metadata one JSON document with the rest: format and package versions, the
 estimator class and parameters, the feature layout, the series ids, the time index of every series
-(start, length, frequency), the input layout and the per-epoch training history.
+(start, length, frequency), the input layout, the per-epoch training history and a SHA-256 checksum
+of every tensor's bytes.
+
+Loading verifies the checksums and that the weights and statistics are finite, so a file whose
+tensor data was damaged (flipped bits, a zeroed or overwritten tail) is refused with
+:class:`~tsforecast.exceptions.IncompatibleModelError` instead of forecasting garbage. Files of
+format 1 (before checksums) still load, with the finiteness check only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -25,8 +32,10 @@ from tsforecast.exceptions import IncompatibleModelError, InvalidInputError
 from tsforecast.nn.streams import FeatureSpec, Scales
 from tsforecast.scaling import SeriesScaler
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-tensor SHA-256 checksums
+_READABLE_FORMATS = (1, 2)
 _KEY = "tsforecast"
+_MAY_HOLD_NAN = ("panel.values",)  # interior NaN kept by missing="keep"
 
 __all__ = ["FORMAT_VERSION", "load", "save"]
 
@@ -85,6 +94,7 @@ def save(estimator, path) -> None:
         "index": _index_state(panel),
         "layout": _layout_state(panel.layout),
         "training_history": json.loads(estimator.history_.to_json(orient="records")),
+        "checksums": {name: _digest(tensor) for name, tensor in tensors.items()},
     }
     save_file(tensors, str(path), metadata={_KEY: json.dumps(document)})
 
@@ -101,13 +111,18 @@ def load(path, device: str = "cpu"):
     Raises
     ------
     IncompatibleModelError
-        The file is missing, corrupted, not a tsforecast model, or written by an incompatible version.
+        The file is missing, corrupted (tensor data that no longer matches its checksum, non-finite
+        weights), not a tsforecast model, or written by an incompatible version.
+    InvalidParameterError
+        ``device`` is unknown or not available on this machine.
     """
     from tsforecast.nn import estimators
     from tsforecast.nn.estimators import resolve_device
 
+    target = resolve_device(device)
     document, tensors = _read(Path(path))
     _check_version(document, path)
+    _check_tensors(document, tensors, path)
     try:
         cls = {
             c.__name__: c
@@ -122,7 +137,6 @@ def load(path, device: str = "cpu"):
         network = model._build_network(spec, levels)
         weights = {k[len("network.") :]: v for k, v in tensors.items() if k.startswith("network.")}
         network.load_state_dict(weights, strict=True)
-        target = resolve_device(device)
         model.network_ = network.to(target).eval()
         model.device_ = target
         model.spec_, model.quantile_levels_, model.horizon_ = spec, levels, int(document["horizon"])
@@ -164,16 +178,49 @@ def _read(path: Path):
 def _check_version(document: dict, path) -> None:
     fmt, saved = document.get("format_version"), str(document.get("package_version", "?"))
     current = tsforecast.__version__
-    if fmt != FORMAT_VERSION:
+    if fmt not in _READABLE_FORMATS:
         raise IncompatibleModelError(
-            f"{path} uses model format {fmt!r} (tsforecast {saved}); this tsforecast {current} reads format "
-            f"{FORMAT_VERSION}. Load it with tsforecast {saved}, or retrain and save it again."
+            f"{path} uses model format {fmt!r} (tsforecast {saved}); this tsforecast {current} reads formats "
+            f"{list(_READABLE_FORMATS)}. Load it with tsforecast {saved}, or retrain and save it again."
         )
     if _major_minor(saved) > _major_minor(current) or _major_minor(saved)[0] != _major_minor(current)[0]:
         raise IncompatibleModelError(
             f"{path} was saved by tsforecast {saved}, which is incompatible with this tsforecast {current} "
             "(a different major version, or a newer release). Install the matching version or retrain."
         )
+
+
+def _check_tensors(document: dict, tensors: dict, path) -> None:
+    """Refuse tensors that differ from what was saved (checksums) or hold NaN/inf where none can be."""
+    checksums = document.get("checksums")
+    if document.get("format_version") != 1:
+        if not isinstance(checksums, dict):
+            raise IncompatibleModelError(
+                f"{path} is not a usable tsforecast model: it has no tensor checksums."
+            )
+        if missing := sorted(set(checksums) - set(tensors)):
+            raise IncompatibleModelError(
+                f"{path} is not a usable tsforecast model: tensor(s) {missing[:5]} listed when it was saved "
+                "are missing (the file was edited or damaged). Save the model again with est.save(path)."
+            )
+        if changed := sorted(name for name, t in tensors.items() if checksums.get(name) != _digest(t)):
+            raise IncompatibleModelError(
+                f"{path} is corrupted: the data of tensor(s) {changed[:5]} no longer match the SHA-256 "
+                "checksums written when the model was saved (bytes changed on disk or in transfer). "
+                "Restore the file from a good copy, or save the model again with est.save(path)."
+            )
+    for name, tensor in tensors.items():
+        if name not in _MAY_HOLD_NAN and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise IncompatibleModelError(
+                f"{path} is corrupted: tensor {name!r} holds NaN or infinite values, which a saved model "
+                "never has. Restore the file from a good copy, or retrain and save it again."
+            )
+
+
+def _digest(tensor: torch.Tensor) -> str:
+    """SHA-256 of a tensor's raw bytes (any dtype)."""
+    raw = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+    return hashlib.sha256(raw.numpy().tobytes()).hexdigest()
 
 
 def _major_minor(version: str) -> tuple:

@@ -221,7 +221,7 @@ class _Run:
         return estimators
 
     def _backtest(self, estimators: dict):
-        from tsforecast.backtest import compare
+        from tsforecast.backtesting import compare
 
         config, inputs = self.config, self.inputs
         metrics = list(dict.fromkeys([*config.backtest.metrics, *self._owa_needs()]))

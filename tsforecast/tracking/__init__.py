@@ -8,8 +8,8 @@ Three calls:
 * :func:`track_fit` fits a forecaster inside a run and logs its parameters, the dataset, live
   per-epoch training metrics (neural forecasters), forecasts and figures, and the fitted forecaster
   as a pyfunc model (optionally registered under a name and alias).
-* :func:`track_backtest` logs a :class:`~tsforecast.backtest.BacktestResult` (one model or a
-  :func:`~tsforecast.backtest.compare` of several on identical windows): metrics per model and per
+* :func:`track_backtest` logs a :class:`~tsforecast.backtesting.BacktestResult` (one model or a
+  :func:`~tsforecast.backtesting.compare` of several on identical windows): metrics per model and per
   horizon step, the comparison table, forecasts and figures.
 * :func:`run` is a context manager around several calls: fits become child runs, backtests log
   into it.
@@ -25,7 +25,7 @@ anything is trained; a logging call that fails after the run started only warns 
 Examples
 --------
 >>> from tsforecast import tracking  # doctest: +SKIP
->>> from tsforecast.backtest import compare  # doctest: +SKIP
+>>> from tsforecast.backtesting import compare  # doctest: +SKIP
 >>> with tracking.run(experiment="m4-hourly", run_name="lstm-vs-baselines"):  # doctest: +SKIP
 ...     lstm, fit_run = tracking.track_fit(LSTMForecaster(horizon=48), train, dataset_name="m4-hourly",
 ...                                        registered_model_name="m4-hourly-lstm", model_alias="candidate")

@@ -212,7 +212,7 @@ def track_backtest(
     plots=True,
     n_plot_series=4,
 ):
-    """Log a backtest or comparison (a :class:`~tsforecast.backtest.BacktestResult`) to MLflow.
+    """Log a backtest or comparison (a :class:`~tsforecast.backtesting.BacktestResult`) to MLflow.
 
     Inside an active run (:func:`run` or the caller's own) it logs into that run, else it opens one.
     Metrics, per model: ``{model}/{metric}`` from ``result.summary`` (``owa`` where a Naive2 was
@@ -224,7 +224,7 @@ def track_backtest(
     Parameters
     ----------
     result : BacktestResult
-        From :func:`tsforecast.backtest.backtest` or :func:`tsforecast.backtest.compare`.
+        From :func:`tsforecast.backtesting.backtest` or :func:`tsforecast.backtesting.compare`.
     experiment, run_name, tracking_uri
         See :func:`run`; used only when no run is active.
     dataset_name : str, optional

@@ -20,7 +20,7 @@ import weakref
 
 from sklearn.base import clone
 
-from tsforecast.backtest import backtest
+from tsforecast.backtesting import backtest
 from tsforecast.exceptions import ClippingWarning, TrainingError
 from tsforecast.tuning.space import suggest
 from tsforecast.tuning.validation import Validation, scores_of

@@ -19,7 +19,7 @@ SCORED = ("smape", "mase", "mae", "rmse")  # what each backtest computes; OWA is
 
 @dataclass(frozen=True)
 class Validation:
-    """Rolling-origin validation windows cut from the training data (see :mod:`tsforecast.backtest`).
+    """Rolling-origin validation windows cut from the training data (see :mod:`tsforecast.backtesting`).
 
     The last window forecasts the final ``horizon`` points of every series, the ones before it end
     ``step`` points earlier; each window's history is everything before its first target. Every

@@ -17,7 +17,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from tsforecast.data import Columns, Panel, check_min_length, to_long, to_panel
-from tsforecast.exceptions import InvalidParameterError
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 from tsforecast.metrics import evaluate, evaluate_by_horizon, owa
 
 DEFAULT_METRICS = ("smape", "mase", "mae", "rmse")
@@ -30,11 +30,13 @@ class BacktestResult:
     Attributes
     ----------
     forecasts : pd.DataFrame
-        Tidy: ``model, window, unique_id, ds, step, actual, forecast`` (one row per target).
+        Tidy: ``model, window, unique_id, ds, step, actual, forecast`` (one row per target), plus
+        the models' quantile columns (``q0.1``...) when they forecast quantiles.
     per_series : pd.DataFrame
         Metrics per ``(model, window, unique_id)``.
     by_horizon : pd.DataFrame
-        Metrics per ``(model, step)``, averaged over series and windows.
+        Metrics per ``(model, step)``, averaged over series and windows, plus ``owa`` per step
+        (from that step's sMAPE and MASE and Naive2's) when a Naive2 model was among those compared.
     summary : pd.DataFrame
         One row per model: metrics averaged over series, then windows (M4's convention), plus
         ``owa`` when a Naive2 model was among those compared.
@@ -73,8 +75,9 @@ def backtest(
         Refit at every origin; with ``False`` fit once on the first window's history and forecast
         later origins through ``predict(y=history)``.
     **options
-        ``season_length`` (MASE scale), ``metrics``, ``freq``, ``verbose``, ``name`` and the long
-        layout's ``id_col``/``time_col``/``target_col``.
+        ``season_length`` (MASE scale), ``metrics`` (those of :func:`~tsforecast.metrics.evaluate`;
+        ``"pinball"`` and ``"coverage"`` need models that forecast quantiles), ``freq``, ``verbose``,
+        ``name`` and the long layout's ``id_col``/``time_col``/``target_col``.
 
     Examples
     --------
@@ -181,8 +184,10 @@ def _assemble(estimators, frames, per_series, by_horizon, metrics, id_col) -> Ba
         ["model", "window", *[c for c in forecasts.columns if c not in ("model", "window")]]
     ]
     series = pd.concat(per_series, ignore_index=True).set_index(["model", "window", id_col])
-    steps = pd.concat(by_horizon, ignore_index=True).groupby(["model", "horizon"])[list(metrics)].mean()
-    summary = series.groupby(["model", "window"])[list(metrics)].mean().groupby("model").mean()
+    scored = list(series.columns)  # the metrics, "pinball" and "coverage" expanded per quantile
+    steps = pd.concat(by_horizon, ignore_index=True).groupby(["model", "horizon"])[scored].mean()
+    steps = steps.rename_axis(["model", "step"])
+    summary = series.groupby(["model", "window"])[scored].mean().groupby("model").mean()
     summary = summary.loc[order]
     naive2 = [name for name, est in estimators.items() if type(est).__name__ == "Naive2"]
     if naive2 and {"smape", "mase"} <= set(metrics):
@@ -190,4 +195,18 @@ def _assemble(estimators, frames, per_series, by_horizon, metrics, id_col) -> Ba
         summary["owa"] = [
             owa(row.smape, row.mase, reference.smape, reference.mase) for row in summary.itertuples()
         ]
-    return BacktestResult(forecasts, series, steps.rename_axis(["model", "step"]), summary)
+        steps["owa"] = _owa_by_step(steps, naive2[0])
+    return BacktestResult(forecasts, series, steps, summary)
+
+
+def _owa_by_step(steps: pd.DataFrame, naive2: str) -> list:
+    """OWA of every (model, step) row against Naive2 at the same step (NaN where Naive2 is exact)."""
+    reference = steps.loc[naive2]
+    values = []
+    for (_, step), row in steps.iterrows():
+        ref = reference.loc[step]
+        try:
+            values.append(owa(row["smape"], row["mase"], ref["smape"], ref["mase"]))
+        except InvalidInputError:  # Naive2's error is 0 at this step: the ratio is undefined
+            values.append(np.nan)
+    return values
