@@ -67,11 +67,11 @@ def panel():
 
 
 def small_lstm(**params):
-    return LSTMForecaster(
-        horizon=HORIZON, season_length=SEASON, hidden_size=4, num_layers=1, max_epochs=EPOCHS,
-        tbptt_steps=12, batch_size=8, validation_size=HORIZON, patience=None, device="cpu",
-        random_state=0, **params,
-    )  # fmt: skip
+    return LSTMForecaster(**{
+        "horizon": HORIZON, "season_length": SEASON, "hidden_size": 4, "num_layers": 1,
+        "max_epochs": EPOCHS, "tbptt_steps": 12, "batch_size": 8, "validation_size": HORIZON,
+        "patience": None, "device": "cpu", "random_state": 0, **params,
+    })  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +164,33 @@ def test_embedded_store_is_the_default(tmp_path, monkeypatch, panel):
         model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     pd.testing.assert_frame_equal(model.predict(panel), estimator.predict(y=panel))
 
+    # A neural fit with the default validation_size=0 and a registry round trip, in the same store.
+    lstm, lstm_run = tracking.track_fit(
+        small_lstm(validation_size=0),
+        panel,
+        registered_model_name="tsf-embedded-lstm",
+        model_alias="champion",
+    )
+    run = client.get_run(lstm_run)
+    assert run.data.tags["tsforecast.validation"] == "none (validation_size=0)"  # no silent gap
+    assert "train_loss" in run.data.metrics and "val_loss" not in run.data.metrics
+    assert (tmp_path / "mlartifacts" / lstm_run / "artifacts" / "training_curves.png").is_file()
+    with tracking.store.using(tracking.resolve_store()):
+        model = mlflow.pyfunc.load_model("models:/tsf-embedded-lstm@champion")
+    pd.testing.assert_frame_equal(model.predict(panel), lstm.predict(y=panel))
+
+
+def test_training_curves_say_when_there_is_no_validation_loss():
+    from tsforecast.tracking.plots import training_figure
+
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.5], "val_loss": np.nan})
+    loss = training_figure(history, validation="none (validation_size=0)").axes[0]
+    assert loss.get_title() == "loss\nvalidation loss: none (validation_size=0)"
+    assert [line.get_label() for line in loss.get_lines()] == ["train_loss"]
+    with_validation = history.assign(val_loss=[3.5, 2.5, 2.0])
+    note = "last 4 steps of each series (validation_size=4)"
+    assert training_figure(with_validation, validation=note).axes[0].get_title() == "loss"
+
 
 def test_importing_tracking_loads_no_heavy_package():
     code = (
@@ -198,6 +225,9 @@ def test_environment_variable_and_argument_choose_the_store(
 
 
 def test_params_and_dataset_are_logged(tracked):
+    validation = tracked["client"].get_run(tracked["lstm_run"]).data.tags["tsforecast.validation"]
+    assert validation == f"last {HORIZON} steps of each series (validation_size={HORIZON})"
+    assert "tsforecast.validation" not in tracked["client"].get_run(tracked["snaive_run"]).data.tags
     for name in ("lstm", "snaive"):
         run = tracked["client"].get_run(tracked[f"{name}_run"])
         params = run.data.params

@@ -33,7 +33,7 @@ torch = pytest.importorskip("torch")
 from conftest import free_port  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from tsforecast.exceptions import InvalidParameterError  # noqa: E402
+from tsforecast.exceptions import InvalidParameterError, TrainingError  # noqa: E402
 from tsforecast.nn.estimators import LSTMForecaster  # noqa: E402
 from tsforecast.tuning import Validation, make_storage, tune  # noqa: E402
 from tsforecast.tuning.storage import fail_stale_trials  # noqa: E402
@@ -73,7 +73,7 @@ def study(tmp_path_factory):
         n_trials=10,
         storage=f"sqlite:///{folder / 'optuna.db'}",
         study_name="tiny",
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2),
+        pruner="median",  # the shipped setting: 5 start-up trials, no pruning in the first 2 epochs
         validation=Validation(n_windows=2),
         random_state=0,
     )
@@ -187,6 +187,65 @@ def test_a_user_space_can_be_a_function_of_the_trial(tmp_path):
         )
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_workers_running_the_same_command_draw_different_parameters(tmp_path):
+    from tsforecast.tuning import storage as storages
+    from tsforecast.tuning.space import default_search_space, suggest
+
+    estimator = LSTMForecaster(**TINY)
+    space = default_search_space(estimator, longest_stream=80)
+
+    def worker(url):
+        """What each `tsforecast tune --seed 0` process builds: its own sampler, the shared study."""
+        sampler, pruner = storages.resolve_sampler(None, 0), storages.resolve_pruner("median")
+        return storages.open_study(make_storage(url), "shared", sampler, pruner, {"job": 1})
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = worker(url), worker(url)
+    drawn = [suggest(study.ask(), space, estimator) for _ in range(3) for study in (first, second)]
+    assert len({tuple(sorted(params.items())) for params in drawn}) == len(drawn)
+    # One worker on a new study draws what trial 0 drew above: the seed still reproduces a study.
+    alone = worker(f"sqlite:///{tmp_path / 'alone.db'}")
+    assert suggest(alone.ask(), space, estimator) == drawn[0]
+
+
+def _failing_space(fails):
+    """A search space whose trials fail (a TBPTT chunk longer than the series) when ``fails(number)``."""
+
+    def space(trial):
+        tbptt_steps = 10_000 if fails(trial.number) else 24
+        return {"hidden_size": trial.suggest_int("hidden_size", 4, 8), "tbptt_steps": tbptt_steps}
+
+    return space
+
+
+def test_failed_trials_do_not_count_and_a_study_that_always_fails_stops(tmp_path):
+    options = dict(pruner="none", baselines=None, include_default=False, refit=False, validation=1)
+    y = _panel(n_series=2)
+    every_other = _failing_space(lambda number: number % 2 == 0)
+    result = tune(
+        LSTMForecaster(**TINY), y, search_space=every_other, n_trials=3, storage=tmp_path / "a.db", **options
+    )
+    assert result.n_trials == {"COMPLETE": 3, "FAIL": 3}
+
+    always = _failing_space(lambda number: True)
+    storage = tmp_path / "b.db"
+    with pytest.raises(
+        TrainingError, match=r"3 trials in a row failed .* 0 of 3 finished .*tbptt_steps=10000"
+    ):
+        tune(
+            LSTMForecaster(**TINY),
+            y,
+            search_space=always,
+            n_trials=3,
+            storage=storage,
+            study_name="b",
+            **options,
+        )
+    study = optuna.load_study(study_name="b", storage=f"sqlite:///{storage}")
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
+
+
 # --------------------------------------------------------------------------- several worker processes
 WORKER_CONFIG = {
     "model": "lstm",
@@ -218,6 +277,13 @@ def _worker(folder: Path, url: str, study_name: str, n_trials: int) -> subproces
     return process
 
 
+def _ran_by(trial, pid: int) -> bool:
+    """True when the process ``pid`` ran the trial, or may have: a trial killed while its parameters
+    were being sampled has no worker attribute yet."""
+    worker = trial.user_attrs.get("worker")
+    return worker is None or str(worker).endswith(f":{pid}")
+
+
 def _trials_of(study, pid: int, state) -> list:
     trials = study.get_trials(deepcopy=False, states=(state,))
     return [t for t in trials if str(t.user_attrs.get("worker", "")).endswith(f":{pid}")]
@@ -232,31 +298,38 @@ def _two_workers_one_killed(folder: Path, url: str) -> None:
     name, n_trials = f"workers-{uuid.uuid4().hex[:8]}", 8
     doomed, survivor = (_worker(folder, url, name, n_trials) for _ in range(2))
     storage = make_storage(url, heartbeat_interval=1, grace_period=2)
-    victim, deadline = None, time.monotonic() + 90
+    deadline = time.monotonic() + 90
     try:
-        while victim is None and time.monotonic() < deadline and doomed.poll() is None:
+        while time.monotonic() < deadline and doomed.poll() is None:
             try:
                 study = optuna.load_study(study_name=name, storage=storage)
             except KeyError:  # not created yet
                 study = None
-            if study is not None and _trials_of(study, doomed.pid, TrialState.COMPLETE):
-                victim = next(iter(_trials_of(study, doomed.pid, TrialState.RUNNING)), None)
+            if (
+                study is not None
+                and _trials_of(study, doomed.pid, TrialState.COMPLETE)
+                and _trials_of(study, doomed.pid, TrialState.RUNNING)
+            ):
+                break
             time.sleep(0.05)
-        assert victim is not None, Path(doomed.log_path).read_text()[-2000:]
+        assert doomed.poll() is None, Path(doomed.log_path).read_text()[-2000:]
         os.kill(doomed.pid, signal.SIGKILL)
         killed_at = time.monotonic()
+        assert doomed.wait() == -signal.SIGKILL
         assert survivor.wait(timeout=120) == 0, Path(survivor.log_path).read_text()[-2000:]
     finally:
         for process in (doomed, survivor):
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    assert doomed.wait() == -signal.SIGKILL
     time.sleep(max(0.0, killed_at + 2.5 - time.monotonic()))  # past the grace period
     study = optuna.load_study(study_name=name, storage=storage)
     fail_stale_trials(study)  # what any worker does before its next trial; a no-op if already done
-    states = {t.number: t.state for t in study.trials}
-    assert states[victim.number] == TrialState.FAIL
+    # The trial the killed worker was running (seen running above, or the next one if that finished
+    # just before the kill) is failed by the heartbeat; nothing else fails and nothing stays running.
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert failed and all(_ran_by(t, doomed.pid) for t in failed)
+    assert not study.get_trials(states=(TrialState.RUNNING,))
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert n_trials <= len(finished) <= n_trials + 1
     workers = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in finished}
@@ -405,6 +478,61 @@ def test_tracking_logs_the_study_as_a_parent_run_with_one_nested_run_per_trial(
         assert run.info.status == "FINISHED" and "val_mase" in run.data.metrics
         curve = client.get_metric_history(run.info.run_id, "val_loss")
         assert [m.step for m in curve] == [1, 2, 3, 4]  # one point per epoch of the one window
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_tracked_study_nests_in_the_active_run_and_stays_open_while_others_run(
+    tmp_path, monkeypatch, mlflow_server
+):
+    mlflow = pytest.importorskip("mlflow")
+    from tsforecast import tracking
+
+    monkeypatch.chdir(tmp_path)
+    uri = mlflow_server.uri
+    storage = make_storage(tmp_path / "nested.db")
+    other = optuna.create_study(study_name="nested", storage=storage).ask()  # another worker's, running
+    options = dict(storage=storage, study_name="nested", pruner="none", include_default=False, refit=False)
+    options |= dict(baselines=["naive2"], tracking=True, tracking_uri=uri, experiment="nested", validation=1)
+    options |= dict(search_space={"clip_norm": optuna.distributions.FloatDistribution(0.1, 10.0, log=True)})
+    estimator = LSTMForecaster(**TINY, hidden_size=4)
+    with tracking.run("nested", "outer", tracking_uri=uri) as outer:
+        result = tune(estimator, _panel(n_series=2), n_trials=1, **options)
+        assert mlflow.active_run().info.run_id == outer  # the study's run ended, the caller's did not
+
+    client = mlflow.MlflowClient(uri)
+    study_run = client.get_run(result.study.user_attrs["mlflow.parent_run_id"])
+    assert study_run.data.tags["mlflow.parentRunId"] == outer
+    assert "Naive2/mase" in study_run.data.metrics and "Naive2/mase" not in client.get_run(outer).data.metrics
+    assert client.get_run(outer).info.status == "FINISHED"
+    assert study_run.info.status == "RUNNING"  # the other worker's trial still runs
+    trials = client.search_runs(
+        [study_run.info.experiment_id], f"tags.mlflow.parentRunId = '{study_run.info.run_id}'"
+    )
+    assert [r.data.tags["optuna.trial_number"] for r in trials] == ["1"]
+
+    result.study.tell(other.number, state=TrialState.FAIL)
+    tune(estimator, _panel(n_series=2), n_trials=1, **options)  # the last worker: study full, run closed
+    assert client.get_run(study_run.info.run_id).info.status == "FINISHED"
+
+
+def test_workers_starting_at_once_end_with_one_study_run(tmp_path, mlflow_server):
+    mlflow = pytest.importorskip("mlflow")
+    from tsforecast.tuning.runs import PARENT_ATTR, StudyTracker
+
+    uri = mlflow_server.uri
+    storage = make_storage(tmp_path / "race.db")
+    study = optuna.create_study(study_name="race", storage=storage)
+    tracker = StudyTracker(study, uri, "race")
+    client = mlflow.MlflowClient(uri)
+    theirs = client.create_run(tracker.experiment_id, run_name="race").info.run_id
+    with tracker.parent({"study": "race"}) as mine:
+        # Another worker that read "no run yet" as we did records its run after ours.
+        study.set_user_attr(PARENT_ATTR, theirs)
+        assert tracker.run_id() == theirs  # where this worker's next trial runs and summary go
+    assert client.get_run(mine).info.lifecycle_stage == "deleted"
+    assert client.get_run(theirs).info.lifecycle_stage == "active"
+    with StudyTracker(study, uri, "race").parent({}) as again:  # a later worker or a resume
+        assert again == theirs
 
 
 def test_settings_are_checked_with_messages_that_name_the_problem(tmp_path):

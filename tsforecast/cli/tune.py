@@ -16,7 +16,10 @@ long names with underscores, plus ``params`` (fixed estimator parameters) and ``
       tbptt_steps: {type: categorical, choices: [48, 96, 168]}
 
 Start the same command on several machines against one database to share the study; each worker
-stops once the study holds ``n_trials`` finished trials.
+stops once the study holds ``n_trials`` finished trials (failed ones do not count; a worker stops with
+exit code 5 when several trials in a row fail). With ``seed``, every trial's network is seeded with
+it, and the sampler draws trial ``k`` from a stream seeded with ``(seed, k)``: workers running the
+same command draw different parameters, and one worker rerunning a new study draws the same ones.
 
 DATA may also name an M4 subset, ``m4:hourly``: its training part is tuned on (horizon and season
 length from the M4 specification) and ``--test m4`` scores the refitted model on its test part; the
@@ -121,7 +124,11 @@ def add_parser(subparsers) -> None:
     add("--tracking", "--track", action="store_const", const=True, help="log the study to MLflow")
     add("--tracking-uri", help="MLflow tracking URI (implies --tracking)")
     add("--experiment", help="MLflow experiment name")
-    add("--seed", type=int, help="seeds the sampler and the networks")
+    add(
+        "--seed",
+        type=int,
+        help="seeds every trial's network, and the sampler per trial number (workers still differ)",
+    )
     add("--heartbeat-interval", type=int, help="seconds between trial heartbeats (default 60)")
     add("--grace-period", type=int, help="seconds without heartbeat before a trial is failed (default 2x)")
     # SUPPRESS: `tsforecast -q tune` (the command's own --quiet) is not reset when this flag is absent.

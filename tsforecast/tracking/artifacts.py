@@ -15,6 +15,7 @@ import pandas as pd
 
 from tsforecast.data import Columns
 from tsforecast.tracking import plots
+from tsforecast.tracking.epochs import validation_note
 
 
 def _metric_key(*parts) -> str:
@@ -60,7 +61,8 @@ def write_fit(folder, estimator, data, history, guard, with_plots, n_series) -> 
         _save(plots.forecast_figure(actual, predicted, n_series), folder / "forecasts.png")
     if history is not None:
         with guard("training curves"):
-            _save(plots.training_figure(history), folder / "training_curves.png")
+            figure = plots.training_figure(history, validation=validation_note(estimator))
+            _save(figure, folder / "training_curves.png")
 
 
 def write_backtest(folder, result, guard, with_plots, n_series) -> None:

@@ -2,7 +2,8 @@
 
 The callback contract: after each epoch the estimator calls ``callback(estimator, record)`` with a
 record holding ``epoch``, ``train_loss``, ``val_loss``, ``grad_norm_mean``, ``grad_norm_max``
-(pre-clip), ``clipped_fraction``, ``learning_rate`` and ``seconds``.
+(pre-clip), ``clipped_fraction``, ``learning_rate`` and ``seconds``; ``val_loss`` is NaN when the
+forecaster holds out no validation tail (``validation_size=0``), and NaN metrics are not logged.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pandas as pd
 from tsforecast.exceptions import TrackingError
 
 _LOGGER = logging.getLogger(__name__)
+
+VALIDATION_TAG = "tsforecast.validation"  # what val_loss is measured on, or that there is none
 
 # Training-record key -> MLflow metric name.
 EPOCH_METRICS = {
@@ -102,6 +105,21 @@ def attached(estimator, callback):
         yield
     finally:
         estimator.set_params(callbacks=original)
+
+
+def validation_note(estimator) -> str | None:
+    """What a neural forecaster's per-epoch ``val_loss`` is measured on (None: no such parameter).
+
+    With ``validation_size=0`` (the default) there is no validation tail: ``val_loss`` is NaN every
+    epoch and is not logged, which the note says instead of leaving a silent gap.
+    """
+    params = estimator.get_params(deep=False)
+    if "validation_size" not in params:
+        return None
+    size = int(params["validation_size"] or 0)
+    if size == 0:
+        return "none (validation_size=0)"
+    return f"last {size} steps of each series (validation_size={size})"
 
 
 def epoch_metrics(record) -> dict:

@@ -77,13 +77,17 @@ def horizon_figure(by_horizon: pd.DataFrame):
     return figure
 
 
-def training_figure(history: pd.DataFrame):
+def training_figure(history: pd.DataFrame, validation: str | None = None):
     """Loss, pre-clip gradient norm, clipping rate and learning rate against the epoch.
 
     Parameters
     ----------
     history : pd.DataFrame
         One row per epoch with an ``epoch`` column and any of the training-record columns.
+    validation : str, optional
+        What the validation loss is measured on (``tsforecast.tracking.epochs.validation_note``);
+        written in the loss panel when that panel has no validation curve, so that its absence
+        reads as a setting (``"none (validation_size=0)"``), not as a logging gap.
 
     Returns
     -------
@@ -108,6 +112,8 @@ def training_figure(history: pd.DataFrame):
             ax.legend(fontsize=8)
             if scale == "log" and np.nanmin(_y(ax)) > 0:
                 ax.set_yscale("log")
+        if "val_loss" in columns and validation is not None and not _has_line(ax, "val_loss"):
+            title = f"{title}\nvalidation loss: {validation}"
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
     return figure
@@ -118,6 +124,10 @@ def _x(values: pd.Series):
     if isinstance(values.dtype, pd.PeriodDtype):
         return values.dt.to_timestamp()
     return values
+
+
+def _has_line(ax, label: str) -> bool:
+    return any(line.get_label() == label for line in ax.get_lines())
 
 
 def _y(ax) -> np.ndarray:

@@ -11,7 +11,6 @@ the store still answers; the fit goes on and its result is returned. Epoch metri
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,15 +19,15 @@ import tsforecast
 from tsforecast.exceptions import InvalidParameterError, TrackingError
 from tsforecast.tracking import artifacts
 from tsforecast.tracking.dataset import TrainingData, param_value
-from tsforecast.tracking.epochs import EpochLogger, attached
-from tsforecast.tracking.store import DEFAULT_EXPERIMENT, Store, open_experiment, resolve_store, using
+from tsforecast.tracking.epochs import VALIDATION_TAG, EpochLogger, attached, validation_note
+from tsforecast.tracking.store import Store, locate, open_experiment, using
 
 _LOGGER = logging.getLogger(__name__)
 
 
 @contextmanager
 def run(experiment=None, run_name=None, *, tracking_uri=None, tags=None):
-    """Open an MLflow run; tracked fits inside it become its child runs.
+    """Open an MLflow run; tracked fits (and a tracked ``tune``'s new study run) inside it nest under it.
 
     Parameters
     ----------
@@ -61,19 +60,7 @@ def run(experiment=None, run_name=None, *, tracking_uri=None, tags=None):
     """
     import mlflow
 
-    parent = mlflow.active_run()
-    if parent is None:
-        store = resolve_store(tracking_uri)
-        name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-        experiment_id = open_experiment(store, name)
-    else:
-        store = Store(mlflow.get_tracking_uri())
-        if tracking_uri is not None and str(tracking_uri) != store.uri:
-            raise TrackingError(
-                f"an MLflow run ({parent.info.run_id}) is active in {store.uri!r}, so runs nest there; "
-                f"tracking_uri={tracking_uri!r} cannot apply. End that run or drop tracking_uri."
-            )
-        experiment_id = open_experiment(store, experiment, experiment_id=parent.info.experiment_id)
+    store, experiment_id, parent = locate(experiment, tracking_uri)
     all_tags = {"tsforecast.version": tsforecast.__version__, **(tags or {})}
     with using(store):
         try:
@@ -112,7 +99,10 @@ def track_fit(
     frequency, and an ``mlflow.data`` record of the long history as the run's training input);
     for forecasters with a ``callbacks`` parameter, each epoch's training record as metrics at
     ``step=epoch``, live (``train_loss``, ``val_loss``, ``grad_norm_mean``, ``grad_norm_max``,
-    ``clipped_fraction``, ``learning_rate``, ``epoch_seconds``); the forecasts from the end of ``y``
+    ``clipped_fraction``, ``learning_rate``, ``epoch_seconds``). ``val_loss`` exists only when the
+    forecaster holds out a validation tail (``validation_size > 0``); the run's tag
+    ``tsforecast.validation`` says which (``"none (validation_size=0)"`` for the neural forecasters'
+    default, and the training-curves plot notes it too). Then the forecasts from the end of ``y``
     (``forecasts.parquet``) and, with ``plots``, ``forecasts.png`` and ``training_curves.png``; and
     the fitted forecaster as a pyfunc model named ``model``, which loads with
     ``mlflow.pyfunc.load_model(f"runs:/{run_id}/model")`` (its ``models:/`` URI is also in the run
@@ -178,6 +168,8 @@ def track_fit(
         steps = _Steps(run_id)
         with steps.step("parameters"):
             mlflow.log_params({key: param_value(value) for key, value in estimator.get_params().items()})
+            if (validation := validation_note(estimator)) is not None:
+                mlflow.set_tag(VALIDATION_TAG, validation)
         with steps.step("dataset"):
             data.log()
         epochs = EpochLogger(run_id)

@@ -109,6 +109,36 @@ def open_experiment(store: Store, name: str | None = None, *, experiment_id: str
     return experiment.experiment_id
 
 
+def locate(experiment=None, tracking_uri=None) -> tuple[Store, str, str | None]:
+    """Where a new run goes: its store, its experiment's id and the active run it nests under.
+
+    Outside an active MLflow run: the store of :func:`resolve_store` and the experiment named
+    ``experiment``, else ``MLFLOW_EXPERIMENT_NAME``, else ``"tsforecast"``. Inside one (a
+    :func:`tsforecast.tracking.run` or the caller's own ``mlflow.start_run``): that run's store, and
+    ``experiment`` or else that run's experiment; the third item is that run's id.
+
+    Raises
+    ------
+    TrackingError
+        If the store cannot be used, or ``tracking_uri`` names another store than the active run's.
+    """
+    import mlflow
+
+    parent = mlflow.active_run()
+    if parent is None:
+        store = resolve_store(tracking_uri)
+        name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+        return store, open_experiment(store, name), None
+    store = Store(mlflow.get_tracking_uri())
+    if tracking_uri is not None and str(tracking_uri) != store.uri:
+        raise TrackingError(
+            f"an MLflow run ({parent.info.run_id}) is active in {store.uri!r}, so runs nest there; "
+            f"tracking_uri={tracking_uri!r} cannot apply. End that run or drop tracking_uri."
+        )
+    experiment_id = open_experiment(store, experiment, experiment_id=parent.info.experiment_id)
+    return store, experiment_id, parent.info.run_id
+
+
 def _get_or_create(client, name: str, store: Store):
     from mlflow.exceptions import MlflowException
 

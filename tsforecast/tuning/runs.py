@@ -1,23 +1,30 @@
 """MLflow records of a study: one parent run for the study, one nested run per trial.
 
 The parent run's id is kept in the study (user attribute ``mlflow.parent_run_id``), so a resumed
-study and every worker on other machines log their trials under the same parent. Trial runs are
-created through the client with an explicit parent (``mlflow.parentRunId``), which works from Optuna's
-worker threads too; each gets the trial's parameters, its per-epoch curves, live, at ``step`` = the
-reported step (window * max_epochs + epoch), and its final scores. The failure policy is
-:mod:`tsforecast.tracking`'s: a store that cannot be used raises before any training, a logging call
-that fails later only warns.
+study and every worker on other machines log their trials under the same parent. A study's parent
+run is created inside the MLflow run active at that moment, if any (:func:`tsforecast.tracking.run`,
+or the caller's ``mlflow.start_run``), as its child; a resumed study keeps its parent run where it
+is. Two workers starting at once may each create a parent run: each records its own and reads the
+study's record back, a worker that finds another worker's run there adopts it and deletes its own,
+and every trial run and the summary go to the run the study records when they are logged. A worker
+that ends while other workers' trials still run leaves the parent RUNNING; the last one marks it
+FINISHED.
+
+Trial runs are created through the client with an explicit parent (``mlflow.parentRunId``), which
+works from Optuna's worker threads too; each gets the trial's parameters, its per-epoch curves, live,
+at ``step`` = the reported step (window * max_epochs + epoch), and its final scores. The failure
+policy is :mod:`tsforecast.tracking`'s: a store that cannot be used raises before any training, a
+logging call that fails later only warns.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import contextmanager
 
 from tsforecast.tracking.dataset import param_value
 from tsforecast.tracking.epochs import EpochLogger
-from tsforecast.tracking.store import DEFAULT_EXPERIMENT, open_experiment, resolve_store, using
+from tsforecast.tracking.store import locate, using
 
 _LOGGER = logging.getLogger(__name__)
 PARENT_ATTR = "mlflow.parent_run_id"
@@ -28,9 +35,8 @@ class StudyTracker:
 
     def __init__(self, study, tracking_uri=None, experiment=None):
         self.study = study
-        self.store = resolve_store(tracking_uri)
-        name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-        self.experiment_id = open_experiment(self.store, name)  # raises TrackingError before training
+        # Raises TrackingError before any training; inside an active run, its store and experiment.
+        self.store, self.experiment_id, self.outer_run_id = locate(experiment, tracking_uri)
         self.parent_id = None
 
     @contextmanager
@@ -40,21 +46,53 @@ class StudyTracker:
 
         with using(self.store):
             client = mlflow.MlflowClient()
-            run_id = self.study.user_attrs.get(PARENT_ATTR)
-            if run_id is None or not _usable(client, run_id):
-                tags = {"tsforecast.study": self.study.study_name, "tsforecast.kind": "tuning-study"}
-                run_id = client.create_run(self.experiment_id, run_name=self.study.study_name, tags=tags)
-                run_id = run_id.info.run_id
-                self.study.set_user_attr(PARENT_ATTR, run_id)
-            self.parent_id = run_id
-            mlflow.start_run(run_id=run_id)
+            run_id = self.parent_id = self._parent_run(client)
+            mlflow.start_run(run_id=run_id, nested=self.outer_run_id is not None)
             _quietly("study parameters", run_id, self._log_params, client, run_id, params)
             status = "FAILED"
             try:
                 yield run_id
-                status = "FINISHED"
+                status = "RUNNING" if _quietly("trial states", run_id, self._others_running) else "FINISHED"
             finally:
+                # Another worker's trials still running: leave the shared run RUNNING (popped from
+                # this thread's active runs); the last worker to end marks it FINISHED.
                 _quietly("run status", run_id, mlflow.end_run, status)
+                if run_id != (recorded := self.run_id()):
+                    # Lost a simultaneous start (module docstring): the trials went to the recorded run.
+                    _LOGGER.info("study run %s duplicates %s; deleting it.", run_id, recorded)
+                    _quietly("duplicate study run", run_id, client.delete_run, run_id)
+
+    def run_id(self) -> str | None:
+        """The study's parent run as the study records it now (see the module docstring)."""
+        try:
+            return self.study.user_attrs.get(PARENT_ATTR) or self.parent_id
+        except Exception as error:  # a storage hiccup must not stop a trial: keep ours
+            _LOGGER.warning("could not read the study's MLflow run id: %s", error)
+            return self.parent_id
+
+    def _parent_run(self, client) -> str:
+        run_id = self.study.user_attrs.get(PARENT_ATTR)
+        if run_id is not None and _usable(client, run_id):
+            return run_id
+        tags = {"tsforecast.study": self.study.study_name, "tsforecast.kind": "tuning-study"}
+        if self.outer_run_id is not None:
+            tags["mlflow.parentRunId"] = self.outer_run_id
+        mine = client.create_run(self.experiment_id, run_name=self.study.study_name, tags=tags).info.run_id
+        self.study.set_user_attr(PARENT_ATTR, mine)
+        recorded = self.study.user_attrs.get(PARENT_ATTR)
+        if recorded != mine and _usable(client, recorded):
+            client.delete_run(mine)  # another worker's, written after ours: one parent for the study
+            return recorded
+        return mine
+
+    def _others_running(self) -> bool:
+        """Whether trials of other workers still run (this worker's are done when it ends)."""
+        from optuna.trial import TrialState
+
+        from tsforecast.tuning.storage import fail_stale_trials
+
+        fail_stale_trials(self.study)  # a dead worker's trial must not hold the run open
+        return bool(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
     def trial_run(self, trial, params: dict) -> TrialRun:
         return TrialRun(self, trial, params)
@@ -80,7 +118,7 @@ class TrialRun:
             try:
                 client = mlflow.MlflowClient()
                 tags = {
-                    "mlflow.parentRunId": tracker.parent_id,
+                    "mlflow.parentRunId": tracker.run_id(),
                     "tsforecast.study": tracker.study.study_name,
                     "optuna.trial_number": str(trial.number),
                 }
@@ -124,7 +162,7 @@ def log_summary(tracker: StudyTracker, leaderboard, best_params: dict, verdict: 
 
     import mlflow
 
-    run_id = tracker.parent_id
+    run_id = tracker.run_id()
 
     def log():
         client = mlflow.MlflowClient()

@@ -1,7 +1,8 @@
 """Where studies live, how they resume, and who may prune: Optuna storages, pruners and samplers.
 
 A study is kept in an Optuna RDB storage: by default the SQLite file ``./optuna.db``, otherwise any
-URL Optuna accepts (``postgresql://...``, ``mysql+pymysql://...``, ``sqlite:///path.db``). Several
+URL Optuna accepts (``postgresql://...``, ``mysql+pymysql://...``, ``sqlite:///path.db``; SQLAlchemy
+2.1 and later read ``postgresql://`` with the psycopg 3 driver, earlier ones with psycopg2). Several
 processes on one or many machines that open the same study name in the same storage share its
 trials: Optuna's storage hands each its own trial, and with the heartbeat on (the default here) a
 trial whose process died (SIGKILL, a lost machine) stops beating and is marked FAIL by the next
@@ -141,7 +142,14 @@ def resolve_pruner(pruner):
 
 
 def resolve_sampler(sampler, random_state):
-    """The given sampler, else TPE seeded with ``random_state`` (constant liar on, for parallel workers)."""
+    """The given sampler, else TPE with the constant liar on (for parallel workers).
+
+    With ``random_state``, the TPE is seeded per trial number
+    (:class:`~tsforecast.tuning.sampler.TrialSeededTPESampler`): workers that run the same command
+    against one study draw different parameters, and one worker running a new study twice draws the
+    same ones. A plain ``TPESampler(seed=random_state)`` would make every such worker repeat the
+    others' trials. Without ``random_state``, an unseeded ``TPESampler``.
+    """
     import optuna
 
     if sampler is not None:
@@ -150,8 +158,11 @@ def resolve_sampler(sampler, random_state):
                 f"sampler must be an optuna.samplers.BaseSampler instance; got {type(sampler).__name__}."
             )
         return sampler
-    seed = None if random_state is None else int(random_state)
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if random_state is None:
+        return optuna.samplers.TPESampler(constant_liar=True)
+    from tsforecast.tuning.sampler import TrialSeededTPESampler
+
+    return TrialSeededTPESampler(int(random_state))
 
 
 def open_study(storage, study_name: str, sampler, pruner, settings: dict):

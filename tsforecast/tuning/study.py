@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from sklearn.base import clone
 
-from tsforecast.backtest import backtest, compare
+from tsforecast.backtesting import backtest, compare
 from tsforecast.data import Columns, to_panel
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrainingError
 from tsforecast.tuning import storage as storages
@@ -91,7 +91,9 @@ def tune(
         recurrent forecasters: :func:`~tsforecast.tuning.space.default_search_space`.
     n_trials : int, optional
         Finished (complete or pruned) trials the study should hold; trials from earlier sessions
-        and other workers count. Default 20 unless ``timeout`` is given (then: until the timeout).
+        and other workers count, failed ones do not (a worker whose last
+        :func:`failure_limit` trials in a row failed stops with :class:`TrainingError`). Default 20
+        unless ``timeout`` is given (then: until the timeout).
     timeout : float, optional
         Seconds after which this call starts no new trial.
     storage : str, path or optuna storage, optional
@@ -121,18 +123,26 @@ def tune(
     refit : bool, default=True
         Refit the best parameters on all of ``y`` (``best_estimator``).
     sampler : optuna.samplers.BaseSampler, optional
-        Default ``TPESampler(seed=random_state, constant_liar=True)``.
+        Default: TPE with the constant liar on, seeded per trial number when ``random_state`` is
+        given (:class:`~tsforecast.tuning.sampler.TrialSeededTPESampler`).
     n_jobs : int, default=1
         Trials run at once in this process (threads). Scale out with more processes instead.
     random_state : int, optional
-        Seeds the sampler, and the trials' estimators whose own ``random_state`` is None.
+        Seeds the trials' estimators whose own ``random_state`` is None, so that a trial's training
+        is reproducible from its parameters (refit them with the same seed). The sampler draws
+        trial ``k`` from a stream seeded with ``(random_state, k)``: one worker running a new study
+        again draws the same parameters, while workers sharing a study (same command, same seed)
+        draw different ones, and their interleaving makes the study's later TPE proposals depend on
+        timing, so a scaled-out study is not reproducible as a whole.
     tracking : bool, default=False
         Log the study to MLflow: one parent run, one nested run per trial (parameters, per-epoch
-        curves, scores), the baselines' backtest and the leaderboard.
+        curves, scores), the baselines' backtest and the leaderboard. Inside an active MLflow run
+        (:func:`tsforecast.tracking.run`) a new study's run nests under it.
     tracking_uri, experiment : str, optional
         Where (see :func:`tsforecast.tracking.run`).
     verbose : bool, default=False
-        Optuna's per-trial log lines and progress bars.
+        Optuna's per-trial log lines, and its progress bar when ``timeout`` is set (the trials a study
+        still needs are not known in advance: failed ones do not count).
     **fit_params
         ``freq``, ``id_col``, ``time_col``, ``target_col``: passed to every ``fit``.
 
@@ -145,7 +155,8 @@ def tune(
     InvalidParameterError
         For an unusable setting, or a study of that name created for another job.
     TrainingError
-        When no trial completed (the message gives the failures).
+        When no trial completed, or when :func:`failure_limit` trials in a row failed in this
+        call (the message gives the failures).
 
     Examples
     --------
@@ -352,23 +363,61 @@ def _default_row(study, estimator, y, validation: Validation, reference, verbose
     return {DEFAULT: (DEFAULT, scores_of(result.summary.loc[DEFAULT], reference), None)}
 
 
+def failure_limit(n_trials) -> int:
+    """Failed trials in a row after which a worker gives up: ``n_trials`` clamped to 3..10 (10 without).
+
+    A setting or data that fails every trial would otherwise run forever, since failed trials do not
+    count towards ``n_trials``; a few failures in a row are still tolerated, since some regions of a
+    space fail (a learning rate that diverges), and small studies give up sooner.
+    """
+    return max(3, min(10, n_trials or 10))
+
+
+class _FailureGuard:
+    """Optuna callback: counts this worker's failed trials in a row and stops it at ``limit``."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.in_a_row = []  # the failed trials since the last finished one
+
+    def __call__(self, study, trial) -> None:
+        if trial.state.name != "FAIL":
+            self.in_a_row = []
+            return
+        self.in_a_row.append(trial)
+        if len(self.in_a_row) >= self.limit:
+            study.stop()
+
+    def check(self, study, n_trials) -> None:
+        if len(self.in_a_row) < self.limit:
+            return
+        reasons = sorted({str(t.user_attrs.get(ERROR_ATTR, "?"))[:300] for t in self.in_a_row})[:3]
+        target = "" if n_trials is None else f" of {n_trials}"
+        raise TrainingError(
+            f"{len(self.in_a_row)} trials in a row failed in this worker of study {study.study_name!r} "
+            f"(trials {self.in_a_row[0].number}-{self.in_a_row[-1].number}), so it stopped with "
+            f"{storages.n_finished(study)}{target} finished trials; errors: {reasons}. Check the search "
+            "space against the data; the study is kept, and the same call resumes it."
+        )
+
+
 def _optimize(study, objective, n_trials, timeout, n_jobs, verbose) -> None:
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    callbacks = []
-    remaining = None
+    guard = _FailureGuard(failure_limit(n_trials))
+    callbacks = [guard]
     if n_trials is not None:
-        remaining = n_trials - storages.n_finished(study)
-        if remaining <= 0:
+        if storages.n_finished(study) >= n_trials:
             _LOGGER.info("study %s already holds %d finished trials; none added.", study.study_name, n_trials)
             return
-        # Stops this worker once the study (all workers together) holds n_trials finished trials.
+        # Optuna's own n_trials counts this worker's tries, failed ones too, so a study with failures
+        # would end short: stop instead when the study (all workers together) holds n_trials finished.
         states = tuple(TrialState[s] for s in storages.FINISHED_STATES)
         callbacks.append(MaxTrialsCallback(n_trials, states=states))
     study.optimize(
         objective,
-        n_trials=remaining,
+        n_trials=None,
         timeout=timeout,
         n_jobs=n_jobs,
         catch=_TRIAL_ERRORS,
@@ -376,6 +425,7 @@ def _optimize(study, objective, n_trials, timeout, n_jobs, verbose) -> None:
         gc_after_trial=True,
         show_progress_bar=bool(verbose),
     )
+    guard.check(study, n_trials)
 
 
 def _best_trial(study):
