@@ -36,6 +36,7 @@ lags 10 and 50 only, about 2; the measured table is in ``benchmarks/README.md``)
 
     nice .venv/bin/python benchmarks/long_memory.py --json long_memory.json
     nice .venv/bin/python benchmarks/long_memory.py --quick
+    .venv/bin/python benchmarks/long_memory.py --smoke     # seconds: runs every step, measures nothing
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class Budget:
     n_series: int
     length: int
     epochs: int
+
+
+SMOKE = Budget(4, 100, 1)  # --smoke: the whole script in seconds, too little training to learn
 
 
 def budget(lag: int) -> Budget:
@@ -193,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", default="rnn,gru,lstm,lstm-default", help=f"from {', '.join(MODELS)}")
     parser.add_argument("--default-init-lags", default="50,200", help="lags at which lstm-default runs")
     parser.add_argument("--quick", action="store_true", help="only lags 10 and 50 (about two minutes)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="lag 10 with 4 short series and 1 epoch: checks that the script runs (seconds), learns nothing",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -203,15 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
-    lags = [10, 50] if args.quick else [int(v) for v in args.lags.split(",")]
+    lags = [10] if args.smoke else [10, 50] if args.quick else [int(v) for v in args.lags.split(",")]
     keys = [k.strip() for k in args.models.split(",")]
     if unknown := [k for k in keys if k not in MODELS]:
         print(f"unknown model key(s) {unknown}; known: {list(MODELS)}", file=sys.stderr)
         return 2
     default_lags = {int(v) for v in args.default_init_lags.split(",")}
     rows, reports, started = [], {}, time.perf_counter()
-    for lag in lags:
-        plan = budget(lag)
+    plans = {lag: SMOKE if args.smoke else budget(lag) for lag in lags}
+    for lag, plan in plans.items():
         for key in keys:
             if key == "lstm-default" and lag not in default_lags:
                 continue
@@ -238,7 +247,7 @@ def main(argv=None) -> int:
     if args.json is not None:
         document = {
             "settings": {"network": NETWORK, "noise": NOISE, "spike": SPIKE, "cue": CUE, "learned": LEARNED},
-            "budgets": {lag: asdict(budget(lag)) for lag in lags},
+            "budgets": {lag: asdict(plan) for lag, plan in plans.items()},
             "results": rows,
             "comparison": [{"lag": lag, "text": text} for lag, text in comparison],
             "seconds": total,

@@ -78,3 +78,26 @@ def cli_together(*commands, cwd: Path, store: str, timeout: float = 180) -> list
 def tree_bytes(folder: Path, skip=()) -> dict:
     """File name -> bytes of a folder's files (for comparing two runs' outputs)."""
     return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.name not in skip}
+
+
+def main_in_process(*args) -> int:
+    """``tsforecast.cli.main(args)`` in this process; the test session's logging and signals are kept.
+
+    Faster than a subprocess once torch and mlflow are imported, and monkeypatch reaches inside.
+    """
+    import logging
+    import signal
+
+    from tsforecast.cli import main
+
+    root, package = logging.getLogger(), logging.getLogger("tsforecast")
+    handlers, levels = root.handlers[:], (root.level, package.level)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        return main([str(a) for a in args])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(levels[0])
+        package.setLevel(levels[1])
+        logging.captureWarnings(False)
+        signal.signal(signal.SIGTERM, sigterm)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from clitools import M4_DIR, cli, cli_together, m4_hourly_csv, requires_m4, store_uri
+from clitools import M4_DIR, cli, cli_together, m4_hourly_csv, main_in_process, requires_m4, store_uri
 
 from tsforecast.cli import build_parser, main
+from tsforecast.cli.common import check_output
 from tsforecast.cli.exit_codes import ExitCode, for_error
-from tsforecast.cli.io import read_frame, write_frame
+from tsforecast.cli.io import PARQUET_SUFFIXES, WRITTEN_CSV_SUFFIXES, read_frame, write_frame
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrackingError
 from tsforecast.pipelines.models import load_model, save_model
 
@@ -96,6 +97,46 @@ def test_read_frame_errors_name_the_file(tmp_path):
     (tmp_path / "bad.csv").write_text("ds,a\nyesterday,1\ntoday,2\n")
     with pytest.raises(InvalidInputError, match="time column 'ds' cannot be read as time stamps"):
         read_frame(tmp_path / "bad.csv")
+
+
+def test_a_numeric_first_column_is_not_read_as_time_stamps(tmp_path):
+    # A wide file whose time column is last and not named ds: the first column holds floats.
+    path = tmp_path / "wide.csv"
+    path.write_text("store_a,store_b,date\n1.5,2.0,2024-01-01\n2.5,3.0,2024-01-02\n3.5,4.0,2024-01-03\n")
+    with pytest.raises(InvalidInputError) as error:
+        read_frame(path)
+    message = str(error.value)
+    assert "time column 'store_a' (no column is named 'ds', so the first column is taken)" in message
+    assert "holds float64 numbers, neither dates nor integer steps" in message
+    assert "look like they are in ['date']" in message and "--time-col (pipelines: data.time_col)" in message
+    assert list(read_frame(path, time_col="date").columns) == ["store_a", "store_b"]
+
+
+def test_every_accepted_output_suffix_is_written_and_no_other(tmp_path):
+    frame = pd.DataFrame(
+        {"unique_id": ["a", "a"], "ds": pd.date_range("2024-01-01", periods=2), "y": [1.0, 2.0]}
+    )
+    for suffix in PARQUET_SUFFIXES + WRITTEN_CSV_SUFFIXES:
+        path = check_output(tmp_path / f"out{suffix}")
+        pd.testing.assert_frame_equal(read_frame(write_frame(frame, path)), frame, check_dtype=False)
+    for suffix in (".csv.zst", ".csv.zip", ".xlsx"):  # read (zst, zip) or unknown: refused before any work
+        with pytest.raises(InvalidParameterError, match="--output: .*out"):
+            check_output(tmp_path / f"out{suffix}")
+
+
+def test_wide_forecasts_keep_the_time_column_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    times = pd.date_range("2024-01-01", periods=40, freq="D")
+    wide = pd.DataFrame({"date": times, "s0": np.arange(40.0) % 7, "s1": np.arange(40.0) % 5})
+    wide[["s0", "s1", "date"]].to_csv("wide.csv", index=False)  # the time column last
+    args = ["--model", "snaive", "--horizon", "7", "--season-length", "7", "--time-col", "date"]
+    assert main_in_process("fit", "wide.csv", *args, "-o", "m.joblib", "--forecast-output", "f.csv") == 0
+    assert (tmp_path / "f.csv").read_text().splitlines()[0] == "date,s0,s1"
+    on_wide = ["--data", "wide.csv", "--time-col", "date"]
+    assert main_in_process("predict", "m.joblib", *on_wide, "-o", "p.csv") == 0
+    assert (tmp_path / "p.csv").read_text().startswith("date,s0,s1\n")
+    assert main_in_process("predict", "m.joblib", "--output", "default.csv") == 0
+    assert (tmp_path / "default.csv").read_text().startswith("ds,s0,s1\n")
 
 
 def test_baseline_saved_with_joblib_round_trips(tmp_path):

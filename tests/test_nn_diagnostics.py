@@ -375,3 +375,57 @@ def test_cli_quiet_prints_the_findings_only_and_saves_the_report(lstm_model, tmp
     assert (tmp_path / "report" / "gradient_flow.png").is_file()
     assert pd.read_csv(tmp_path / "report" / "gradient_flow.csv")["lag"].max() == 4
     assert main(["diagnose", path, "--max-lag", "500"]) == 3  # bad input data: the DATA exit code
+
+
+def test_cli_track_logs_the_report_into_an_mlflow_run(lstm_model, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from clitools import main_in_process
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow's artifact root of a new SQLite store is relative to it
+    store = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
+    lstm_model.save(tmp_path / "model.safetensors")
+    args = ["--max-lag", "4", "--track", "--tracking-uri", store, "--experiment", "diagnostics"]
+    assert main_in_process("diagnose", "model.safetensors", *args) == 0
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name("diagnostics").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["diagnose.max_lag"] == "4"
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "diagnostics")}
+    assert {f"diagnostics/{n}.png" for n in ("gradient_flow", "gates", "training")} <= logged
+    assert {"diagnostics/gradient_flow.csv", "diagnostics/report.txt"} <= logged
+    image = client.download_artifacts(run.info.run_id, "diagnostics/gradient_flow.png", str(tmp_path))
+    assert matplotlib.image.imread(image).shape[0] > 100
+    assert "diagnostics/far_near_ratio" in run.data.metrics
+
+
+def test_cli_says_a_baseline_has_nothing_to_diagnose(data, tmp_path, capsys):
+    from clitools import main_in_process
+
+    from tsforecast.baselines import SeasonalNaive
+    from tsforecast.pipelines.models import save_model
+
+    path = save_model(SeasonalNaive(horizon=3, season_length=4).fit(data), tmp_path / "model.joblib")
+    assert main_in_process("diagnose", path) == 2
+    err = capsys.readouterr().err
+    assert "holds a SeasonalNaive: a baseline has nothing to diagnose" in err
+    assert "diagnostics need a recurrent forecaster" in err and "corrupted" not in err
+
+
+def test_long_memory_benchmark_smoke_run(tmp_path, monkeypatch):
+    """benchmarks/long_memory.py --smoke: every step of the script in seconds (it learns nothing)."""
+    import importlib.util
+    import json
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "long_memory.py"
+    spec = importlib.util.spec_from_file_location("long_memory", script)
+    benchmark = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "long_memory", benchmark)  # its dataclasses look themselves up
+    spec.loader.exec_module(benchmark)
+    out = tmp_path / "long_memory.json"
+    assert benchmark.main(["--smoke", "--models", "rnn,lstm", "--quiet", "--json", str(out)]) == 0
+    document = json.loads(out.read_text())
+    rows = document["results"]
+    runs = [(r["model"], r["tbptt_steps"]) for r in rows]
+    assert runs == [("rnn", 5), ("rnn", 20), ("lstm", 5), ("lstm", 20)]
+    assert all(np.isfinite(r["echo_mae"]) and r["grad_ratio"] > 0 for r in rows)
+    assert document["budgets"] == {"10": {"n_series": 4, "length": 100, "epochs": 1}}

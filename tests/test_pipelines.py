@@ -1,9 +1,12 @@
-"""``tsforecast run PIPELINE.yaml`` end to end, through the real command in subprocesses.
+"""``tsforecast run PIPELINE.yaml`` end to end, through the real command.
 
-The shipped ``pipelines/retrain_and_forecast.yaml`` runs on six M4 Hourly series (as an hourly CSV)
-with a tiny LSTM; the tests share one outputs folder and one MLflow store and run in file order: a
-full tracked run; for an earlier date a run, a run killed during fitting and a rerun; a run whose
-deliberately weak model fails the quality gate; then bad configuration, bad data and the M4 pipeline.
+The shipped ``pipelines/retrain_and_forecast.yaml`` runs in subprocesses on six M4 Hourly series (as
+an hourly CSV) with a tiny LSTM; these tests share one outputs folder and one MLflow store and run in
+file order: a full tracked run; for an earlier date a run, a run killed during fitting and a rerun; a
+run whose deliberately weak model fails the quality gate; then bad configuration, bad data and the
+M4 pipeline. The tests after them need no M4 files: a small synthetic daily pipeline, run in process
+(``tsforecast.cli.main``) against an embedded SQLite MLflow store, checks the configuration errors,
+the current model's out-of-sample comparison and when the model is registered.
 """
 
 from __future__ import annotations
@@ -17,13 +20,24 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-from clitools import M4_DIR, REPO, cli, cli_env, m4_hourly_csv, requires_m4, store_uri, tree_bytes
+from clitools import (
+    M4_DIR,
+    REPO,
+    cli,
+    cli_env,
+    m4_hourly_csv,
+    main_in_process,
+    requires_m4,
+    store_uri,
+    tree_bytes,
+)
 
 from tsforecast.pipelines import ConfigError, load_config
 
-pytestmark = [requires_m4, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 RETRAIN = REPO / "pipelines" / "retrain_and_forecast.yaml"
 M4_PIPELINE = REPO / "pipelines" / "m4_hourly.yaml"
@@ -64,6 +78,7 @@ def outputs(workdir) -> Path:
     return workdir / "outputs" / "retrain-and-forecast"
 
 
+@requires_m4
 def test_full_run_writes_outputs_manifest_and_mlflow_run(workdir, store, first_run):
     folder = outputs(workdir) / AS_OF
     assert folder.is_symlink() and (outputs(workdir) / "current").resolve() == folder.resolve()
@@ -103,6 +118,7 @@ def test_full_run_writes_outputs_manifest_and_mlflow_run(workdir, store, first_r
     assert version.tags["tsforecast.as_of"] == AS_OF
 
 
+@requires_m4
 def test_killed_run_keeps_previous_outputs_and_rerun_is_identical(workdir, store, first_run):
     # Untracked runs for an earlier date (a backfill: `current` stays on the first run's model).
     args = ["run", RETRAIN, "--as-of", BACKFILL, *TINY, *PASSING_GATE, *UNTRACKED]
@@ -140,6 +156,7 @@ def test_killed_run_keeps_previous_outputs_and_rerun_is_identical(workdir, store
     assert (outputs(workdir) / "current").resolve() == (outputs(workdir) / AS_OF).resolve()
 
 
+@requires_m4
 def test_quality_gate_trips_on_a_weak_model_and_keeps_the_previous_one(workdir, store, first_run):
     current_before = (outputs(workdir) / "current").resolve()
     weak = [
@@ -160,6 +177,7 @@ def test_quality_gate_trips_on_a_weak_model_and_keeps_the_previous_one(workdir, 
     assert (outputs(workdir) / "current").resolve() == current_before
 
 
+@requires_m4
 def test_bad_config_exits_2_naming_the_field(workdir, store):
     bad = ["--set", "gate.margin=abc", "--set", "outputs.colour=red"]
     result = cli("run", RETRAIN, *bad, cwd=workdir, store=store)
@@ -172,6 +190,7 @@ def test_bad_config_exits_2_naming_the_field(workdir, store):
         load_config(RETRAIN, ["data.path=${SALES_FILE}"], environ={})
 
 
+@requires_m4
 def test_bad_data_exits_3_naming_the_series(workdir, store):
     frame = pd.read_csv(workdir / "sales.csv")
     frame["y"] = frame["y"].astype(object)
@@ -185,6 +204,7 @@ def test_bad_data_exits_3_naming_the_series(workdir, store):
     assert not (outputs(workdir) / "2024-02-01").exists()
 
 
+@requires_m4
 def test_m4_pipeline_scores_the_test_set_beside_the_published_figures(workdir, store):
     # The naive model in place of the LSTM keeps torch out; the demo runs the LSTM itself.
     settings = [
@@ -199,6 +219,221 @@ def test_m4_pipeline_scores_the_test_set_beside_the_published_figures(workdir, s
     assert list(scores.index) == ["naive", "naive2", "snaive", "ses", "theta"]
     assert scores.loc["naive2", "owa"] == 1.0 and scores.loc["naive2", "m4_smape"] == pytest.approx(18.383)
     assert len(pd.read_parquet(workdir / "m4" / AS_OF / "forecasts.parquet")) == 4 * 48
+
+
+# ------------------------------------------------------------------ a synthetic daily pipeline
+SYNTHETIC = """\
+name: synthetic
+data: {path: sales.csv, freq: D}
+forecast: {horizon: 7, season_length: 7}
+model: {name: naive}
+baselines: [snaive, naive2]
+backtest: {n_windows: 3}
+gate: {metric: mase, margin: 10, compare_current: true}
+outputs: {dir: outputs, format: csv}
+tracking: {enabled: false}
+"""
+TRACKED = ["--set", "tracking.enabled=true", "--set", "tracking.plots=false"]
+
+
+def daily_csv(path: Path, days: int = 120, n_series: int = 3) -> pd.DataFrame:
+    """Three weekly-seasonal series, one row a day from 2024-01-01 to 2024-04-29."""
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2024-01-01", periods=days, freq="D")
+    weekly = 3 * np.sin(2 * np.pi * np.arange(days) / 7)
+    frame = pd.concat(
+        [
+            pd.DataFrame({"unique_id": f"s{k}", "ds": times, "y": 10 + k + weekly + rng.normal(0, 0.5, days)})
+            for k in range(n_series)
+        ],
+        ignore_index=True,
+    )
+    frame.to_csv(path, index=False)
+    return frame
+
+
+@pytest.fixture
+def daily(tmp_path, monkeypatch):
+    """A folder with sales.csv and pipeline.yaml, made the working directory (relative paths)."""
+    monkeypatch.chdir(tmp_path)
+    daily_csv(tmp_path / "sales.csv")
+    (tmp_path / "pipeline.yaml").write_text(SYNTHETIC)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory):
+    """An embedded MLflow store (SQLite) shared by this module's in-process tests."""
+    pytest.importorskip("mlflow")
+    return f"sqlite:///{(tmp_path_factory.mktemp('mlflow') / 'mlflow.db').as_posix()}"
+
+
+def run_daily(as_of: str, *settings) -> int:
+    return main_in_process("run", "pipeline.yaml", "--as-of", as_of, *settings)
+
+
+def manifest_of(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def test_config_problems_are_reported_together_with_duplicated_keys(tmp_path):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(SYNTHETIC + "gate: {margin: 0.5}\n")  # a second gate section
+    overrides = ["backtest.n_windows=abc", "model.name=snaive", "model.params.season_length=abc"]
+    with pytest.raises(ConfigError) as error:
+        load_config(path, overrides)
+    message = str(error.value)
+    assert "3 problems" in message
+    assert "gate: duplicated key (lines 7 and 10)" in message
+    assert "backtest.n_windows: expected int, got 'abc'" in message
+    assert "model.params.season_length: expected int, got 'abc'" in message  # checked all the same
+    path.write_text(SYNTHETIC)
+    assert load_config(path).tracking.diagnostics is True
+    with pytest.raises(ConfigError, match="tracking.diagnostics: expected bool, got 'sometimes'"):
+        load_config(path, ["tracking.diagnostics=sometimes"])
+
+
+def test_a_gap_in_the_data_names_the_pipeline_setting(daily, capsys):
+    frame = pd.read_csv("sales.csv")
+    frame.loc[10, "y"] = np.nan  # inside series s0
+    frame.to_csv("sales.csv", index=False)
+    assert run_daily("2024-04-15") == 3
+    err = capsys.readouterr().err
+    assert "step 'validate' failed: series 's0' has 1 missing value(s) inside it" in err
+    assert "set data.missing: interpolate in the pipeline" in err
+    assert run_daily("2024-04-15", "--set", "data.missing=interpolate") == 0
+
+
+def test_the_current_model_is_scored_only_after_its_training_data(daily, capsys):
+    from tsforecast.backtesting import compare
+    from tsforecast.baselines import Naive
+
+    assert run_daily("2024-04-01") == 0
+    # Data to 04-15: the three windows start on 03-26, 04-02 and 04-09; the model of 04-01 saw the first.
+    assert run_daily("2024-04-15") == 0
+    current = manifest_of(daily / "outputs" / "2024-04-15")["current_model"]
+    assert current["source"] == "outputs/2024-04-01/model.joblib"
+    assert current["compared"] and current["windows"] == [1, 2] and current["n_windows"] == 3
+    assert current["trained_to"] == "2024-04-01 00:00:00"
+    # The current model is a Naive, which refits on each window: on windows 1 and 2 it scores what
+    # a backtest of the last two windows gives.
+    history = pd.read_csv("sales.csv", parse_dates=["ds"]).query("ds <= '2024-04-15'")
+    expected = compare({"naive": Naive()}, history, 7, n_windows=2, season_length=7).summary.loc["naive"]
+    comparison = pd.read_csv(daily / "outputs" / "2024-04-15" / "comparison.csv", index_col="model")
+    assert comparison.loc["current", "mase"] == pytest.approx(expected["mase"])
+    assert comparison.loc["current", "owa"] > 0  # relative to Naive2 on the same windows
+
+    # From 04-03 one window of 7 days starts on 03-28, inside the model's training data: left out.
+    capsys.readouterr()
+    assert run_daily("2024-04-03", "--set", "backtest.n_windows=1") == 0
+    out, err = capsys.readouterr()
+    current = manifest_of(daily / "outputs" / "2024-04-03")["current_model"]
+    assert current["compared"] is False and current["windows"] == []
+    assert "current" not in pd.read_csv(daily / "outputs" / "2024-04-03" / "comparison.csv")["model"].values
+    assert "not comparing with the current model outputs/2024-04-01/model.joblib" in err
+    assert "not compared: trained on data up to 2024-04-01 00:00:00" in out
+
+
+def test_out_of_sample_windows_from_the_training_ends_or_the_as_of():
+    from tsforecast.pipelines.current import _out_of_sample
+
+    days = pd.to_datetime(["2024-01-02", "2024-01-05", "2024-01-04", "2024-01-07"])
+    starts = pd.DataFrame({"window": [0, 0, 1, 1], "unique_id": ["a", "b", "a", "b"], "ds": days})
+    end = pd.Timestamp("2024-01-03")
+    assert _out_of_sample(starts, {"a": end}, None) == ([1], "2024-01-03 00:00:00")  # b: never seen
+    assert _out_of_sample(starts, {"a": end, "b": pd.Timestamp("2024-01-07")}, None)[0] == []
+    assert _out_of_sample(starts, None, pd.Timestamp("2024-01-01 23:59"))[0] == [0, 1]  # from the as-of
+    assert _out_of_sample(starts, {"a": 3}, None) == ([], None)  # integer steps: cannot tell
+    assert _out_of_sample(starts, None, None) == ([], None)
+
+
+def test_the_gate_binds_on_its_tightest_comparison():
+    from tsforecast.pipelines.evaluation import gate, tightest
+
+    table = pd.DataFrame({"mase": [1.0, 1.1, 0.98]}, index=["naive", "snaive", "current"])
+    passed = gate(table, "naive", ["snaive"], "mase", 0.0)
+    failed = gate(table, "naive", ["current"], "mase", 0.0, note="on window(s) 2 of 3")
+    assert tightest([passed, failed]) == failed and "on window(s) 2 of 3" in failed.describe()
+    assert tightest([passed, gate(table, "naive", [], "mase", 0.0)]) == passed
+
+
+def test_the_model_is_registered_last_and_once_per_date(daily, sqlite_store, monkeypatch, capsys):
+    from mlflow import MlflowClient
+
+    from tsforecast.pipelines.outputs import OutputStore
+
+    name = "synthetic-naive"
+    tracked = [*TRACKED, "--set", f"tracking.tracking_uri={sqlite_store}"]
+    tracked += ["--set", f"tracking.register.name={name}", "--set", "tracking.experiment=registry"]
+    client = MlflowClient(sqlite_store)
+
+    def versions():
+        return sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+
+    def champion():
+        return client.get_model_version_by_alias(name, "champion")
+
+    assert run_daily("2024-04-01", *tracked) == 0
+    first = champion()
+    assert versions() == [1] and first.tags["tsforecast.as_of"] == "2024-04-01"
+    assert first.tags["tsforecast.pipeline"] == "synthetic"
+    assert len(first.tags["tsforecast.fingerprint"]) == 64
+    recorded = json.loads((daily / "outputs" / "2024-04-01" / "run.json").read_text())["mlflow"]
+    assert recorded["registered_model_uri"] == f"models:/{name}@champion"
+    assert recorded["registered_version"] == "1"
+
+    # The same date on the same data again: its version is found, nothing is registered.
+    assert run_daily("2024-04-01", *tracked) == 0
+    assert versions() == [1] and int(champion().version) == 1
+
+    # Bad actuals stop the run in the validate step, before any training.
+    pd.DataFrame({"unique_id": ["s0"], "ds": ["2023-01-01"], "y": [1.0]}).to_csv("test.csv", index=False)
+    capsys.readouterr()
+    assert run_daily("2024-04-15", *tracked, "--set", "evaluation.test_path=test.csv") == 3
+    err = capsys.readouterr().err
+    assert "step 'validate' failed: the test data cover none of the 7 time stamps" in err
+
+    # A run that fails after the fit (writing its outputs) leaves the registry as it was.
+    with monkeypatch.context() as patch:
+        patch.setattr(OutputStore, "publish", _full_disk)
+        assert run_daily("2024-04-15", *tracked) == 1
+    assert versions() == [1] and int(champion().version) == 1
+    assert not (daily / "outputs" / "2024-04-15").exists()
+    experiment = client.get_experiment_by_name("registry").experiment_id
+    failed = client.search_runs([experiment], "attributes.status = 'FAILED'")
+    assert [r.data.tags["tsforecast.as_of"] for r in failed] == ["2024-04-15"]
+
+    # The next run compares with the registered model of 04-01 (out of sample), then registers its own.
+    assert run_daily("2024-04-15", *tracked) == 0
+    current = manifest_of(daily / "outputs" / "2024-04-15")["current_model"]
+    assert current["source"] == f"models:/{name}/1" and current["windows"] == [1, 2]
+    assert versions() == [1, 2] and int(champion().version) == 2
+    # A backfill registers its model without moving the alias backwards.
+    assert run_daily("2024-04-08", *tracked) == 0
+    assert versions() == [1, 2, 3] and int(champion().version) == 2
+
+
+def _full_disk(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_diagnostics_of_the_fitted_lstm_go_into_the_pipeline_run(daily, sqlite_store):
+    import matplotlib.image
+    from mlflow import MlflowClient
+
+    lstm = "{hidden_size: 4, num_layers: 1, max_epochs: 1, tbptt_steps: 14}"
+    settings = ["--set", "model.name=lstm", "--set", f"model.params={lstm}", "--set", "gate.enabled=false"]
+    settings += [*TRACKED, "--set", "tracking.plots=true", "--set", f"tracking.tracking_uri={sqlite_store}"]
+    settings += ["--set", "tracking.experiment=diagnostics", "--set", "backtest.n_windows=1"]
+    assert run_daily("2024-04-15", *settings) == 0
+    run_id = json.loads((daily / "outputs" / "2024-04-15" / "run.json").read_text())["mlflow"]["run_id"]
+    client = MlflowClient(sqlite_store)
+    logged = {a.path for a in client.list_artifacts(run_id, "diagnostics")}
+    expected = {"diagnostics/gradient_flow.png", "diagnostics/gates.csv", "diagnostics/report.txt"}
+    assert expected <= logged
+    image = client.download_artifacts(run_id, "diagnostics/gradient_flow.png", str(daily))
+    assert matplotlib.image.imread(image).shape[0] > 100
+    assert np.isfinite(client.get_run(run_id).data.metrics["diagnostics/far_near_ratio"])
 
 
 def _wait_for(log: Path, text: str, process, timeout: float) -> None:

@@ -125,7 +125,7 @@ def check_output(path, what: str = "--output") -> Path:
     from tsforecast.exceptions import InvalidInputError
 
     try:
-        file_format(path)
+        file_format(path, writing=True)
     except InvalidInputError as error:
         raise InvalidParameterError(f"{what}: {error}") from None
     return Path(path)

@@ -85,7 +85,8 @@ def run(args) -> int:
     path = save_model(estimator, args.output)
     logger.info("model saved to %s", path)
     if args.forecast_output:
-        forecasts = write_frame(estimator.predict(), args.forecast_output)
+        time_col = history.index.name or args.time_col  # a wide file's time column, whatever its name
+        forecasts = write_frame(estimator.predict(), args.forecast_output, time_col=time_col)
         logger.info("forecasts written to %s", forecasts)
     print(path)
     return 0

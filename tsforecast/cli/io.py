@@ -1,15 +1,17 @@
 """Reading and writing the frames the CLI and the pipelines exchange with files.
 
-Files are CSV (optionally compressed: ``.csv.gz``, ``.csv.bz2``, ...) or parquet (``.parquet``,
-``.pq``), in any of the three pandas layouts :func:`tsforecast.data.to_panel` accepts:
+Files are CSV (optionally compressed: ``.csv.gz``, ``.csv.bz2``, ``.csv.xz``; ``.csv.zst`` and
+``.csv.zip`` are read but not written) or parquet (``.parquet``, ``.pq``), in any of the three pandas
+layouts :func:`tsforecast.data.to_panel` accepts:
 
 * long: columns ``unique_id``, ``ds``, ``y`` (any order, other columns kept);
-* wide: a time column (``ds``, or the first column) and one column per series;
+* wide: a time column (``ds`` or the name given, else the first column) and one column per series;
 * series: a time column and a single value column (read as a one-column wide frame).
 
 The time column is parsed to datetimes unless it holds integer steps (M4's ``ds`` counts positions),
-which stay integers. :func:`write_frame` writes atomically: a temporary file in the target folder,
-flushed and fsynced, then renamed over the target, so a reader never sees half a file.
+which stay integers; a column of other numbers is refused rather than read as nanoseconds since 1970.
+:func:`write_frame` writes atomically: a temporary file in the target folder, flushed and fsynced,
+then renamed over the target, so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -21,22 +23,31 @@ from pathlib import Path
 
 import pandas as pd
 
-from tsforecast.exceptions import InvalidInputError, InvalidParameterError
+from tsforecast.exceptions import InvalidInputError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".csv.zip")
+# What write_frame compresses, by suffix; pandas reads these and the read-only ones below.
+_COMPRESSIONS = {".csv": None, ".csv.gz": "gzip", ".csv.bz2": "bz2", ".csv.xz": "xz"}
+WRITTEN_CSV_SUFFIXES = tuple(_COMPRESSIONS)
+CSV_SUFFIXES = (*WRITTEN_CSV_SUFFIXES, ".csv.zst", ".csv.zip")
 
 
-def file_format(path) -> str:
-    """``"parquet"`` or ``"csv"`` from the file name, or raise naming the path."""
+def file_format(path, *, writing: bool = False) -> str:
+    """``"parquet"`` or ``"csv"`` from the file name, or raise naming the path.
+
+    With ``writing``, only the suffixes :func:`write_frame` writes are accepted, so that a command
+    can refuse an output name before any work rather than after it.
+    """
     name = Path(path).name.lower()
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
-    if name.endswith(CSV_SUFFIXES):
+    csv_suffixes = WRITTEN_CSV_SUFFIXES if writing else CSV_SUFFIXES
+    if name.endswith(csv_suffixes):
         return "csv"
-    raise InvalidInputError(
-        f"{path}: unknown file type; use a name ending in one of {list(PARQUET_SUFFIXES + CSV_SUFFIXES)}."
-    )
+    allowed = list(PARQUET_SUFFIXES + csv_suffixes)
+    if writing and name.endswith(CSV_SUFFIXES):
+        raise InvalidInputError(f"{path}: this file type is read but not written; write one of {allowed}.")
+    raise InvalidInputError(f"{path}: unknown file type; use a name ending in one of {allowed}.")
 
 
 def read_frame(path, *, id_col: str = "unique_id", time_col: str = "ds") -> pd.DataFrame:
@@ -90,13 +101,18 @@ def read_frame(path, *, id_col: str = "unique_id", time_col: str = "ds") -> pd.D
             f"{path}: found only the column {list(frame.columns)}; a wide file needs a time column and at "
             f"least one series column, a long file the columns {id_col!r}, {time_col!r} and a target."
         )
-    times = _parse_times(frame[column], f"{path}: time column {column!r}")
+    where = f"{path}: time column {column!r}"
+    if column != time_col:
+        where += f" (no column is named {time_col!r}, so the first column is taken)"
+    times = _parse_times(frame[column], where, _date_like(frame.drop(columns=column)))
     frame = frame.drop(columns=column)
     frame.index = times.rename(None if str(column).startswith("Unnamed") else column)
     return frame
 
 
-def write_frame(frame: pd.DataFrame | pd.Series, path, *, index: bool | None = None) -> Path:
+def write_frame(
+    frame: pd.DataFrame | pd.Series, path, *, index: bool | None = None, time_col: str = "ds"
+) -> Path:
     """Write ``frame`` to CSV or parquet atomically.
 
     Parameters
@@ -108,6 +124,8 @@ def write_frame(frame: pd.DataFrame | pd.Series, path, *, index: bool | None = N
         Target file; its suffix picks the format. The folder is created when missing.
     index : bool, optional
         Whether to write the index; by default only when it is not a plain ``RangeIndex``.
+    time_col : str
+        Header of a written index that has no name (a wide or single-series frame's time stamps).
 
     Returns
     -------
@@ -115,18 +133,20 @@ def write_frame(frame: pd.DataFrame | pd.Series, path, *, index: bool | None = N
         The written file.
     """
     path = Path(path)
-    kind = file_format(path)
+    kind = file_format(path, writing=True)
     if isinstance(frame, pd.Series):
         frame = frame.to_frame()
     if index is None:
         index = not isinstance(frame.index, pd.RangeIndex)
+    if index and frame.index.nlevels == 1 and frame.index.name is None:
+        frame = frame.rename_axis(time_col)  # else the header starts with an empty cell
     if kind == "parquet":
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=index)
         data = buffer.getvalue()
     else:
-        compression = None if path.suffix.lower() == ".csv" else path.suffix.lower().lstrip(".")
-        data = _compress(frame.to_csv(index=index, lineterminator="\n").encode(), compression)
+        suffix = next(s for s in WRITTEN_CSV_SUFFIXES[::-1] if path.name.lower().endswith(s))
+        data = _compress(frame.to_csv(index=index, lineterminator="\n").encode(), _COMPRESSIONS[suffix])
     return write_bytes(data, path)
 
 
@@ -159,7 +179,7 @@ def _temporary(path: Path) -> tuple[int, str]:
 def _compress(data: bytes, compression: str | None) -> bytes:
     if compression is None:
         return data
-    if compression == "gz":
+    if compression == "gzip":
         import gzip
 
         return gzip.compress(data, mtime=0)  # mtime=0 keeps reruns byte-identical
@@ -167,13 +187,24 @@ def _compress(data: bytes, compression: str | None) -> bytes:
         import bz2
 
         return bz2.compress(data)
-    if compression == "xz":
-        import lzma
+    import lzma
 
-        return lzma.compress(data)
-    raise InvalidParameterError(
-        f"writing .{compression} files is not supported; write .csv, .csv.gz, .csv.bz2, .csv.xz or parquet."
-    )
+    return lzma.compress(data)
+
+
+def _date_like(frame: pd.DataFrame) -> tuple:
+    """Text columns whose first value reads as a date (to name in an error message)."""
+    found = []
+    for name in frame.columns:
+        values = frame[name].dropna()
+        if values.empty or pd.api.types.is_numeric_dtype(values.dtype):
+            continue
+        try:
+            pd.Timestamp(str(values.iloc[0]))
+        except ValueError:
+            continue
+        found.append(name)
+    return tuple(found)
 
 
 def _has_time_index(frame: pd.DataFrame) -> bool:
@@ -182,9 +213,15 @@ def _has_time_index(frame: pd.DataFrame) -> bool:
     )
 
 
-def _parse_times(column: pd.Series, where: str) -> pd.Index:
+def _parse_times(column: pd.Series, where: str, candidates: tuple = ()) -> pd.Index:
     if pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(column.dtype):
         return pd.Index(column)
+    if pd.api.types.is_numeric_dtype(column.dtype):  # floats, booleans: pandas would read nanoseconds
+        hint = f"; the time stamps look like they are in {list(candidates)}" if candidates else ""
+        raise InvalidInputError(
+            f"{where} holds {column.dtype} numbers, neither dates nor integer steps{hint}. Name the "
+            "time column with --time-col (pipelines: data.time_col)."
+        )
     try:
         return pd.Index(pd.to_datetime(column))
     except (ValueError, TypeError) as error:

@@ -55,7 +55,8 @@ def run(args) -> int:
     model = load_model(args.model, args.tracking_uri)
     logger.info("loaded %s from %s", type(model).__name__, args.model)
     forecasts = model.predict(args.horizon, y=history)
-    write_frame(forecasts, output)
+    time_col = getattr(getattr(history, "index", None), "name", None) or args.time_col
+    write_frame(forecasts, output, time_col=time_col)
     logger.info("%d forecast row(s) written to %s", len(forecasts), output)
     print(output)
     return 0

@@ -13,9 +13,12 @@ _DESCRIPTION = """\
 Run a pipeline described in YAML: load, validate, backtest the model and the baselines on the latest
 windows, quality gate, fit, forecast, evaluate (optional), write the outputs, record in MLflow.
 The file is validated before anything runs. Outputs go atomically to <outputs.dir>/<as-of>/ with a
-manifest.json; rerunning the same --as-of replaces them with identical files. If the retrained
-model is worse than the best baseline (or the current model) by more than the gate's margin, the
-previous model stays current, the baseline forecast is written, and the exit code is 4."""
+manifest.json; rerunning the same --as-of on the same data replaces them with identical files, except
+run.json and the model file (they record when it ran and the training's epoch times). If the
+retrained model is worse than the best baseline (or the current model, on the windows after its
+training data) by more than the gate's margin, the previous model stays current, the baseline
+forecast is written, and the exit code is 4. The model is registered in MLflow only at the end of a
+successful run, and once per as-of date and inputs."""
 
 _EPILOG = """\
 examples:
@@ -92,6 +95,10 @@ def report(result, config) -> str:
     ]
     if result.gate is not None:
         lines += ["", result.gate.describe()]
+    current = manifest.get("current_model")
+    if current is not None:
+        verdict = "" if current["compared"] else " not compared"
+        lines.append(f"current model {current['source']}{verdict}: {current['reason']}")
     if "evaluation" in result.tables:
         title = "test set: forecasts from the end of the history scored on the held-out actuals"
         if "m4_method" in result.tables["evaluation"]:

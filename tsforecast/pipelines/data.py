@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tsforecast.cli.io import read_frame
-from tsforecast.data import Columns, check_min_length, to_long, to_panel
+from tsforecast.data import Columns, check_min_length, future_index, to_long, to_panel
 from tsforecast.exceptions import InvalidInputError
 from tsforecast.pipelines.schema import ConfigError, PipelineConfig
 
@@ -60,6 +60,11 @@ class AsOf:
         whole_day = len(text) == 10
         label = moment.date().isoformat() if whole_day else moment.strftime("%Y-%m-%dT%H-%M-%S")
         return cls(label, pd.Timestamp(moment), whole_day)
+
+    @property
+    def last_moment(self) -> pd.Timestamp:
+        """The latest time stamp a run for this date keeps (the end of the day for a date)."""
+        return self.stamp + pd.Timedelta(days=1) - pd.Timedelta(1, "ns") if self.whole_day else self.stamp
 
 
 @dataclass
@@ -116,12 +121,15 @@ def load(config: PipelineConfig, as_of: AsOf) -> Inputs:
 def validate(inputs: Inputs, config: PipelineConfig, min_length: int, needed_by: str) -> Inputs:
     """The validate step: every series checked (:func:`tsforecast.data.to_panel`) and long enough.
 
+    The test data are checked here too (known series, numbers, some of the forecasts' time stamps),
+    so that bad actuals stop the run before any training rather than in the evaluate step.
+
     Raises
     ------
     InvalidInputError
         Naming the series: non-numeric or infinite values, duplicated or unsorted time stamps,
         irregular spacing, missing values under ``missing: error``, a series shorter than
-        ``min_length`` under ``short_series: error``.
+        ``min_length`` under ``short_series: error``; test data that cannot score the forecasts.
     """
     if inputs.history.empty:
         raise InvalidInputError(
@@ -129,7 +137,12 @@ def validate(inputs: Inputs, config: PipelineConfig, min_length: int, needed_by:
         )
     missing = getattr(config.data, "missing", "error")
     freq = getattr(config.data, "freq", None)
-    panel = to_panel(inputs.history, freq=freq, columns=CANONICAL, missing=missing)
+    # Gaps are refused here rather than by to_panel, so that the message names the pipeline's key.
+    panel = to_panel(
+        inputs.history, freq=freq, columns=CANONICAL, missing="keep" if missing == "error" else missing
+    )
+    if missing == "error":
+        _reject_gaps(panel, config.data.kind)
     if getattr(config.data, "short_series", "error") == "drop":
         panel = _drop_short(panel, min_length, needed_by, inputs.stats)
     check_min_length(panel, min_length, needed_by)
@@ -149,6 +162,7 @@ def validate(inputs: Inputs, config: PipelineConfig, min_length: int, needed_by:
         dropped = set(inputs.stats.get("series_dropped", ()))
         test = inputs.test[~inputs.test["unique_id"].astype(str).isin(dropped)] if dropped else inputs.test
         inputs.test = _validated_test(test, panel.ids)
+        _check_test_covers(inputs.test, panel, config.horizon)
         inputs.stats["test_rows"] = len(inputs.test)
     return inputs
 
@@ -257,6 +271,46 @@ def _drop_short(panel, min_length: int, needed_by: str, stats: dict):
         panel.freq,
         panel.layout,
     )
+
+
+def _reject_gaps(panel, kind: str) -> None:
+    for sid, values, index in zip(panel.ids, panel.values, panel.index, strict=True):
+        gaps = np.isnan(values)
+        if gaps.any():
+            fix = (
+                "fill them in the file, or set data.missing: interpolate in the pipeline "
+                "(--set data.missing=interpolate) to fill them linearly"
+                if kind == "file"
+                else "the data files are damaged; restore them"
+            )
+            raise InvalidInputError(
+                f"series {sid!r} has {int(gaps.sum())} missing value(s) inside it (first at "
+                f"{index[gaps][0]}); {fix}."
+            )
+
+
+def _check_test_covers(test: pd.DataFrame, panel, horizon: int) -> None:
+    """The actuals must cover some of the time stamps the forecasts will have."""
+    stamps = [
+        (sid, stamp)
+        for sid, index in zip(panel.ids, panel.index, strict=True)
+        for stamp in future_index(index[-1], panel.freq, horizon)
+    ]
+    expected = pd.DataFrame(stamps, columns=["unique_id", "ds"])
+    try:
+        covered = test.merge(expected, on=["unique_id", "ds"], how="inner")
+    except (TypeError, ValueError) as error:  # time stamps of another kind (dates vs integers, zones)
+        raise InvalidInputError(
+            f"the test data's time stamps ({test['ds'].dtype}) do not match the history's "
+            f"({expected['ds'].dtype}): {error}."
+        ) from None
+    if covered.empty:
+        raise InvalidInputError(
+            f"the test data cover none of the {horizon} time stamps to forecast after the history "
+            f"(for series {expected['unique_id'].iloc[0]!r}: {expected['ds'].iloc[0]} to "
+            f"{expected['ds'].iloc[horizon - 1]}; the test data run from {test['ds'].min()} to "
+            f"{test['ds'].max()}); give the actuals that follow the history (evaluation.test_path)."
+        )
 
 
 def _validated_test(test: pd.DataFrame, ids: list) -> pd.DataFrame:

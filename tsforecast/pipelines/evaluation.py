@@ -36,6 +36,8 @@ class GateDecision:
         Its score.
     threshold : float
         ``reference_score * (1 + margin)``.
+    note : str
+        On which windows the scores were taken, when not all of the backtest's.
     """
 
     passed: bool
@@ -46,22 +48,26 @@ class GateDecision:
     reference: str | None
     reference_score: float
     threshold: float
+    note: str = ""
 
     def describe(self) -> str:
         if self.reference is None:
             return "quality gate: nothing to compare with; passed."
         verdict = "passed" if self.passed else "FAILED"
+        note = f"; {self.note}" if self.note else ""
         return (
             f"quality gate {verdict}: {self.model} {self.metric} {self.model_score:.4f} vs best reference "
             f"{self.reference} {self.reference_score:.4f} (threshold {self.threshold:.4f} with margin "
-            f"{self.margin:.0%})"
+            f"{self.margin:.0%}{note})"
         )
 
     def as_dict(self) -> dict:
         return {key: _finite(value) for key, value in asdict(self).items()}
 
 
-def gate(summary: pd.DataFrame, model: str, references: list, metric: str, margin: float) -> GateDecision:
+def gate(
+    summary: pd.DataFrame, model: str, references: list, metric: str, margin: float, note: str = ""
+) -> GateDecision:
     """Compare the model's backtest score with the best of ``references``.
 
     Parameters
@@ -76,6 +82,8 @@ def gate(summary: pd.DataFrame, model: str, references: list, metric: str, margi
         A column of ``summary``.
     margin : float
         Relative tolerance (>= 0).
+    note : str
+        Kept in the decision (which windows ``summary`` covers).
 
     Examples
     --------
@@ -90,7 +98,60 @@ def gate(summary: pd.DataFrame, model: str, references: list, metric: str, margi
     best = str(scores.idxmin())
     threshold = float(scores.min()) * (1 + margin)
     passed = bool(math.isfinite(model_score) and model_score <= threshold)
-    return GateDecision(passed, metric, margin, model, model_score, best, float(scores.min()), threshold)
+    return GateDecision(
+        passed, metric, margin, model, model_score, best, float(scores.min()), threshold, note
+    )
+
+
+def tightest(decisions: list) -> GateDecision:
+    """The binding one of several gate comparisons: a failed one, else the closest to failing.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"mase": [1.0, 1.1, 0.98]}, index=["lstm", "snaive", "current"])
+    >>> pair = [gate(table, "lstm", ["snaive"], "mase", 0.0), gate(table, "lstm", ["current"], "mase", 0.0)]
+    >>> tightest(pair).reference, tightest(pair).passed
+    ('current', False)
+    """
+    compared = [d for d in decisions if d.reference is not None] or list(decisions)
+    failed = [d for d in compared if not d.passed]
+    return max(failed or compared, key=_pressure)
+
+
+def _pressure(decision: GateDecision) -> float:
+    """``model_score / threshold``: above 1 fails."""
+    score, threshold = decision.model_score, decision.threshold
+    if not (math.isfinite(score) and math.isfinite(threshold)):
+        return math.inf if decision.reference is not None else -math.inf
+    if threshold <= 0:
+        return math.inf if score > threshold else 1.0
+    return score / threshold
+
+
+def window_summary(
+    per_series: pd.DataFrame, windows: list, labels: list, naive2: str | None = None
+) -> pd.DataFrame:
+    """``BacktestResult.summary`` restricted to some windows: mean over series, then windows.
+
+    Parameters
+    ----------
+    per_series : pd.DataFrame
+        ``BacktestResult.per_series`` (index ``model, window, <series id>``, one column per metric).
+    windows : list of int
+        The windows kept.
+    labels : list of str
+        The models kept, in this order.
+    naive2 : str, optional
+        The label of Naive2, to add ``owa`` relative to it on the same windows.
+    """
+    models = per_series.index.get_level_values("model")
+    kept = per_series[models.isin(labels) & per_series.index.get_level_values("window").isin(windows)]
+    table = kept.groupby(level=["model", "window"]).mean().groupby(level="model").mean()
+    table = table.loc[[label for label in labels if label in table.index]]
+    if naive2 in table.index and {"smape", "mase"} <= set(table.columns):
+        reference = table.loc[naive2]
+        table["owa"] = [owa(r.smape, r.mase, reference.smape, reference.mase) for r in table.itertuples()]
+    return table
 
 
 def test_scores(
@@ -198,4 +259,13 @@ def _finite(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-__all__ = ["GateDecision", "gate", "published_reference", "test_scores", "text_table", "with_published"]
+__all__ = [
+    "GateDecision",
+    "gate",
+    "published_reference",
+    "test_scores",
+    "text_table",
+    "tightest",
+    "window_summary",
+    "with_published",
+]

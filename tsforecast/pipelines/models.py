@@ -118,11 +118,31 @@ def load_model(reference, tracking_uri: str | None = None):
     return tsforecast.load(path)
 
 
+_LOADED: dict = {}  # (source, tracking_uri) -> model: a backtest of several windows loads it once
+
+
+def load_current(source, tracking_uri=None):
+    """:func:`load_model`, once per process for each source."""
+    key = (str(source), tracking_uri)
+    if key not in _LOADED:
+        _LOADED[key] = load_model(source, tracking_uri)
+    return _LOADED[key]
+
+
+def training_ends(model) -> dict | None:
+    """The last training time stamp of each series a fitted forecaster saw (None when unknown)."""
+    panel = getattr(model, "training_panel_", None)
+    if panel is None:
+        return None
+    return {sid: index[-1] for sid, index in zip(panel.ids, panel.index, strict=True)}
+
+
 class CurrentModel(BaseEstimator):
     """The model in production, scored as is in a backtest (never refitted).
 
     ``fit`` only remembers the window's history; ``predict`` forecasts from it with the loaded model
-    (``predict(y=history)``: a recurrent model conditions on it, a baseline refits on it).
+    (``predict(y=history)``: a recurrent model conditions on it, a baseline refits on it). The
+    pipeline scores it only on windows after its training data (:mod:`tsforecast.pipelines.current`).
 
     Parameters
     ----------
@@ -132,17 +152,12 @@ class CurrentModel(BaseEstimator):
         Store that resolves an MLflow URI.
     """
 
-    _loaded: dict = {}  # source -> model, so a backtest of several windows loads it once
-
     def __init__(self, source=None, tracking_uri=None):
         self.source = source
         self.tracking_uri = tracking_uri
 
     def fit(self, y, X=None, **fit_params):
-        key = (str(self.source), self.tracking_uri)
-        if key not in CurrentModel._loaded:
-            CurrentModel._loaded[key] = load_model(self.source, self.tracking_uri)
-        self.model_ = CurrentModel._loaded[key]
+        self.model_ = load_current(self.source, self.tracking_uri)
         self.history_ = y
         return self
 
@@ -183,4 +198,13 @@ class _PyfuncForecaster:
         return self.model.predict(y, params=None if horizon is None else {"horizon": int(horizon)})
 
 
-__all__ = ["CurrentModel", "check_model_path", "is_model_uri", "load_model", "model_filename", "save_model"]
+__all__ = [
+    "CurrentModel",
+    "check_model_path",
+    "is_model_uri",
+    "load_current",
+    "load_model",
+    "model_filename",
+    "save_model",
+    "training_ends",
+]

@@ -122,8 +122,8 @@ class OutputStore:
         manifest = self._manifest(self.root / CURRENT)
         return None if manifest is None else manifest.get("as_of")
 
-    def model_before(self, as_of: str) -> Path | None:
-        """The model file of the latest successful run for a date before ``as_of``.
+    def model_before(self, as_of: str) -> tuple[str, Path] | None:
+        """The as-of date and model file of the latest successful run for a date before ``as_of``.
 
         That is the model that was current when the ``as_of`` run started the first time, so a rerun
         of the same date compares with the same model (and gives the same outputs).
@@ -135,7 +135,7 @@ class OutputStore:
                 model_file = (manifest.get("model") or {}).get("file")
                 if model_file and (link / model_file).is_file():
                     runs.append((manifest["as_of"], link / model_file))
-        return max(runs)[1] if runs else None
+        return max(runs) if runs else None
 
     @staticmethod
     def _manifest(link: Path) -> dict | None:

@@ -50,6 +50,7 @@ def manifest(run) -> dict:
             "summary": _records(run.result.summary),
         },
         "gate": {"enabled": False} if decision is None else {"enabled": True, **decision.as_dict()},
+        "current_model": None if run.current is None else run.current.as_dict(),
         "evaluation": _records(tables["evaluation"]) if "evaluation" in tables else None,
         "model": {
             "label": model_label,
@@ -75,55 +76,20 @@ def parent_run_info(run_id: str) -> dict:
     return {"tracking_uri": mlflow.get_tracking_uri(), "run_id": run_id}
 
 
-def fit_run_info(run_id: str, registry, as_of: str) -> dict:
-    """The fit run's model URIs; a registered version is tagged with the run's as-of date."""
-    import mlflow
+def fit_run_info(run_id: str) -> dict:
+    """The fit run and its logged model (registered later, by the track step).
 
-    info = {"fit_run_id": run_id, "model_uri": f"runs:/{run_id}/model"}
-    if registry is None:
-        return info
-    client = mlflow.MlflowClient()
-    try:
-        versions = client.search_model_versions(f"name='{registry.name}' and run_id='{run_id}'")
-        version = max(int(v.version) for v in versions)
-        client.set_model_version_tag(registry.name, str(version), AS_OF_TAG, as_of)
-        info["registered_model_uri"] = f"models:/{registry.name}/{version}"
-        info["registered_version"] = str(version)
-    except Exception as error:  # the fit and its outputs stand; only the bookkeeping failed
-        logger.warning("could not tag the registered model %s with its as-of date: %s", registry.name, error)
-    return info
-
-
-AS_OF_TAG = "tsforecast.as_of"
-
-
-def registered_before(registry, as_of: str) -> tuple[str | None, str | None]:
-    """The registered version with the latest as-of date before ``as_of``, and the alias's as-of.
-
-    Returns
-    -------
-    uri : str or None
-        ``models:/NAME/VERSION`` of the model that was current before ``as_of`` (None if none).
-    alias_as_of : str or None
-        The as-of date of the version the alias points to now (None without alias or version).
+    The model's URI is MLflow's own (``models:/m-...``, the run's ``tsforecast.model_uri`` tag), else
+    ``runs:/<run>/model``.
     """
     import mlflow
 
-    client = mlflow.MlflowClient()
+    uri = f"runs:/{run_id}/model"
     try:
-        versions = client.search_model_versions(f"name='{registry.name}'")
-    except mlflow.exceptions.MlflowException:
-        return None, None
-    dated = [(v.tags.get(AS_OF_TAG), int(v.version)) for v in versions if v.tags.get(AS_OF_TAG)]
-    earlier = [item for item in dated if item[0] < as_of]
-    uri = f"models:/{registry.name}/{max(earlier)[1]}" if earlier else None
-    alias_as_of = None
-    if registry.alias:
-        try:
-            alias_as_of = client.get_model_version_by_alias(registry.name, registry.alias).tags.get(AS_OF_TAG)
-        except mlflow.exceptions.MlflowException:
-            alias_as_of = None
-    return uri, alias_as_of
+        uri = mlflow.MlflowClient().get_run(run_id).data.tags.get("tsforecast.model_uri", uri)
+    except mlflow.exceptions.MlflowException as error:
+        logger.warning("could not read the fit run %s (%s); its model is %s", run_id, error, uri)
+    return {"fit_run_id": run_id, "model_uri": uri}
 
 
 def log_parent(run, folder, manifest_) -> None:
@@ -186,6 +152,20 @@ def log_parent(run, folder, manifest_) -> None:
                 with _guard("test forecast plot"):
                     _test_figure(forecasts, inputs).savefig(tmp / "test_forecasts.png", dpi=100)
         mlflow.log_artifacts(str(tmp), "pipeline")
+
+
+def log_diagnostics(run) -> None:
+    """Diagnose the fitted recurrent model and log the report into the active run (``diagnostics/``).
+
+    Like :func:`log_parent`, a failure is a warning: the outputs are published already.
+    """
+    model = run.fitted.get(run.config.model.key)
+    if model is None or not hasattr(model, "diagnose"):
+        return
+    with _guard("diagnostics of the fitted model"):
+        report = model.diagnose()
+        report.log_to_mlflow("diagnostics", plots=run.config.tracking.plots)
+        logger.info("diagnostics of %s logged to MLflow (diagnostics/)", run.config.model.key)
 
 
 def _test_figure(forecasts: dict, inputs):

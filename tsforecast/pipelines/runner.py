@@ -1,9 +1,11 @@
 """Run a validated pipeline: its steps in order, each logged with what it did and how long it took.
 
-Steps: load, validate, backtest (the model and the baselines on the latest windows, identical for all),
-gate, fit, forecast, evaluate (optional), write (the outputs folder, atomically) and track (MLflow).
-A failing step is named in the log and on the raised error (``error.pipeline_step``); nothing is
-written then, so the previous outputs stay as they were.
+Steps: load, validate, backtest (the model and the baselines on the latest windows, identical for all;
+the current model on those after its training data), gate, fit, forecast, evaluate (optional), write
+(the outputs folder, atomically) and track (MLflow; the model is registered last, after the outputs
+are published and only when the gate passed). A failing step is named in the log and on the raised
+error (``error.pipeline_step``); a step before ``write`` that fails writes nothing, so the previous
+outputs and the registered model stay as they were.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tsforecast.pipelines import data, record
-from tsforecast.pipelines.evaluation import GateDecision, gate, test_scores, with_published
-from tsforecast.pipelines.models import CurrentModel, model_filename, save_model
+from tsforecast.pipelines import data, record, registration
+from tsforecast.pipelines.current import CurrentComparison, score_current
+from tsforecast.pipelines.evaluation import GateDecision, gate, test_scores, tightest, with_published
+from tsforecast.pipelines.models import model_filename, save_model
 from tsforecast.pipelines.outputs import OutputStore
 from tsforecast.pipelines.schema import ConfigError, PipelineConfig
 from tsforecast.registry import build_estimator, entry
@@ -156,6 +159,7 @@ class _Run:
         self.started = time.time()
         self.inputs: data.Inputs | None = None
         self.result = None  # the backtest's BacktestResult
+        self.current: CurrentComparison | None = None
         self.decision: GateDecision | None = None
         self.fitted: dict = {}
         self.forecasts: dict = {}
@@ -163,6 +167,7 @@ class _Run:
         self.status = ""
         self.written: dict = {}
         self.model_file: Path | None = None
+        self.provenance: dict = {}
 
     def execute(self) -> RunResult:
         config, steps = self.config, self.steps
@@ -195,7 +200,7 @@ class _Run:
                 folder, manifest = self._write()
             with steps("track", "MLflow" if config.tracking.enabled else "skipped (tracking disabled)"):
                 if config.tracking.enabled:
-                    record.log_parent(self, folder, manifest)
+                    self._track(folder, manifest)
         if not passed:
             logger.warning(
                 "%s was not kept (quality gate); the previous model stays current.", config.model.key
@@ -225,22 +230,35 @@ class _Run:
 
         config, inputs = self.config, self.inputs
         metrics = list(dict.fromkeys([*config.backtest.metrics, *self._owa_needs()]))
-        candidates = dict(estimators)
+        windows = {
+            "y": inputs.history,
+            "horizon": config.horizon,
+            "step": config.backtest.step or config.horizon,
+        }
+        options = {
+            "season_length": config.season_length,
+            "metrics": metrics,
+            "freq": inputs.freq,
+            "verbose": self.progress,
+        }
+        result = compare(estimators, n_windows=config.backtest.n_windows, **windows, **options)
         current = self._current_source() if config.gate.enabled and config.gate.compare_current else None
         if current is not None:
-            logger.info("comparing with the current model %s", current)
-            candidates["current"] = CurrentModel(current, config.tracking.tracking_uri)
-        result = compare(
-            candidates,
-            inputs.history,
-            config.horizon,
-            config.backtest.n_windows,
-            config.backtest.step,
-            season_length=config.season_length,
-            metrics=metrics,
-            freq=inputs.freq,
-            verbose=self.progress,
-        )
+            source, kept_as_of = current
+            logger.info("comparing with the current model %s (kept by the run of %s)", source, kept_as_of)
+            naive2 = [b.key for b in config.baselines if b.name == "naive2"]
+            result, self.current = score_current(
+                result,
+                source,
+                model_label=config.model.key,
+                naive2=naive2[0] if naive2 else None,
+                compare=compare,
+                n_windows=config.backtest.n_windows,
+                tracking_uri=config.tracking.tracking_uri,
+                fallback_end=data.AsOf.parse(kept_as_of).last_moment if kept_as_of else None,
+                **windows,
+                **options,
+            )
         logger.info("backtest summary:\n%s", result.summary.round(4).to_string())
         return result
 
@@ -248,14 +266,19 @@ class _Run:
         return ["smape", "mase"] if any(b.name == "naive2" for b in self.config.baselines) else []
 
     def _gate(self, summary: pd.DataFrame) -> GateDecision | None:
-        settings = self.config.gate
+        settings, model = self.config.gate, self.config.model.key
         if not settings.enabled:
             logger.info("quality gate disabled")
             return None
-        references = [b.key for b in self.config.baselines] + (
-            ["current"] if "current" in summary.index else []
-        )
-        decision = gate(summary, self.config.model.key, references, settings.metric, settings.margin)
+        baselines = [b.key for b in self.config.baselines]
+        decisions = [gate(summary, model, baselines, settings.metric, settings.margin)]
+        if self.current is not None and self.current.compared:
+            shown = ", ".join(map(str, self.current.windows))
+            note = f"both on window(s) {shown} of {self.current.n_windows}, after its training data"
+            decisions.append(
+                gate(self.current.table, model, ["current"], settings.metric, settings.margin, note)
+            )
+        decision = tightest(decisions)
         (logger.info if decision.passed else logger.warning)(decision.describe())
         return decision
 
@@ -283,25 +306,16 @@ class _Run:
             return estimator.fit(inputs.history, freq=inputs.freq)
         from tsforecast import tracking
 
-        registry = config.tracking.registry
-        alias = None
-        if registry is not None and registry.alias:
-            _, alias_as_of = record.registered_before(registry, self.as_of.label)
-            # A backfill of an older date registers its model without moving the alias backwards.
-            alias = registry.alias if alias_as_of is None or self.as_of.label >= alias_as_of else None
+        # Only logged here: registering waits for the track step, after the outputs are published.
         estimator, run_id = tracking.track_fit(
             estimator,
             inputs.history,
             run_name=label,
             dataset_name=config.name,
-            registered_model_name=registry.name if registry else None,
-            model_alias=alias,
             plots=config.tracking.plots,
             freq=inputs.freq,
         )
-        self.tracking.update(record.fit_run_info(run_id, registry, self.as_of.label))
-        if alias is not None:
-            self.tracking["registered_model_uri"] = f"models:/{registry.name}@{alias}"
+        self.tracking.update(record.fit_run_info(run_id))
         return estimator
 
     def _evaluate(self) -> dict:
@@ -331,8 +345,8 @@ class _Run:
                 self.model_file = save_model(model, folder / model_filename(model))
             manifest = record.manifest(self)
             write_bytes(record.to_json(manifest), folder / "manifest.json")
-            provenance = {**self._provenance(self.model_file), "mlflow": self.tracking}
-            write_bytes(record.to_json(provenance), folder / "run.json")
+            self.provenance = self._provenance(self.model_file)
+            write_bytes(record.to_json({**self.provenance, "mlflow": self.tracking}), folder / "run.json")
             current_as_of = self.store.current_as_of()
             make_current = self.status == SUCCESS and (
                 current_as_of is None or self.as_of.label >= current_as_of
@@ -377,15 +391,33 @@ class _Run:
             info["model_file"] = {"name": model_file.name, "sha256": data.sha256(model_file)}
         return info
 
-    def _current_source(self) -> str | None:
-        """The model that was current before this as-of date: registered, else in the outputs folder."""
+    def _track(self, folder: Path, manifest: dict) -> None:
+        """Log the run, then register the kept model: the last thing a successful run does."""
+        from tsforecast.cli.io import write_bytes
+
+        config = self.config
+        record.log_parent(self, folder, manifest)
+        if config.tracking.diagnostics:
+            record.log_diagnostics(self)
+        registry = config.tracking.registry
+        if registry is None or self.status != SUCCESS or "model_uri" not in self.tracking:
+            return
+        info = registration.register(
+            registry, config.name, self.as_of.label, self.tracking["model_uri"], manifest
+        )
+        self.tracking.update(info)
+        write_bytes(record.to_json({**self.provenance, "mlflow": self.tracking}), folder / "run.json")
+
+    def _current_source(self) -> tuple[str, str | None] | None:
+        """The model current before this as-of date (registered, else in the outputs folder), and the
+        as-of date of the run that kept it."""
         registry = self.config.tracking.registry
         if registry is not None:
-            uri, _ = record.registered_before(registry, self.as_of.label)
+            uri, uri_as_of, _ = registration.registered_before(registry, self.as_of.label)
             if uri is not None:
-                return uri
-        path = self.store.model_before(self.as_of.label)
-        return None if path is None else str(path)
+                return uri, uri_as_of
+        found = self.store.model_before(self.as_of.label)
+        return None if found is None else (str(found[1]), found[0])
 
     @contextmanager
     def _tracked_run(self):

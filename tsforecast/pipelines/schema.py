@@ -123,6 +123,7 @@ class TrackingSettings(_Section):
     # "register" in the YAML; the attribute is renamed because BaseModel has a ``register`` method.
     registry: RegisterSettings | None = Field(default=None, alias="register")
     plots: bool = True
+    diagnostics: bool = True
 
 
 class PipelineConfig(_Section):
@@ -193,24 +194,60 @@ def load_config(path, overrides=(), environ=None) -> PipelineConfig:
         text = path.read_text()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the pipeline file: {error.strerror or error}") from None
-    try:
-        raw = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top, got {type(raw).__name__}.")
+    raw, problems = _read_yaml(path, text)
     if isinstance(raw.get("baselines"), list):  # so that --set baselines.0.params.x=... reaches a mapping
         raw["baselines"] = [_as_spec(value) for value in raw["baselines"]]
     for item in overrides:
         _apply_override(raw, item)
     raw = _expand(raw, os.environ if environ is None else environ, "")
     try:
-        config = PipelineConfig.model_validate(raw)
+        config = _fill_dataset_defaults(PipelineConfig.model_validate(raw))
     except ValidationError as error:
-        raise ConfigError(_describe_errors(path, error)) from None
-    config = _fill_dataset_defaults(config)
-    _check_semantics(path, config)
+        config = None
+        problems += [_describe(item) for item in error.errors()]
+    if config is not None:
+        problems += _semantic_problems(config)
+    # Always, so that one run of --check lists every problem, the model parameters' too.
+    problems += _parameter_problems(raw, config)
+    if problems:
+        raise ConfigError(_bulleted(path, problems))
     return config
+
+
+def _read_yaml(path: Path, text: str) -> tuple[dict, list]:
+    """The YAML document as a dict, and its duplicated keys as problems (YAML keeps the last one)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        raw = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top, got {type(raw).__name__}.")
+    return raw, _duplicated_keys(node, "")
+
+
+def _duplicated_keys(node, where: str) -> list:
+    problems = []
+    if isinstance(node, yaml.MappingNode):
+        lines: dict = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            path = f"{where}.{key}" if where else key
+            line = key_node.start_mark.line + 1
+            if key in lines and key != "<<":
+                problems.append(
+                    f"{path}: duplicated key (lines {lines[key]} and {line}); YAML would silently keep "
+                    "the last one, so merge the two or delete one."
+                )
+            lines.setdefault(key, line)
+            problems += _duplicated_keys(value_node, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicated_keys(item, f"{where}.{i}")
+    return problems
 
 
 def parse_value(text: str):
@@ -294,7 +331,7 @@ def _fill_dataset_defaults(config: PipelineConfig) -> PipelineConfig:
     return config.model_copy(update={"forecast": forecast})
 
 
-def _check_semantics(path: Path, config: PipelineConfig) -> None:
+def _semantic_problems(config: PipelineConfig) -> list:
     problems = []
     if config.forecast.horizon is None:
         problems.append("forecast.horizon: required for file data (the number of steps to forecast).")
@@ -323,20 +360,56 @@ def _check_semantics(path: Path, config: PipelineConfig) -> None:
         problems.append("evaluation.test_path: required to evaluate file data (the actuals that follow it).")
     if config.tracking.registry is not None and not config.tracking.enabled:
         problems.append("tracking.register: registering a model needs tracking.enabled: true.")
-    if not problems and config.forecast.horizon is not None:
+    return problems
+
+
+def _parameter_problems(raw: dict, config: PipelineConfig | None) -> list:
+    """Each model's parameters checked against its class, also when other fields are invalid."""
+    if config is not None:
         defaults = config.estimator_defaults()
-        specs = [("model", config.model)] + [(f"baselines.{i}", b) for i, b in enumerate(config.baselines)]
-        for where, spec in specs:
-            try:
-                build_estimator(spec.name, spec.params, defaults=defaults, where=where)
-            except InvalidParameterError as error:
-                problems.append(str(error))
-    if problems:
-        raise ConfigError(_bulleted(path, problems))
+        specs = [("model", config.model.name, config.model.params)]
+        specs += [(f"baselines.{i}", b.name, b.params) for i, b in enumerate(config.baselines)]
+    else:
+        defaults = _raw_defaults(raw)
+        items = [("model", raw.get("model"))]
+        if isinstance(raw.get("baselines"), list):
+            items += [(f"baselines.{i}", spec) for i, spec in enumerate(raw["baselines"])]
+        specs = [
+            (where, spec["name"], spec.get("params") or {})
+            for where, spec in items
+            if isinstance(spec, dict)
+            and spec.get("name") in MODELS
+            and isinstance(spec.get("params") or {}, dict)
+        ]
+    defaults = {key: value for key, value in defaults.items() if value is not None}
+    problems = []
+    for where, name, params in specs:
+        try:
+            build_estimator(name, params, defaults=defaults, where=where)
+        except InvalidParameterError as error:
+            problems.append(str(error))
+    return problems
 
 
-def _describe_errors(path: Path, error: ValidationError) -> str:
-    return _bulleted(path, [_describe(item) for item in error.errors()])
+def _raw_defaults(raw: dict) -> dict:
+    """The shared settings of a file that failed validation: only the values that are valid."""
+    forecast = raw.get("forecast") if isinstance(raw.get("forecast"), dict) else {}
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    found = {}
+    if data.get("kind") == "m4":
+        from tsforecast.datasets import M4_FREQUENCIES
+
+        spec = M4_FREQUENCIES.get(data.get("frequency", "hourly"))
+        if spec is not None:
+            found = {"horizon": spec.horizon, "season_length": spec.season_length}
+    for key in ("horizon", "season_length"):
+        value = forecast.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            found[key] = value
+    seed = raw.get("seed", 0)
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        found["random_state"] = seed
+    return found
 
 
 def _bulleted(path: Path, problems: list) -> str:

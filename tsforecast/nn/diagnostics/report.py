@@ -128,15 +128,16 @@ class DiagnosticReport:
                 written.append(path)
         return written
 
-    def log_to_mlflow(self, artifact_path: str = "diagnostics") -> None:
+    def log_to_mlflow(self, artifact_path: str = "diagnostics", plots: bool = True) -> None:
         """Log the report to the active MLflow run (see :func:`log_to_mlflow`)."""
-        log_to_mlflow(self, artifact_path)
+        log_to_mlflow(self, artifact_path, plots)
 
 
-def log_to_mlflow(report: DiagnosticReport, artifact_path: str = "diagnostics") -> None:
-    """Log ``report``'s tables, text and figures as artifacts of the active MLflow run.
+def log_to_mlflow(report: DiagnosticReport, artifact_path: str = "diagnostics", plots: bool = True) -> None:
+    """Log ``report``'s tables, text and (with ``plots``) figures as artifacts of the active MLflow run.
 
-    Also logs the far/near gradient ratio as the metric ``diagnostics/far_near_ratio``.
+    Also logs the far/near gradient ratio as the metric ``diagnostics/far_near_ratio``. The
+    ``tsforecast diagnose --track`` command and pipelines (``tracking.diagnostics``) call it.
 
     Raises
     ------
@@ -155,7 +156,7 @@ def log_to_mlflow(report: DiagnosticReport, artifact_path: str = "diagnostics") 
             "or `with tsforecast.tracking.run():`."
         )
     with tempfile.TemporaryDirectory() as folder:
-        report.save(folder)
+        report.save(folder, plots=plots)
         mlflow.log_artifacts(folder, artifact_path)
     if np.isfinite(report.far_near_ratio):
         mlflow.log_metric("diagnostics/far_near_ratio", report.far_near_ratio)
