@@ -119,6 +119,22 @@ def test_windows_training_residual_layers_and_validation():
     assert np.isfinite(model.predict()["y_pred"]).all()
 
 
+@pytest.mark.parametrize("training, early_history_matters", [("windows", False), ("tbptt", True)])
+def test_windows_models_forecast_from_their_last_window_tbptt_from_the_whole_history(
+    training, early_history_matters
+):
+    """A windows model saw `lookback` steps from a zero state in training, so it forecasts that way."""
+    model = LSTMForecaster(**{**TINY, "training": training, "lookback": 10}).fit(panel())
+    history = panel()
+    from_end = history.iloc[::-1].groupby("unique_id").cumcount().iloc[::-1]
+    # Everything before the last window, its context and the season the first level feature averages.
+    early = from_end >= model.spec_.context + 10 + model.spec_.season_length
+    changed = history.assign(y=history["y"].where(~early, history["y"] + 10.0))
+    gap = np.abs(model.predict(y=history)["y_pred"] - model.predict(y=changed)["y_pred"]).max()
+    same = gap < 1e-9
+    assert same != early_history_matters
+
+
 def test_long_season_and_stream_cutting():
     t = np.arange(400)
     y = pd.Series(

@@ -336,7 +336,12 @@ class _RecurrentMixin:
         arrays = [
             series_arrays(z, spec.season_length) for z in scaler.transform(panel.values, names=panel.ids)
         ]
-        plan = plan_streams(panel.lengths - spec.context)
+        if self.training == "windows":
+            # The network learned from `lookback` steps started from a zero state: forecast the same
+            # way, from the last window of each series (features computed on the full history).
+            keep = spec.context + self.lookback
+            arrays = [tuple(part[-keep:] for part in parts) for parts in arrays]
+        plan = plan_streams(np.array([len(filled) for filled, _, _ in arrays]) - spec.context)
         chunk = max(self.tbptt_steps, 256)
         streams = build_streams(arrays, plan, spec, chunk, self.device_)
         self.network_.eval()
@@ -457,7 +462,9 @@ _PARAMETERS_DOC = """
     tbptt_steps : int, default=96
         Chunk length of truncated back-propagation through time.
     lookback : int, default=168
-        Window length for ``training="windows"``.
+        Window length for ``training="windows"``; such a model also forecasts from the last
+        ``lookback`` steps of each series (from a zero state, as it was trained), where a TBPTT model
+        warms its state up over the whole history.
     stream_length : int, "auto" or None, default="auto"
         Cut longer series into streams of at most this many scored steps (TBPTT), so that the
         batches hold more, shorter streams (more optimisation steps per epoch). "auto":
