@@ -428,4 +428,7 @@ def test_long_memory_benchmark_smoke_run(tmp_path, monkeypatch):
     runs = [(r["model"], r["tbptt_steps"]) for r in rows]
     assert runs == [("rnn", 5), ("rnn", 20), ("lstm", 5), ("lstm", 20)]
     assert all(np.isfinite(r["echo_mae"]) and r["grad_ratio"] > 0 for r in rows)
-    assert document["budgets"] == {"10": {"n_series": 4, "length": 100, "epochs": 1}}
+    smoke = {"n_series": 4, "length": 100, "epochs": 1}
+    assert document["budgets"] == {"rnn lag 10": smoke, "lstm lag 10": smoke}
+    # the GRU learns the echo later than the LSTM and gets more epochs at the same lag
+    assert benchmark.budget(200, "gru").epochs == 200 and benchmark.budget(200, "lstm").epochs == 80
