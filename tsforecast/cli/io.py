@@ -104,7 +104,7 @@ def read_frame(path, *, id_col: str = "unique_id", time_col: str = "ds") -> pd.D
     where = f"{path}: time column {column!r}"
     if column != time_col:
         where += f" (no column is named {time_col!r}, so the first column is taken)"
-    times = _parse_times(frame[column], where, _date_like(frame.drop(columns=column)))
+    times = _parse_times(frame[column], where, frame)
     frame = frame.drop(columns=column)
     frame.index = times.rename(None if str(column).startswith("Unnamed") else column)
     return frame
@@ -192,10 +192,12 @@ def _compress(data: bytes, compression: str | None) -> bytes:
     return lzma.compress(data)
 
 
-def _date_like(frame: pd.DataFrame) -> tuple:
-    """Text columns whose first value reads as a date (to name in an error message)."""
+def _date_like(frame: pd.DataFrame, skip) -> tuple:
+    """Text columns other than ``skip`` whose first value reads as a date (to name in an error message)."""
     found = []
     for name in frame.columns:
+        if name == skip:
+            continue
         values = frame[name].dropna()
         if values.empty or pd.api.types.is_numeric_dtype(values.dtype):
             continue
@@ -213,10 +215,12 @@ def _has_time_index(frame: pd.DataFrame) -> bool:
     )
 
 
-def _parse_times(column: pd.Series, where: str, candidates: tuple = ()) -> pd.Index:
+def _parse_times(column: pd.Series, where: str, frame: pd.DataFrame | None = None) -> pd.Index:
+    """The time column as an index; ``frame`` (the file's columns) only to suggest one in an error."""
     if pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(column.dtype):
         return pd.Index(column)
     if pd.api.types.is_numeric_dtype(column.dtype):  # floats, booleans: pandas would read nanoseconds
+        candidates = () if frame is None else _date_like(frame, skip=column.name)
         hint = f"; the time stamps look like they are in {list(candidates)}" if candidates else ""
         raise InvalidInputError(
             f"{where} holds {column.dtype} numbers, neither dates nor integer steps{hint}. Name the "

@@ -18,6 +18,7 @@ import pandas as pd
 
 from tsforecast.cli.io import read_frame
 from tsforecast.data import Columns, check_min_length, future_index, to_long, to_panel
+from tsforecast.data.labels import series_label
 from tsforecast.exceptions import InvalidInputError
 from tsforecast.pipelines.schema import ConfigError, PipelineConfig
 
@@ -284,7 +285,7 @@ def _reject_gaps(panel, kind: str) -> None:
                 else "the data files are damaged; restore them"
             )
             raise InvalidInputError(
-                f"series {sid!r} has {int(gaps.sum())} missing value(s) inside it (first at "
+                f"{series_label(sid)} has {int(gaps.sum())} missing value(s) inside it (first at "
                 f"{index[gaps][0]}); {fix}."
             )
 

@@ -364,13 +364,14 @@ def _semantic_problems(config: PipelineConfig) -> list:
 
 
 def _parameter_problems(raw: dict, config: PipelineConfig | None) -> list:
-    """Each model's parameters checked against its class, also when other fields are invalid."""
+    """Each model's parameters checked against its class, also when other fields are invalid (then
+    against the class's own defaults: a parameter's type and range do not depend on the shared ones)."""
     if config is not None:
         defaults = config.estimator_defaults()
         specs = [("model", config.model.name, config.model.params)]
         specs += [(f"baselines.{i}", b.name, b.params) for i, b in enumerate(config.baselines)]
     else:
-        defaults = _raw_defaults(raw)
+        defaults = {}
         items = [("model", raw.get("model"))]
         if isinstance(raw.get("baselines"), list):
             items += [(f"baselines.{i}", spec) for i, spec in enumerate(raw["baselines"])]
@@ -389,27 +390,6 @@ def _parameter_problems(raw: dict, config: PipelineConfig | None) -> list:
         except InvalidParameterError as error:
             problems.append(str(error))
     return problems
-
-
-def _raw_defaults(raw: dict) -> dict:
-    """The shared settings of a file that failed validation: only the values that are valid."""
-    forecast = raw.get("forecast") if isinstance(raw.get("forecast"), dict) else {}
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    found = {}
-    if data.get("kind") == "m4":
-        from tsforecast.datasets import M4_FREQUENCIES
-
-        spec = M4_FREQUENCIES.get(data.get("frequency", "hourly"))
-        if spec is not None:
-            found = {"horizon": spec.horizon, "season_length": spec.season_length}
-    for key in ("horizon", "season_length"):
-        value = forecast.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-            found[key] = value
-    seed = raw.get("seed", 0)
-    if isinstance(seed, int) and not isinstance(seed, bool):
-        found["random_state"] = seed
-    return found
 
 
 def _bulleted(path: Path, problems: list) -> str:
