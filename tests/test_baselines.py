@@ -30,10 +30,10 @@ from tsforecast.baselines import (
     smoothing,
 )
 from tsforecast.baselines import estimators as baseline_estimators
+from tsforecast.baselines.seasonality import reseasonalize, seasonal_indices, seasonality_test
 from tsforecast.datasets import load_m4
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 from tsforecast.metrics import evaluate
-from tsforecast.seasonality import reseasonalize, seasonal_indices, seasonality_test
 
 M = 24
 

@@ -14,7 +14,7 @@ from clitools import M4_DIR, cli, cli_together, m4_hourly_csv, main_in_process, 
 from tsforecast.cli import build_parser, main
 from tsforecast.cli.common import check_output
 from tsforecast.cli.exit_codes import ExitCode, for_error
-from tsforecast.cli.io import PARQUET_SUFFIXES, WRITTEN_CSV_SUFFIXES, read_frame, write_frame
+from tsforecast.data.io import PARQUET_SUFFIXES, WRITTEN_CSV_SUFFIXES, read_frame, write_frame
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrackingError
 from tsforecast.pipelines.models import load_model, save_model
 

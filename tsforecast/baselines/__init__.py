@@ -8,7 +8,7 @@ the states in ``states_`` and forecast from them; ``predict(y=...)`` refits on t
 
 The M4 benchmarks follow the organisers' ``Benchmarks and Evaluation.R`` (``Mcompetitions/M4-methods``):
 ``Naive2``, ``SES``, ``Holt``, ``DampedHolt`` and ``Theta`` forecast the seasonally adjusted series
-(:func:`~tsforecast.seasonality.deseasonalize`) and re-seasonalise. Exponential smoothing starts
+(:func:`~tsforecast.baselines.seasonality.deseasonalize`) and re-seasonalise. Exponential smoothing starts
 where R's ``forecast::ets`` starts and refines by a local derivative-free search (Powell, as R's
 Nelder-Mead): that reproduces the published M4 figures, where a global search finds other Holt
 optima that forecast differently.

@@ -11,7 +11,7 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.filters.filtertools import recursive_filter
 from statsmodels.tsa.statespace.tools import constrain_stationary_univariate
 
-from tsforecast.seasonality import (
+from tsforecast.baselines.seasonality import (
     difference,
     differencing_polynomial,
     n_differences,

@@ -85,7 +85,7 @@ def naive2(y, h, season_length=1):
     """M4 ``Naive2``: naive on the seasonally adjusted series, re-seasonalised.
 
     A series is adjusted when ``season_length > 1``, it has ``3 * season_length`` values and the 90%
-    autocorrelation test finds it seasonal (:func:`~tsforecast.seasonality.seasonality_test`).
+    autocorrelation test finds it seasonal (:func:`~tsforecast.baselines.seasonality.seasonality_test`).
 
     Parameters
     ----------

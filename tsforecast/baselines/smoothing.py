@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-from tsforecast.seasonality import (
+from tsforecast.baselines.seasonality import (
     deseasonalize,
     reseasonalize,
 )

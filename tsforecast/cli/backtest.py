@@ -58,7 +58,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from tsforecast.backtesting import compare
-    from tsforecast.cli.io import write_frame
+    from tsforecast.data.io import write_frame
     from tsforecast.exceptions import InvalidParameterError
     from tsforecast.registry import build_estimator
 

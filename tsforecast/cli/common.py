@@ -91,7 +91,7 @@ def data_names(args) -> dict:
 
 
 def read_input(path, args):
-    from tsforecast.cli.io import read_frame
+    from tsforecast.data.io import read_frame
 
     return read_frame(path, id_col=args.id_col, time_col=args.time_col)
 
@@ -120,8 +120,8 @@ def model_defaults(args) -> dict:
 
 
 def check_output(path, what: str = "--output") -> Path:
-    """The output file's suffix must name a format :func:`tsforecast.cli.io.write_frame` writes."""
-    from tsforecast.cli.io import file_format
+    """The output file's suffix must name a format :func:`tsforecast.data.io.write_frame` writes."""
+    from tsforecast.data.io import file_format
     from tsforecast.exceptions import InvalidInputError
 
     try:

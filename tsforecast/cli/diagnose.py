@@ -68,7 +68,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tsforecast.cli.io import read_frame
+    from tsforecast.data.io import read_frame
     from tsforecast.exceptions import InvalidParameterError
     from tsforecast.pipelines.models import load_model
 

@@ -51,7 +51,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tsforecast.cli.io import write_frame
+    from tsforecast.data.io import write_frame
     from tsforecast.exceptions import InvalidParameterError
     from tsforecast.pipelines.models import check_model_path, save_model
     from tsforecast.registry import build_estimator

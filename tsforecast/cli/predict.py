@@ -47,7 +47,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tsforecast.cli.io import write_frame
+    from tsforecast.data.io import write_frame
     from tsforecast.pipelines.models import load_model
 
     output = common.check_output(args.output)

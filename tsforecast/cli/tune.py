@@ -173,7 +173,7 @@ def settings_from(args) -> TuneSettings:
 
 def _run(settings: TuneSettings, args) -> int:
     import tsforecast
-    from tsforecast.cli.io import write_bytes, write_frame
+    from tsforecast.data.io import write_bytes, write_frame
     from tsforecast.tuning import Validation, make_storage, tune
 
     columns = data_names(args)

@@ -1,4 +1,9 @@
-"""Input validation, the internal panel form and dataset loaders (numpy and pandas only)."""
+"""Input validation, the internal panel form, file reading and writing, and dataset loaders.
+
+The lowest layer above :mod:`tsforecast.exceptions`: numpy and pandas (pyarrow through pandas for
+parquet, scipy only to recognise sparse input), nothing else of tsforecast. Files:
+:mod:`tsforecast.data.io`; M4: :mod:`tsforecast.datasets`.
+"""
 
 from tsforecast.data.frequency import future_index, infer_frequency
 from tsforecast.data.panel import (

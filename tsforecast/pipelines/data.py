@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsforecast.cli.io import read_frame
 from tsforecast.data import Columns, check_min_length, future_index, to_long, to_panel
+from tsforecast.data.io import read_frame
 from tsforecast.data.labels import series_label
 from tsforecast.exceptions import InvalidInputError
 from tsforecast.pipelines.schema import ConfigError, PipelineConfig

@@ -336,7 +336,7 @@ class _Run:
         return tables
 
     def _write(self) -> tuple[Path, dict]:
-        from tsforecast.cli.io import write_bytes
+        from tsforecast.data.io import write_bytes
 
         with self.store.staging(self.as_of.label) as folder:
             self._write_tables(folder)
@@ -357,7 +357,7 @@ class _Run:
 
     def _write_tables(self, folder: Path) -> None:
         """Forecasts in the configured format, tables as CSV; their paths go to ``self.written``."""
-        from tsforecast.cli.io import write_frame
+        from tsforecast.data.io import write_frame
 
         outputs, columns = self.config.outputs, self.inputs.columns
         suffix = ".parquet" if outputs.format == "parquet" else ".csv"
@@ -393,7 +393,7 @@ class _Run:
 
     def _track(self, folder: Path, manifest: dict) -> None:
         """Log the run, then register the kept model: the last thing a successful run does."""
-        from tsforecast.cli.io import write_bytes
+        from tsforecast.data.io import write_bytes
 
         config = self.config
         record.log_parent(self, folder, manifest)

@@ -1,4 +1,4 @@
-"""Reading and writing the frames the CLI and the pipelines exchange with files.
+"""Reading and writing the frames that the CLI and the pipelines exchange with files.
 
 Files are CSV (optionally compressed: ``.csv.gz``, ``.csv.bz2``, ``.csv.xz``; ``.csv.zst`` and
 ``.csv.zip`` are read but not written) or parquet (``.parquet``, ``.pq``), in any of the three pandas
