@@ -1,10 +1,12 @@
-"""Model names used by the CLI and the pipelines, mapped to the forecaster classes.
+"""Model names used by the CLI, the pipelines and tuning, mapped to the forecaster classes.
 
-``build_estimator("lstm", {"hidden_size": 32}, defaults={"horizon": 48})`` creates the class with its
-own defaults, applies ``defaults`` (settings shared by every model of a job: horizon, season length,
-seed, ...) where the class has such a parameter, then the model's own ``params`` through
-``set_params``, and validates the result before any data is read. Classes are imported on first use,
-so naming a baseline never imports torch.
+The one table of model names (:data:`MODELS`): ``tsforecast fit --model``, a pipeline's ``model`` and
+``baselines``, and :func:`tsforecast.tuning.tune`'s ``baselines=["naive2", ...]`` all look names up
+here. ``build_estimator("lstm", {"hidden_size": 32}, defaults={"horizon": 48})`` creates the class with
+its own defaults, applies ``defaults`` (settings shared by every model of a job: horizon, season
+length, seed, ...) where the class has such a parameter, then the model's own ``params`` through
+``set_params``, and validates the result before any data is read. Classes are imported on first use
+(the table holds module paths, not classes), so naming a baseline never imports torch.
 """
 
 from __future__ import annotations
@@ -19,15 +21,37 @@ from tsforecast.exceptions import InvalidParameterError
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """Where a model's class lives and how the M4 competition named it."""
+    """Where a model's class lives, the other names it answers to and how the M4 competition named it.
+
+    Attributes
+    ----------
+    module, class_name : str
+        The class, imported by :func:`estimator_class` on first use.
+    m4_name : str, optional
+        Its row in the published M4 results, if M4 ran it.
+    aliases : tuple of str
+        Other names :func:`entry` accepts for it (``"ets"`` for ``"autoets"``); the lower-cased class
+        name is always one.
+    """
 
     module: str
     class_name: str
-    m4_name: str | None = None  # its row in the published M4 results, if M4 ran it
+    m4_name: str | None = None
+    aliases: tuple[str, ...] = ()
 
     @property
     def neural(self) -> bool:
+        """Whether the class is a recurrent network (it imports torch)."""
         return self.module.startswith("tsforecast.nn")
+
+    @property
+    def baseline(self) -> bool:
+        """Whether the class is a statistical baseline (a reference row in backtests and tuning)."""
+        return self.module == "tsforecast.baselines"
+
+    def names(self) -> tuple[str, ...]:
+        """Every spelling of this model that :func:`entry` finds, normalised (see :func:`entry`)."""
+        return tuple(dict.fromkeys(_normal(a) for a in (self.class_name, *self.aliases)))
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -41,16 +65,34 @@ MODELS: dict[str, ModelEntry] = {
     "holt": ModelEntry("tsforecast.baselines", "Holt", "Holt"),
     "damped": ModelEntry("tsforecast.baselines", "DampedHolt", "Damped"),
     "theta": ModelEntry("tsforecast.baselines", "Theta", "Theta"),
-    "autoets": ModelEntry("tsforecast.baselines", "AutoETS"),
-    "autoarima": ModelEntry("tsforecast.baselines", "AutoARIMA"),
+    "autoets": ModelEntry("tsforecast.baselines", "AutoETS", aliases=("ets",)),
+    "autoarima": ModelEntry("tsforecast.baselines", "AutoARIMA", aliases=("arima",)),
 }
 
 
 def entry(name: str, where: str = "model") -> ModelEntry:
-    """The registry entry of ``name``, or an error naming ``where`` and the known names."""
-    if not isinstance(name, str) or name.lower() not in MODELS:
+    """The registry entry of ``name``, or an error naming ``where`` and the known names.
+
+    ``name`` is a key of :data:`MODELS`, the model's class name or one of its aliases, in any case and
+    with or without ``_``/``-`` (``"SeasonalNaive"``, ``"seasonal_naive"``, ``"ets"``).
+
+    Raises
+    ------
+    InvalidParameterError
+        For a name no entry answers to.
+    """
+    key = _normal(name) if isinstance(name, str) else None
+    if key in MODELS:
+        return MODELS[key]
+    found = next((e for e in MODELS.values() if key in e.names()), None)
+    if found is None:
         raise InvalidParameterError(f"{where}: unknown model {name!r}; choose from {', '.join(MODELS)}.")
-    return MODELS[name.lower()]
+    return found
+
+
+def baseline_names() -> list[str]:
+    """The registry names of the statistical baselines, in table order."""
+    return [name for name, found in MODELS.items() if found.baseline]
 
 
 def estimator_class(name: str, where: str = "model") -> type:
@@ -118,6 +160,10 @@ def build_estimator(name: str, params: dict | None = None, *, defaults: dict | N
     return estimator
 
 
+def _normal(name: str) -> str:
+    return name.strip().lower().replace("_", "").replace("-", "")
+
+
 def _check_type(path: str, value, default) -> None:
     """The plain type check a YAML user needs first: a number where the default is a number."""
     if value is None or default is None:
@@ -134,4 +180,12 @@ def _check_type(path: str, value, default) -> None:
         raise InvalidParameterError(f"{path}: expected {expected}, got {value!r}.")
 
 
-__all__ = ["MODELS", "ModelEntry", "build_estimator", "entry", "estimator_class", "parameter_names"]
+__all__ = [
+    "MODELS",
+    "ModelEntry",
+    "baseline_names",
+    "build_estimator",
+    "entry",
+    "estimator_class",
+    "parameter_names",
+]

@@ -37,7 +37,6 @@ from pathlib import Path
 
 from tsforecast.cli.common import add_data_options, data_names, parse_params, read_input
 
-MODELS = {"lstm": "LSTMForecaster", "gru": "GRUForecaster", "rnn": "RNNForecaster"}
 PRUNERS = ("median", "hyperband", "none")
 METRICS = ("mase", "smape", "mae", "rmse", "owa")
 
@@ -94,7 +93,7 @@ def add_parser(subparsers) -> None:
     )
     add("--data-dir", help="folder of the M4 files (default $TSFORECAST_DATA_DIR/m4, else the cache)")
     add("--config", metavar="YAML", help="read settings from a YAML file (flags override it)")
-    add("--model", choices=sorted(MODELS), help="recurrent cell (default lstm)")
+    add("--model", choices=_recurrent_models(), help="recurrent cell (default lstm)")
     add(
         "--param",
         action="append",
@@ -166,14 +165,14 @@ def settings_from(args) -> TuneSettings:
         raise InvalidParameterError(f"bad setting: {error}") from None
     if settings.data is None:
         raise InvalidParameterError("name the training data file (positional DATA, or data: in --config).")
-    if settings.model not in MODELS:
-        raise InvalidParameterError(f"model must be one of {sorted(MODELS)}; got {settings.model!r}.")
+    if settings.model not in _recurrent_models():
+        raise InvalidParameterError(f"model must be one of {_recurrent_models()}; got {settings.model!r}.")
     return settings
 
 
 def _run(settings: TuneSettings, args) -> int:
-    import tsforecast
     from tsforecast.data.io import write_bytes, write_frame
+    from tsforecast.registry import estimator_class
     from tsforecast.tuning import Validation, make_storage, tune
 
     columns = data_names(args)
@@ -187,7 +186,7 @@ def _run(settings: TuneSettings, args) -> int:
     if settings.seed is not None:
         params.setdefault("random_state", settings.seed)
     params.setdefault("verbose", False)
-    estimator = _estimator(getattr(tsforecast, MODELS[settings.model]), params)
+    estimator = _estimator(estimator_class(settings.model), params)
     storage = make_storage(
         settings.storage, heartbeat_interval=settings.heartbeat_interval, grace_period=settings.grace_period
     )
@@ -248,6 +247,13 @@ def _run(settings: TuneSettings, args) -> int:
         if settings.output:
             write_frame(scores.reset_index(), Path(settings.output) / "test_scores.csv")
     return 0
+
+
+def _recurrent_models() -> list[str]:
+    """The registry names this command tunes: the recurrent forecasters."""
+    from tsforecast.registry import MODELS
+
+    return sorted(name for name, found in MODELS.items() if found.neural)
 
 
 def _read_data(settings: TuneSettings, args):

@@ -11,6 +11,7 @@ from sklearn.base import clone
 from tsforecast.backtesting import backtest, compare
 from tsforecast.data import Columns, to_panel
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrainingError
+from tsforecast.registry import baseline_names, entry, estimator_class
 from tsforecast.tuning import storage as storages
 from tsforecast.tuning.objective import ERROR_ATTR, PARAMS_ATTR, SCORES_ATTR, Objective
 from tsforecast.tuning.result import DEFAULT, TUNED, TuningResult, leaderboard, naive2_name, verdict
@@ -20,22 +21,7 @@ from tsforecast.tuning.validation import Validation, check_metric, fingerprint, 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_N_TRIALS = 20
-DEFAULT_BASELINES = ("snaive", "naive2", "autoets", "theta")
-BASELINES = {
-    "naive": "Naive",
-    "snaive": "SeasonalNaive",
-    "seasonalnaive": "SeasonalNaive",
-    "naive2": "Naive2",
-    "ses": "SES",
-    "holt": "Holt",
-    "damped": "DampedHolt",
-    "dampedholt": "DampedHolt",
-    "theta": "Theta",
-    "ets": "AutoETS",
-    "autoets": "AutoETS",
-    "arima": "AutoARIMA",
-    "autoarima": "AutoARIMA",
-}
+DEFAULT_BASELINES = ("snaive", "naive2", "autoets", "theta")  # names of tsforecast.registry.MODELS
 # A trial whose training diverged or whose parameters the data cannot take (a TBPTT chunk longer than
 # the series) is marked FAIL and the study goes on; a bad setting (InvalidParameterError) stops it.
 _TRIAL_ERRORS = (TrainingError, InvalidInputError)
@@ -106,9 +92,9 @@ def tune(
     pruner : {"median", "hyperband", "none"} or optuna.pruners.BasePruner, default="median"
     baselines : "default", sequence or mapping, default="default"
         Scored once on the validation windows: ``"default"`` is seasonal naive, Naive2, AutoETS and
-        Theta; a sequence of names (``naive``, ``snaive``, ``naive2``, ``ses``, ``holt``, ``damped``,
-        ``theta``, ``autoets``, ``autoarima``) or estimators; a mapping name -> estimator; None or
-        ``()`` for none.
+        Theta; a sequence of baseline names of :data:`tsforecast.registry.MODELS` (``naive``,
+        ``snaive``, ``naive2``, ``ses``, ``holt``, ``damped``, ``theta``, ``autoets``, ``autoarima``,
+        or their class names) or estimators; a mapping name -> estimator; None or ``()`` for none.
     validation : Validation, int or dict, optional
         The windows (an int is ``n_windows``). Default: 2 windows of the estimator's horizon.
     metric : {"mase", "smape", "mae", "rmse", "owa"}, default="mase"
@@ -296,8 +282,6 @@ def _fixed_params(params: dict, validation: Validation, random_state) -> dict:
 
 def _baselines(baselines, validation: Validation) -> dict:
     """Name -> unfitted baseline forecaster, with the validation horizon and season."""
-    import tsforecast
-
     if baselines is None:
         return {}
     if isinstance(baselines, str):
@@ -308,14 +292,17 @@ def _baselines(baselines, validation: Validation) -> dict:
     resolved = {}
     for name, baseline in items:
         if isinstance(baseline, str):
-            key = baseline.strip().lower().replace("_", "").replace("-", "")
-            if key == "none":
+            if baseline.strip().lower() == "none":
                 continue
-            if key not in BASELINES:
+            try:
+                found = entry(baseline, "baselines")
+            except InvalidParameterError:
+                found = None
+            if found is None or not found.baseline:
                 raise InvalidParameterError(
-                    f"unknown baseline {baseline!r}; known: {sorted(set(BASELINES))}, or pass estimators."
+                    f"unknown baseline {baseline!r}; known: {baseline_names()}, or pass estimators."
                 )
-            cls = getattr(tsforecast, BASELINES[key])
+            cls = estimator_class(baseline)
             accepted = cls._get_param_names()
             settings = {"horizon": validation.horizon, "season_length": validation.season_length}
             baseline = cls(**{k: v for k, v in settings.items() if k in accepted})
