@@ -1,270 +1,29 @@
-"""Forecast accuracy metrics, on arrays and on long-format panels.
+"""Scoring a long-format panel of forecasts against its actuals, per series or per horizon step.
 
-Point metrics take 1-D array-likes and return a float. Positions where ``y_true`` is NaN are
-dropped first: a missing actual says nothing about the forecast. :func:`evaluate` and
-:func:`evaluate_by_horizon` join long forecast and actual frames on (series id, timestamp) and
-score each series or each horizon step with the same point metrics, and with the pinball loss and
-interval coverage of quantile forecast columns (``q0.1``, ``q0.9``..., as the recurrent
-forecasters fitted with ``quantiles`` name them).
+:func:`evaluate` and :func:`evaluate_by_horizon` join long forecast and actual frames on (series id,
+timestamp) and score each series or each horizon step with the point metrics of
+:mod:`tsforecast.metrics.point`, and with the pinball loss and interval coverage of quantile forecast
+columns (``q0.1``, ``q0.9``..., :mod:`tsforecast.metrics.intervals`).
 """
-
-import re
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from tsforecast.exceptions import InvalidInputError
+from tsforecast.metrics.intervals import QUANTILE_COLUMN, coverage, pinball_loss, quantile_column
+from tsforecast.metrics.point import mae, mape, rmse, seasonal_scale, smape
 
-__all__ = [
-    "coverage",
-    "evaluate",
-    "evaluate_by_horizon",
-    "mae",
-    "mape",
-    "mase",
-    "owa",
-    "pinball_loss",
-    "quantile_column",
-    "rmse",
-    "smape",
-]
-
-
-def _as_1d(name, values):
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise InvalidInputError(f"{name} must be numeric, got {type(values).__name__}: {err}") from err
-    if array.ndim != 1:
-        raise InvalidInputError(f"{name} must be 1-D, got an array of shape {array.shape}.")
-    return array
-
-
-def _observed(y_true, **others):
-    """Check equal-length inputs and keep the positions where ``y_true`` is observed."""
-    arrays = {"y_true": _as_1d("y_true", y_true)} | {k: _as_1d(k, v) for k, v in others.items()}
-    sizes = {name: array.size for name, array in arrays.items()}
-    if len(set(sizes.values())) > 1:
-        raise InvalidInputError(f"Inputs must have the same length, got lengths {sizes}.")
-    if sizes["y_true"] == 0:
-        raise InvalidInputError("y_true is empty; pass at least one observation to score.")
-    keep = ~np.isnan(arrays["y_true"])
-    if not keep.any():
-        raise InvalidInputError(f"y_true has only NaN values ({sizes['y_true']}); nothing to score.")
-    for name, array in arrays.items():
-        if bad := int((~np.isfinite(array[keep])).sum()):
-            raise InvalidInputError(f"{name} has {bad} NaN or infinite value(s) where y_true is observed.")
-    return tuple(array[keep] for array in arrays.values())
-
-
-def mae(y_true, y_pred):
-    """Mean absolute error, via :func:`sklearn.metrics.mean_absolute_error`.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n,)
-        Actuals (NaN positions are ignored) and forecasts.
-
-    Examples
-    --------
-    >>> mae([1.0, 2.0, np.nan], [2.0, 4.0, 0.0])
-    1.5
-    """
-    return float(skm.mean_absolute_error(*_observed(y_true, y_pred=y_pred)))
-
-
-def rmse(y_true, y_pred):
-    """Root mean squared error, via :func:`sklearn.metrics.root_mean_squared_error`.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n,)
-        Actuals (NaN positions are ignored) and forecasts.
-
-    Examples
-    --------
-    >>> rmse([0.0, 0.0, 0.0], [6.0, 0.0, 0.0])  # sqrt(36 / 3)
-    3.4641016151377544
-    """
-    return float(skm.root_mean_squared_error(*_observed(y_true, y_pred=y_pred)))
-
-
-def mape(y_true, y_pred):
-    """Mean absolute percentage error in percent, via sklearn's ``mean_absolute_percentage_error``.
-
-    An actual of 0 raises :class:`InvalidInputError`, where sklearn would divide by machine
-    epsilon and return a huge number.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n,)
-        Actuals (NaN positions are ignored) and forecasts.
-
-    Examples
-    --------
-    >>> mape([100.0, 200.0], [110.0, 180.0])
-    10.0
-    """
-    y_true, y_pred = _observed(y_true, y_pred=y_pred)
-    if zeros := int((y_true == 0).sum()):
-        raise InvalidInputError(f"mape is undefined where y_true is 0 ({zeros} point(s)); use smape or mase.")
-    return float(100 * skm.mean_absolute_percentage_error(y_true, y_pred))
-
-
-def smape(y_true, y_pred):
-    """Symmetric MAPE as defined by the M4 competition, in percent (0 to 200).
-
-    The mean of ``200 * |y - f| / (|y| + |f|)``; a point where both are 0 counts as 0.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n,)
-        Actuals (NaN positions are ignored) and forecasts.
-
-    Examples
-    --------
-    >>> round(smape([100.0, 0.0], [110.0, 0.0]), 4)  # (200 * 10 / 210 + 0) / 2
-    4.7619
-    """
-    y_true, y_pred = _observed(y_true, y_pred=y_pred)
-    total = np.abs(y_true) + np.abs(y_pred)
-    # M4 scores an exact forecast of a zero actual (0/0) as no error rather than NaN.
-    ratio = np.divide(np.abs(y_true - y_pred), total, out=np.zeros_like(total), where=total > 0)
-    return float(200 * ratio.mean())
-
-
-def _seasonal_scale(y_train, season_length):
-    """Mean absolute seasonal difference of ``y_train`` at lag ``season_length`` (NaNs skipped)."""
-    is_int = isinstance(season_length, int | np.integer) and not isinstance(season_length, bool)
-    if not is_int or season_length < 1:
-        raise InvalidInputError(f"season_length must be an int >= 1, got {season_length!r}.")
-    train = _as_1d("y_train", y_train)
-    diffs = np.abs(train[season_length:] - train[:-season_length])
-    diffs = diffs[~np.isnan(diffs)]
-    if diffs.size == 0:
-        raise InvalidInputError(
-            f"MASE scale is undefined: y_train ({train.size} values, {int((~np.isnan(train)).sum())} "
-            f"observed) has no two observed values season_length={season_length} steps apart."
-        )
-    scale = float(diffs.mean())
-    if not 0 < scale < np.inf:
-        raise InvalidInputError(
-            f"MASE scale is {scale}: y_train's mean absolute change at lag season_length={season_length} "
-            "must be positive and finite (a constant history has none); score it with mae or smape."
-        )
-    return scale
-
-
-def mase(y_true, y_pred, y_train, season_length=1):
-    """Mean absolute scaled error (Hyndman & Koehler, 2006), as used in M4.
-
-    The MAE of the forecast divided by the in-sample MAE of the seasonal naive method: the mean
-    of ``|y_train[t] - y_train[t - season_length]|`` over the pairs where both are observed.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n,)
-        Actuals (NaN positions are ignored) and forecasts.
-    y_train : array-like of shape (m,)
-        The series' history before the forecast origin, in time order; NaNs are skipped.
-    season_length : int, default=1
-        Lag of the naive benchmark (1: naive, 12: monthly seasonal naive, ...).
-
-    Raises
-    ------
-    InvalidInputError
-        If the scale is 0 (a constant history) or undefined (too short or all NaN).
-
-    Examples
-    --------
-    >>> mase([12.0, 14.0], [13.0, 13.0], y_train=[8.0, 9.0, 11.0])  # 1.0 / mean(1, 2)
-    0.6666666666666666
-    """
-    return mae(y_true, y_pred) / _seasonal_scale(y_train, season_length)
-
-
-def owa(smape, mase, naive2_smape, naive2_mase):
-    """Overall weighted average of M4: ``0.5 * (smape / naive2_smape + mase / naive2_mase)``.
-
-    Parameters
-    ----------
-    smape, mase : float
-        The method's sMAPE and MASE (for a panel: the means over series).
-    naive2_smape, naive2_mase : float
-        The same metrics of the Naive2 benchmark on the same data; must be positive.
-
-    Examples
-    --------
-    >>> owa(smape=10.0, mase=1.5, naive2_smape=12.5, naive2_mase=1.0)
-    1.15
-    """
-    for name, value in (("naive2_smape", naive2_smape), ("naive2_mase", naive2_mase)):
-        if not 0 < value < np.inf:
-            raise InvalidInputError(f"{name} must be a positive finite number, got {value!r}.")
-    return float(0.5 * (smape / naive2_smape + mase / naive2_mase))
-
-
-def pinball_loss(y_true, y_quantile, quantile):
-    """Mean pinball (quantile) loss, via :func:`sklearn.metrics.mean_pinball_loss`.
-
-    Parameters
-    ----------
-    y_true, y_quantile : array-like of shape (n,)
-        Actuals (NaN positions are ignored) and the forecast ``quantile``.
-    quantile : float
-        The quantile level, strictly between 0 and 1.
-
-    Examples
-    --------
-    >>> round(pinball_loss([10.0, 10.0], [8.0, 13.0], quantile=0.9), 6)  # (0.9 * 2 + 0.1 * 3) / 2
-    1.05
-    """
-    if not 0 < quantile < 1:
-        raise InvalidInputError(f"quantile must lie strictly between 0 and 1, got {quantile!r}.")
-    return float(skm.mean_pinball_loss(*_observed(y_true, y_quantile=y_quantile), alpha=quantile))
-
-
-def coverage(y_true, lower, upper):
-    """Fraction of observed actuals inside the closed interval ``[lower, upper]``.
-
-    Parameters
-    ----------
-    y_true, lower, upper : array-like of shape (n,)
-        Actuals (NaN positions are ignored) and the interval bounds.
-
-    Examples
-    --------
-    >>> coverage([1.0, 5.0, 3.0, np.nan], lower=[0.0, 0.0, 3.0, 0.0], upper=[2.0, 4.0, 4.0, 1.0])
-    0.6666666666666666
-    """
-    y_true, lower, upper = _observed(y_true, lower=lower, upper=upper)
-    if crossed := int((lower > upper).sum()):
-        raise InvalidInputError(f"lower exceeds upper at {crossed} position(s); swap the bounds.")
-    return float(np.mean((y_true >= lower) & (y_true <= upper)))
-
+__all__ = ["evaluate", "evaluate_by_horizon"]
 
 _POINT_METRICS = {"mae": mae, "rmse": rmse, "mape": mape, "smape": smape}
 _QUANTILE_METRICS = ("pinball", "coverage")
 _PANEL_METRICS = (*_POINT_METRICS, "mase", *_QUANTILE_METRICS)
-_QUANTILE_COLUMN = re.compile(r"q(\d*\.?\d+(?:e-\d+)?)")  # "q0.1": how forecasters name quantile q
-
-
-def quantile_column(level) -> str:
-    """The forecast column of quantile ``level``, as the recurrent forecasters name it.
-
-    Examples
-    --------
-    >>> quantile_column(0.1), quantile_column(0.975)
-    ('q0.1', 'q0.975')
-    """
-    return f"q{float(level):g}"
 
 
 def _quantile_columns(forecasts, quantiles) -> dict:
     """Level -> forecast column to score: those of ``quantiles``, or every ``q<level>`` column."""
     if quantiles is None:
-        found = [c for c in forecasts.columns if isinstance(c, str) and _QUANTILE_COLUMN.fullmatch(c)]
+        found = [c for c in forecasts.columns if isinstance(c, str) and QUANTILE_COLUMN.fullmatch(c)]
         columns = {float(c[1:]): c for c in found if 0 < float(c[1:]) < 1}
         if not columns:
             raise InvalidInputError(
@@ -378,7 +137,7 @@ def _series_scales(train, series, season_length, id_col, time_col, target_col):
     if missing := [uid for uid in series if uid not in history]:
         raise InvalidInputError(f"train has no rows for {len(missing)} scored series: {missing[:5]}.")
     return {
-        uid: _in_context(f"series {uid!r}", _seasonal_scale, history[uid], season_length) for uid in series
+        uid: _in_context(f"series {uid!r}", seasonal_scale, history[uid], season_length) for uid in series
     }
 
 
