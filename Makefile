@@ -6,7 +6,9 @@ VENV ?= .venv
 #   make test TORCH_SPEC="torch==2.13.0" PIP_TORCH_ARGS="--extra-index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
-M4_DIR ?= ../shared/data/m4
+# The M4 folder of `make demo`; unset, the pipeline finds the files itself (pipelines/m4_hourly.yaml):
+# $TSFORECAST_DATA_DIR/m4, ../shared/data/m4, else a one-off download into ~/.cache/tsforecast/m4.
+M4_DIR ?=
 PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.installed
@@ -22,7 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@status=0; M4_DIR="$(M4_DIR)" $(VENV)/bin/tsforecast run pipelines/m4_hourly.yaml || status=$$?; \
+	@status=0; $(if $(M4_DIR),M4_DIR="$(M4_DIR)" )$(VENV)/bin/tsforecast run pipelines/m4_hourly.yaml || status=$$?; \
 	echo ""; \
 	echo "Outputs:  outputs/m4-hourly/<as-of>/ (today's date; outputs/m4-hourly/current/ is the latest kept model):"; \
 	echo "          forecasts.parquet, baseline_forecasts.parquet, comparison.csv, evaluation.csv, model.safetensors"; \

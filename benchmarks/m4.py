@@ -118,9 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         help="folder holding {Frequency}-train.csv and -test.csv (default: $TSFORECAST_DATA_DIR/m4, "
-        "else the download cache)",
+        "else ../shared/data/m4, else the download cache)",
     )
-    parser.add_argument("--download", action="store_true", help="download missing M4 files")
+    download = parser.add_mutually_exclusive_group()
+    download.add_argument(
+        "--download",
+        dest="download",
+        action="store_const",
+        const=True,
+        default="auto",
+        help="download the files missing from --data-dir into it (default: read local files, else "
+        "download them once into the user cache, ~/.cache/tsforecast/m4)",
+    )
+    download.add_argument(
+        "--no-download", dest="download", action="store_const", const=False, help="never download"
+    )
     parser.add_argument(
         "--models",
         default="naive,snaive,naive2",
@@ -150,7 +162,7 @@ def main(argv=None) -> int:
 
     try:
         data = load_m4(args.frequency, args.data_dir, download=args.download)
-        published = load_m4_published(args.frequency, args.data_dir)
+        published = load_m4_published(args.frequency, data.folder)
     except TsforecastError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -39,14 +39,14 @@ from tsforecast.nn.streams import stream_chunks
 MODEL = dict(horizon=48, season_length=24, hidden_size=64, num_layers=2, tbptt_steps=96, random_state=0)
 
 
-def load_train(data_dir: str) -> pd.DataFrame:
+def load_train(data_dir: str | None) -> pd.DataFrame:
     """M4 Hourly training series as a long frame (the package loader, else the CSV directly)."""
     try:
         from tsforecast.datasets import load_m4
 
-        return load_m4("hourly", data_dir, download=False).train
+        return load_m4("hourly", data_dir).train  # local files, else a one-off download
     except ImportError:
-        wide = pd.read_csv(Path(data_dir) / "Hourly-train.csv", index_col=0)
+        wide = pd.read_csv(Path(data_dir or "../shared/data/m4") / "Hourly-train.csv", index_col=0)
         frames = [
             pd.DataFrame({"unique_id": sid, "ds": np.arange(row.notna().sum()), "y": row.dropna().to_numpy()})
             for sid, row in wide.iterrows()
@@ -146,7 +146,12 @@ def run_memory(steps: int, threads: int | None) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default="../shared/data/m4")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of Hourly-train.csv (default: $TSFORECAST_DATA_DIR/m4, else ../shared/data/m4, "
+        "else a one-off download into the user cache)",
+    )
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--window-seconds", type=float, default=10.0)

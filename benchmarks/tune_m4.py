@@ -34,7 +34,10 @@ from tsforecast.tuning import Validation, score_forecasts, tune
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--data-dir", default=None, help="folder holding Hourly-train.csv and Hourly-test.csv"
+        "--data-dir",
+        default=None,
+        help="folder holding Hourly-train.csv and Hourly-test.csv (default: $TSFORECAST_DATA_DIR/m4, else "
+        "../shared/data/m4, else a one-off download into the user cache)",
     )
     parser.add_argument("--n-trials", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=None, help="seconds after which no trial starts")
@@ -61,7 +64,7 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = load_m4("hourly", args.data_dir, download=False)
+    data = load_m4("hourly", args.data_dir)  # local files, else a one-off download into the user cache
     train, test = data.train, data.test
     if args.limit:
         keep = train["unique_id"].drop_duplicates().iloc[: args.limit]

@@ -34,6 +34,7 @@ from clitools import (
     store_uri,
     tree_bytes,
 )
+from m4server import M4Server, write_m4_files
 
 from tsforecast.pipelines import ConfigError, load_config
 
@@ -219,6 +220,54 @@ def test_m4_pipeline_scores_the_test_set_beside_the_published_figures(workdir, s
     assert list(scores.index) == ["naive", "naive2", "snaive", "ses", "theta"]
     assert scores.loc["naive2", "owa"] == 1.0 and scores.loc["naive2", "m4_smape"] == pytest.approx(18.383)
     assert len(pd.read_parquet(workdir / "m4" / AS_OF / "forecasts.parquet")) == 4 * 48
+
+
+# ------------------------------------------------------------------ the demo on a stranger's machine
+# The demo pipeline in a fresh clone: no ../shared beside the working directory, no M4_DIR, an empty
+# user cache, and the M4 "repository" a local server with small yearly files (no LSTM: no torch).
+FRESH = [
+    "--as-of", AS_OF, "--set", "data.frequency=yearly", "--set", "model.name=naive",
+    "--set", "model.params={}", "--set", "baselines=[snaive]", "--set", "gate.enabled=false", *UNTRACKED,
+]  # fmt: skip
+
+
+def run_fresh(tmp_path: Path, url: str, store: str) -> subprocess.CompletedProcess:
+    clone = tmp_path / "clone"
+    clone.mkdir(exist_ok=True)
+    env = {k: v for k, v in cli_env(store).items() if k not in ("M4_DIR", "TSFORECAST_DATA_DIR")}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), TSFORECAST_M4_URL=url, NO_PROXY="127.0.0.1")
+    command = [sys.executable, "-m", "tsforecast.cli", "run", str(M4_PIPELINE), *FRESH]
+    return subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_demo_pipeline_reads_m4_from_dir_or_finds_it():
+    assert load_config(M4_PIPELINE, environ={}).data.dir == ""  # ${M4_DIR:-} unset: search, download
+    assert load_config(M4_PIPELINE, environ={"M4_DIR": "/data/m4"}).data.dir == "/data/m4"
+
+
+def test_the_demo_downloads_m4_once_on_a_fresh_machine(tmp_path, store):
+    cache = tmp_path / "xdg" / "tsforecast" / "m4"
+    with M4Server(write_m4_files(tmp_path / "served")) as server:
+        first = run_fresh(tmp_path, server.url, store)
+        assert first.returncode == 0, first.stderr
+        assert server.requests == ["/Train/Yearly-train.csv", "/Test/Yearly-test.csv"]
+        manifest = manifest_of(tmp_path / "clone" / "outputs" / "m4-hourly" / AS_OF)
+        assert [item["path"] for item in manifest["inputs"]] == [
+            str(cache / "Yearly-train.csv"),
+            str(cache / "Yearly-test.csv"),
+        ]
+        again = run_fresh(tmp_path, server.url, store)
+        assert again.returncode == 0, again.stderr
+        assert len(server.requests) == 2  # the second run reads the cache
+
+
+def test_the_demo_offline_exits_3_saying_how_to_use_local_files(tmp_path, store, closed_port):
+    url = f"http://127.0.0.1:{closed_port}/{{part}}/{{name}}"
+    result = run_fresh(tmp_path, url, store)
+    assert result.returncode == 3, result.stderr
+    assert f"cannot connect to {url.format(part='Train', name='Yearly-train.csv')}" in result.stderr
+    assert "M4_DIR=FOLDER" in result.stderr and "--set data.dir=FOLDER" in result.stderr
+    assert not [p for p in (tmp_path / "xdg").rglob("*") if p.is_file()]  # no partial download
 
 
 # ------------------------------------------------------------------ a synthetic daily pipeline

@@ -265,7 +265,7 @@ def _read_data(settings: TuneSettings, args):
     if source.lower().startswith("m4:"):
         from tsforecast.datasets import load_m4
 
-        data = load_m4(source[3:], settings.data_dir, download=False)
+        data = load_m4(source[3:], settings.data_dir)  # local files, else a one-off download
         if settings.test not in (None, "m4", source):
             raise InvalidParameterError(
                 f"--test with data {source}: write --test m4 (its test part) or omit it."

@@ -1,4 +1,4 @@
-"""The M4 forecasting competition data: local files, or a one-off download into a cache.
+"""The M4 forecasting competition data: local files, or a one-off download into the user cache.
 
 M4 (Makridakis, Spiliotis & Assimakopoulos, 2020) holds 100,000 series in six frequency subsets.
 Each subset is two wide CSV files, ``{Frequency}-train.csv`` and ``{Frequency}-test.csv``: one row
@@ -7,31 +7,44 @@ the series have different lengths. The competition withheld the start dates, so 
 integer time stamps: ``ds`` counts positions from 0 in the training part and carries on into the
 test part.
 
-The folder holding the files is, in order: the ``data_dir`` argument, ``$TSFORECAST_DATA_DIR/m4``,
-or the default cache (``data/cache/m4`` in a source checkout, else ``~/.cache/tsforecast/m4``).
-Missing files are downloaded there from the organisers' repository when ``download=True``.
+Where the files come from (``download="auto"``, the default): the first folder that holds both
+files of the subset among the local one (the ``data_dir`` argument; else ``$TSFORECAST_DATA_DIR/m4``;
+else ``../shared/data/m4`` under the working directory, when it exists: our own checkouts' copy)
+and the user cache (:func:`default_data_dir` ``/ "m4"``, ``~/.cache/tsforecast/m4`` on Linux).
+When neither holds them, the missing files are downloaded into the cache once, from the organisers'
+repository (``$TSFORECAST_M4_URL`` points elsewhere, e.g. a mirror), through a temporary file that is
+renamed into place only after its size and SHA-256 (Hourly; the other subsets: size and format)
+are checked. ``download=True`` downloads the files missing from the folder given (``data_dir`` or
+``$TSFORECAST_DATA_DIR/m4``, else the cache) into it; ``download=False`` never downloads.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
-from http.client import HTTPException
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import numpy as np
 import pandas as pd
 
-from tsforecast.exceptions import InvalidInputError
+from tsforecast.data.download import fetch
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 
 logger = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "TSFORECAST_DATA_DIR"
+URL_ENV = "TSFORECAST_M4_URL"
 M4_URL = "https://raw.githubusercontent.com/Mcompetitions/M4-methods/master/Dataset/{part}/{name}"
+SHARED_DIR = Path("..", "shared", "data", "m4")  # our checkouts' read-only copy, beside the repository
+# SHA-256 of the organisers' files (Mcompetitions/M4-methods, Dataset/): a download that differs is
+# refused. For the subsets not listed, the byte count and the format are checked instead.
+SHA256 = {
+    "Hourly-train.csv": "ea59b7783573c49077a835ab6465c7d66f1474783360f310988a9a737fbca62f",
+    "Hourly-test.csv": "71a57fccb15e534d973626ada4fb87febf789e9317715b7cc6dd3b5f90db6f42",
+}
+_PARTS = ("Train", "Test")
+_CACHE = "the download cache"
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class M4Data:
         The seasonal period M4 uses (MASE's lag and the seasonal benchmarks').
     frequency : str
         The lower-case frequency name (``"hourly"``).
+    folder : Path or None
+        The folder the two files were read from (a local folder or the download cache).
     """
 
     train: pd.DataFrame
@@ -76,14 +91,16 @@ class M4Data:
     horizon: int
     season_length: int
     frequency: str
+    folder: Path | None = None
 
     @property
     def n_series(self) -> int:
+        """The number of series in the subset."""
         return int(self.train["unique_id"].nunique())
 
 
-def load_m4(frequency: str, data_dir=None, download: bool = True) -> M4Data:
-    """Load one frequency subset of the M4 competition.
+def load_m4(frequency: str, data_dir=None, download="auto", verbose: bool | None = None) -> M4Data:
+    """Load one frequency subset of the M4 competition, downloading it once when it is nowhere local.
 
     Parameters
     ----------
@@ -91,9 +108,16 @@ def load_m4(frequency: str, data_dir=None, download: bool = True) -> M4Data:
         The subset, case-insensitive.
     data_dir : str or Path, optional
         Folder holding ``{Frequency}-train.csv`` and ``{Frequency}-test.csv``. Defaults to
-        ``$TSFORECAST_DATA_DIR/m4``, else the default cache (see the module docstring).
-    download : bool, default=True
-        Download missing files from the M4 organisers' GitHub repository into that folder.
+        ``$TSFORECAST_DATA_DIR/m4``, else ``../shared/data/m4`` when that folder exists.
+    download : {"auto", True, False}, default="auto"
+        ``"auto"``: read the files from the local folder, or else the user cache
+        (:func:`default_data_dir` ``/ "m4"``), and download into the cache what neither holds.
+        ``True``: download the files missing from the folder given (``data_dir``, else
+        ``$TSFORECAST_DATA_DIR/m4``, else the cache) into it. ``False``: never download. The
+        download URL is ``$TSFORECAST_M4_URL`` (with ``{part}`` = ``Train``/``Test`` and ``{name}`` =
+        the file name), else the organisers' GitHub repository.
+    verbose : bool, optional
+        A download progress bar: always, never, or when stderr is a terminal (None).
 
     Returns
     -------
@@ -103,7 +127,12 @@ def load_m4(frequency: str, data_dir=None, download: bool = True) -> M4Data:
     Raises
     ------
     InvalidInputError
-        For an unknown frequency, files that are missing (and not downloaded) or malformed.
+        For an unknown frequency; files that are missing and not downloaded (the message names the
+        folders searched, the URL tried and how to point the loader at local files); a download that
+        fails or is refused (incomplete, another checksum); malformed files.
+    InvalidParameterError
+        For a ``download`` other than ``"auto"``, True or False, or a ``$TSFORECAST_M4_URL`` with other
+        placeholders than ``{part}`` and ``{name}``.
 
     Examples
     --------
@@ -112,14 +141,7 @@ def load_m4(frequency: str, data_dir=None, download: bool = True) -> M4Data:
     (48, 24, 414)
     """
     key, spec = _spec(frequency)
-    folder = _resolve_dir(data_dir)
-    paths = {part: folder / f"{spec.file_prefix}-{part.lower()}.csv" for part in ("Train", "Test")}
-    missing = [part for part, path in paths.items() if not path.is_file()]
-    if missing and not download:
-        raise InvalidInputError(_missing_message(paths, folder, "download=False"))
-    for part in missing:
-        _download(M4_URL.format(part=part, name=paths[part].name), paths[part], paths, folder)
-
+    paths = _locate(spec, data_dir, download, verbose)
     train_ids, train_values = _read_wide(paths["Train"])
     test_ids, test_values = _read_wide(paths["Test"])
     _check_pairing(train_ids, test_ids, test_values, spec.horizon, paths)
@@ -130,6 +152,7 @@ def load_m4(frequency: str, data_dir=None, download: bool = True) -> M4Data:
         horizon=spec.horizon,
         season_length=spec.season_length,
         frequency=key,
+        folder=paths["Train"].parent,
     )
 
 
@@ -137,8 +160,9 @@ def load_m4_published(frequency: str, data_dir=None) -> pd.DataFrame | None:
     """The published M4 accuracy of every method on one frequency, if the file is there.
 
     Reads ``{frequency}_published_results.csv`` (columns ``method``, ``team``, ``type``,
-    ``{frequency}_smape``, ``{frequency}_mase``, ``{frequency}_owa``) from the M4 folder resolved as
-    in :func:`load_m4`. Rows without scores (the workbook's notes) are dropped.
+    ``{frequency}_smape``, ``{frequency}_mase``, ``{frequency}_owa``) from the first of the folders
+    :func:`load_m4` searches that holds it. It is never downloaded. Rows without scores (the
+    workbook's notes) are dropped.
 
     Parameters
     ----------
@@ -160,8 +184,9 @@ def load_m4_published(frequency: str, data_dir=None) -> pd.DataFrame | None:
     [18.383, 2.395]
     """
     key, _ = _spec(frequency)
-    path = _resolve_dir(data_dir) / f"{key}_published_results.csv"
-    if not path.is_file():
+    found = [f / f"{key}_published_results.csv" for f, _ in _search_dirs(data_dir)]
+    path = next((p for p in found if p.is_file()), None)
+    if path is None:
         return None
     table = pd.read_csv(path, dtype={"method": str})
     scores = {f"{key}_{name}": name for name in ("smape", "mase", "owa")}
@@ -173,15 +198,20 @@ def load_m4_published(frequency: str, data_dir=None) -> pd.DataFrame | None:
 
 
 def default_data_dir() -> Path:
-    """The root folder datasets are cached in when neither an argument nor the env var says.
+    r"""The user cache datasets are downloaded into: one subfolder per dataset (``m4/``).
 
-    ``data/cache`` of the source checkout the package runs from, else ``$XDG_CACHE_HOME/tsforecast``
-    (``~/.cache/tsforecast``).
+    ``platformdirs.user_cache_dir("tsforecast")``: ``~/.cache/tsforecast`` on Linux (or
+    ``$XDG_CACHE_HOME/tsforecast``), ``~/Library/Caches/tsforecast`` on macOS,
+    ``%LOCALAPPDATA%\tsforecast\Cache`` on Windows. Delete it at any time to reclaim the space.
+
+    Examples
+    --------
+    >>> default_data_dir()  # doctest: +SKIP
+    PosixPath('/home/me/.cache/tsforecast')
     """
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "pyproject.toml").is_file() and (repo / "tsforecast" / "__init__.py").is_file():
-        return repo / "data" / "cache"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tsforecast"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("tsforecast", appauthor=False))
 
 
 def _spec(frequency) -> tuple[str, M4Spec]:
@@ -193,41 +223,86 @@ def _spec(frequency) -> tuple[str, M4Spec]:
     return key, M4_FREQUENCIES[key]
 
 
-def _resolve_dir(data_dir) -> Path:
+def _given_dir(data_dir) -> tuple[Path, str] | None:
+    """The folder the caller names (argument, else the env var), and how it was named."""
     if data_dir is not None:
-        return Path(data_dir).expanduser()
+        return Path(data_dir).expanduser(), "data_dir"
     root = os.environ.get(DATA_DIR_ENV)
-    return (Path(root).expanduser() if root else default_data_dir()) / "m4"
+    return (Path(root).expanduser() / "m4", f"${DATA_DIR_ENV}/m4") if root else None
 
 
-def _missing_message(paths: dict, folder: Path, reason: str) -> str:
-    names = ", ".join(p.name for p in paths.values() if not p.is_file())
-    return (
-        f"M4 file(s) {names} not found in {folder} ({reason}). Pass data_dir= the folder that holds "
-        f"them, or set {DATA_DIR_ENV} to a folder whose m4/ subfolder holds them, or call "
-        "load_m4(..., download=True) with internet access to fetch them from "
-        "github.com/Mcompetitions/M4-methods."
-    )
+def _search_dirs(data_dir) -> list[tuple[Path, str]]:
+    """Where the files are looked for, in order: the local folder, then the user cache."""
+    local = _given_dir(data_dir)
+    if local is None and SHARED_DIR.is_dir():
+        local = SHARED_DIR, "the shared copy beside the working directory"
+    cache = default_data_dir() / "m4", _CACHE
+    return [local, cache] if local is not None and local[0] != cache[0] else [local or cache]
 
 
-def _download(url: str, target: Path, paths: dict, folder: Path) -> None:
-    """Fetch ``url`` into ``target`` atomically: a temporary file in the same folder, then a rename."""
-    logger.info("downloading %s to %s", url, target)
-    tmp_name = None
+def _locate(spec: M4Spec, data_dir, download, verbose) -> dict:
+    """The paths of the subset's two files, downloading them as ``download`` says."""
+    if not (isinstance(download, bool) or download == "auto"):
+        raise InvalidParameterError(f"download must be 'auto', True or False; got {download!r}.")
+    names = {part: f"{spec.file_prefix}-{part.lower()}.csv" for part in _PARTS}
+    given, searched = _given_dir(data_dir), _search_dirs(data_dir)
+    if download is True:
+        folder = (given or searched[-1])[0]
+    else:
+        for folder, _ in searched:
+            if all((folder / name).is_file() for name in names.values()):
+                return {part: folder / name for part, name in names.items()}
+        if download is False:
+            raise InvalidInputError(_not_found(names, searched, "download=False: nothing was downloaded."))
+        folder = searched[-1][0]
+        if given is not None:
+            logger.warning("M4 files not in %s (%s): using the download cache %s", *given, folder)
+    paths = {part: folder / name for part, name in names.items()}
+    template = os.environ.get(URL_ENV) or M4_URL
+    for part, path in paths.items():
+        if path.is_file():
+            continue
+        try:
+            url = template.format(part=part, name=path.name)
+        except (KeyError, IndexError, ValueError):
+            raise InvalidParameterError(
+                f"{URL_ENV}={template!r}: the only placeholders are {{part}} (Train or Test) and "
+                f"{{name}} (the file name), as in the default {M4_URL}."
+            ) from None
+        logger.info("M4 %s: downloading %s into %s (once)", spec.file_prefix, url, folder)
+        known = SHA256.get(path.name)
+        try:
+            fetch(url, path, sha256=known, check=None if known else _check_format, verbose=verbose)
+        except InvalidInputError as error:
+            message = _not_found(names, searched, f"Downloading them into {folder} failed: {error}")
+            raise InvalidInputError(message) from None
+    return paths
+
+
+def _check_format(path: Path) -> None:
+    """A downloaded file whose checksum is not known must at least read as an M4 file."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as tmp:
-            tmp_name = tmp.name
-            with urlopen(url, timeout=60) as response:
-                while chunk := response.read(1 << 20):
-                    tmp.write(chunk)
-        os.replace(tmp_name, target)
-    except (URLError, HTTPException, OSError, ValueError) as error:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise InvalidInputError(
-            _missing_message(paths, folder, f"download of {url} failed: {error}")
-        ) from None
+        _read_wide(path)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"not an M4 file ({error})") from None
+
+
+def _not_found(names: dict, searched: list, reason: str) -> str:
+    if [how for _, how in searched] == [_CACHE]:
+        where = (
+            f"the download cache {searched[0][0]}; no local folder was given (data_dir, {DATA_DIR_ENV}) "
+            f"or found ({SHARED_DIR} from the working directory)"
+        )
+    else:
+        where = " or ".join(f"{folder} ({how})" for folder, how in searched)
+    return (
+        f"M4 file(s) {' and '.join(names.values())} not found in {where}. {reason} "
+        "To use local copies, point tsforecast at the folder that holds them: load_m4(..., "
+        f"data_dir=FOLDER), {DATA_DIR_ENV}=ROOT (the files in ROOT/m4), --data-dir FOLDER "
+        "(tsforecast tune, benchmarks), --set data.dir=FOLDER or M4_DIR=FOLDER (pipelines, "
+        f"make demo M4_DIR=FOLDER). To download from a mirror, set {URL_ENV} (with {{part}} and "
+        f"{{name}} placeholders; default {M4_URL})."
+    )
 
 
 def _read_wide(path: Path) -> tuple[list, list]:

@@ -204,12 +204,13 @@ def _load_test(config: PipelineConfig, inputs: Inputs) -> Inputs:
 def _load_m4(source) -> Inputs:
     from tsforecast.datasets import M4_FREQUENCIES, load_m4, load_m4_published
 
-    folder = Path(source.dir)
-    data = load_m4(source.frequency, folder, download=False)
+    data = load_m4(source.frequency, source.dir or None)  # downloads into the user cache when not local
+    folder = data.folder
     prefix = M4_FREQUENCIES[source.frequency].file_prefix
     names = {"data": f"{prefix}-train.csv", "test": f"{prefix}-test.csv"}
-    published = load_m4_published(source.frequency, folder)
-    if published is not None:
+    published = None  # beside the data files only: a download brings none
+    if (folder / f"{source.frequency}_published_results.csv").is_file():
+        published = load_m4_published(source.frequency, folder)
         names["published"] = f"{source.frequency}_published_results.csv"
     files = [describe_file(role, folder / name) for role, name in names.items()]
     return Inputs(data.train, data.test, published, files, CANONICAL)

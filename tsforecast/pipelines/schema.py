@@ -49,11 +49,15 @@ class FileData(_Section):
 
 
 class M4DataSource(_Section):
-    """One frequency subset of the M4 competition, read from ``dir`` (never downloaded)."""
+    """One frequency subset of the M4 competition, found as :func:`tsforecast.datasets.load_m4` does.
+
+    From ``dir`` (absent or empty: ``$TSFORECAST_DATA_DIR/m4``, else ``../shared/data/m4``); when that
+    folder lacks the files, from the user cache, where they are downloaded once.
+    """
 
     kind: Literal["m4"]
     frequency: Literal["yearly", "quarterly", "monthly", "weekly", "daily", "hourly"] = "hourly"
-    dir: str
+    dir: str | None = None  # "" (${M4_DIR:-} with M4_DIR unset) is no folder
     limit_series: Annotated[int, Field(ge=1)] | None = None
 
 
