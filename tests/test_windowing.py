@@ -1,8 +1,5 @@
 """Sliding windows and TBPTT stream plans (numpy only)."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -49,32 +46,3 @@ def test_layout_left_aligns_with_context_and_pads():
 
 def test_chunk_starts_cover_the_steps():
     assert list(chunk_starts(9, 3)) == [0, 3, 6] and list(chunk_starts(10, 3)) == [0, 3, 6, 9]
-
-
-TORCH_FREE = (
-    "tsforecast",
-    "tsforecast.windowing",
-    "tsforecast.scaling",
-    "tsforecast.data",
-    "tsforecast.datasets",
-    "tsforecast.metrics",
-    "tsforecast.base",
-    "tsforecast.backtesting",
-    "tsforecast.baselines",
-)
-
-
-def test_layers_above_nn_do_not_import_torch():
-    """In a fresh interpreter, import each layer above nn/ in turn; name the first that pulls torch in."""
-    code = (
-        "import importlib, sys\n"
-        f"for name in {TORCH_FREE!r}:\n"
-        "    importlib.import_module(name)\n"
-        "    if 'torch' in sys.modules:\n"
-        "        sys.exit(f'importing {name} imported torch')\n"
-        "import tsforecast\n"
-        "tsforecast.backtest, tsforecast.compare, tsforecast.Naive2, tsforecast.metrics\n"
-        "sys.exit('torch' in sys.modules and 'the lazy attributes of tsforecast imported torch')\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr

@@ -1,7 +1,9 @@
 """tsforecast: recurrent-network forecasting with honest statistical baselines.
 
-Torch-free parts (data layer, metrics, backtesting, baselines) import eagerly; the recurrent
-forecasters import torch, so they load on first use (``tsforecast.LSTMForecaster``).
+The package is a facade: each public name (``tsforecast.Naive2``, ``tsforecast.backtest``,
+``tsforecast.metrics``, ...) is imported from its module on first use, so ``import tsforecast``
+itself loads no layer. Only the recurrent forecasters, ``load``, ``nn`` and ``diagnostics`` import
+torch.
 """
 
 from importlib import import_module

@@ -33,8 +33,10 @@ class TrackingError(TsforecastError, RuntimeError):
 
 
 class UnavailableError(TsforecastError, RuntimeError):
-    """A resource is busy or unreachable (a database that is down, a pipeline's lock held by another
-    run); retrying later may succeed."""
+    """A resource is busy or unreachable; retrying later may succeed.
+
+    A database that is down, or a pipeline's lock held by another run.
+    """
 
 
 class TsforecastWarning(UserWarning):

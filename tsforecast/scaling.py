@@ -144,6 +144,7 @@ class SeriesScaler:
 
     @classmethod
     def from_state(cls, state: dict) -> SeriesScaler:
+        """The scaler that :meth:`state` describes."""
         as_array = lambda x: np.asarray(x, dtype=np.float64)  # noqa: E731
         return cls(state["kind"], as_array(state["center"]), as_array(state["scale"]))
 

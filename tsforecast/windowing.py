@@ -104,6 +104,7 @@ class StreamPlan:
 
     @property
     def n_streams(self) -> int:
+        """Number of streams."""
         return len(self.series)
 
 

@@ -24,6 +24,7 @@ METRICS = ("smape", "mase", "mae", "rmse")
 
 
 def add_parser(subparsers) -> None:
+    """Register the ``backtest`` subcommand on an ``argparse`` subparsers object."""
     from tsforecast.registry import MODELS
 
     parser = common.add_command(
@@ -57,6 +58,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Backtest the named models on the latest windows of the data file and print the comparison.
+
+    The models are built and the output names checked before the file is read. Returns 0; errors
+    propagate (the ``tsforecast`` command maps them to its exit codes).
+    """
     from tsforecast.backtesting import compare
     from tsforecast.data.io import write_frame
     from tsforecast.exceptions import InvalidParameterError

@@ -91,6 +91,7 @@ def data_names(args) -> dict:
 
 
 def read_input(path, args):
+    """Read a data file with the command line's column names (:func:`tsforecast.data.io.read_frame`)."""
     from tsforecast.data.io import read_frame
 
     return read_frame(path, id_col=args.id_col, time_col=args.time_col)

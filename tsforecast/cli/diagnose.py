@@ -29,6 +29,7 @@ examples:
 
 
 def add_parser(subparsers) -> None:
+    """Register the ``diagnose`` subcommand on an ``argparse`` subparsers object."""
     parser = subparsers.add_parser(
         "diagnose",
         help="gradient-flow, gate and error diagnostics of a saved recurrent model",
@@ -68,6 +69,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Diagnose a saved recurrent model on the data file (default: its training data), print the findings.
+
+    Also writes the report's files with ``--output`` and logs them to MLflow with ``--track``.
+    Returns 0; a baseline model raises :class:`InvalidParameterError` (nothing to diagnose).
+    """
     from tsforecast.data.io import read_frame
     from tsforecast.exceptions import InvalidParameterError
     from tsforecast.pipelines.models import load_model

@@ -22,6 +22,7 @@ examples:
 
 
 def add_parser(subparsers) -> None:
+    """Register the ``fit`` subcommand on an ``argparse`` subparsers object."""
     from tsforecast.registry import MODELS
 
     parser = common.add_command(
@@ -51,6 +52,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Fit the named model on the data file, save it (and its forecasts), print the model's path.
+
+    With ``--track`` or ``--register`` the fit is an MLflow run. Returns 0; errors propagate (the
+    ``tsforecast`` command maps them to its exit codes).
+    """
     from tsforecast.data.io import write_frame
     from tsforecast.exceptions import InvalidParameterError
     from tsforecast.pipelines.models import check_model_path, save_model

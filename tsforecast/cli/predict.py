@@ -22,6 +22,7 @@ examples:
 
 
 def add_parser(subparsers) -> None:
+    """Register the ``predict`` subcommand on an ``argparse`` subparsers object."""
     parser = common.add_command(
         subparsers,
         "predict",
@@ -47,6 +48,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Forecast with a saved or MLflow model, write the forecasts and print the file's path.
+
+    Returns 0; errors propagate (the ``tsforecast`` command maps them to its exit codes).
+    """
     from tsforecast.data.io import write_frame
     from tsforecast.pipelines.models import load_model
 

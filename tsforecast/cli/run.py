@@ -34,6 +34,7 @@ See pipelines/README.md for the file format."""
 
 
 def add_parser(subparsers) -> None:
+    """Register the ``run`` subcommand on an ``argparse`` subparsers object."""
     parser = common.add_command(
         subparsers,
         "run",
@@ -62,6 +63,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Run the pipeline file as of ``--as-of`` (or only validate it, ``--check``) and print the report.
+
+    Returns :attr:`ExitCode.OK`, or :attr:`ExitCode.GATE` when the run kept no model; errors
+    propagate (the ``tsforecast`` command maps them to its exit codes).
+    """
     from tsforecast.cli.exit_codes import ExitCode
     from tsforecast.pipelines import AsOf, load_config, run_pipeline
 

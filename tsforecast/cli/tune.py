@@ -139,8 +139,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    """Run the ``tune`` subcommand; returns 0, raises what fails (the ``tsforecast`` command maps it to
-    its exit codes: 2 for a bad setting, 3 for bad data, 5 when no trial could train)."""
+    """Run the ``tune`` subcommand: the study, its leaderboard and verdict, and the files asked for.
+
+    Returns 0 and raises what fails (the ``tsforecast`` command maps it to its exit codes: 2 for a
+    bad setting, 3 for bad data, 5 when no trial could train).
+    """
     return _run(settings_from(args), args)
 
 
@@ -257,8 +260,10 @@ def _recurrent_models() -> list[str]:
 
 
 def _read_data(settings: TuneSettings, args):
-    """Training part, test part (or None) and the data's own horizon/season (M4 subsets), all read
-    before any tuning starts so that a bad test file fails fast."""
+    """Training part, test part (or None) and the data's own horizon/season (M4 subsets).
+
+    All are read before any tuning starts, so that a bad test file fails fast.
+    """
     from tsforecast.exceptions import InvalidParameterError
 
     source = str(settings.data)

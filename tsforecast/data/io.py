@@ -51,7 +51,7 @@ def file_format(path, *, writing: bool = False) -> str:
 
 
 def read_frame(path, *, id_col: str = "unique_id", time_col: str = "ds") -> pd.DataFrame:
-    """Read a CSV or parquet file in the long, wide or single-series layout.
+    r"""Read a CSV or parquet file in the long, wide or single-series layout.
 
     Parameters
     ----------
@@ -75,7 +75,7 @@ def read_frame(path, *, id_col: str = "unique_id", time_col: str = "ds") -> pd.D
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "y.csv"
-    >>> _ = path.write_text("ds,store_1\\n2024-01-01,3\\n2024-01-02,4\\n")
+    >>> _ = path.write_text("ds,store_1\n2024-01-01,3\n2024-01-02,4\n")
     >>> read_frame(path).index.dtype.kind
     'M'
     """

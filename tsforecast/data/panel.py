@@ -80,10 +80,12 @@ class Panel:
 
     @property
     def n_series(self) -> int:
+        """Number of series."""
         return len(self.ids)
 
     @property
     def lengths(self) -> np.ndarray:
+        """Length of every series (observations and missing steps), in the order of ``ids``."""
         return np.array([len(v) for v in self.values], dtype=np.int64)
 
     def replace_values(self, values: list) -> Panel:

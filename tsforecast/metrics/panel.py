@@ -93,8 +93,11 @@ def _in_context(label, func, *args):
 def _joined(
     forecasts, actuals, train, season_length, metrics, quantiles, id_col, time_col, target_col, pred_col
 ):
-    """One row per forecast point with an actual: id, horizon, y_true, y_pred, quantile columns (and
-    MASE scale); and the output columns to score."""
+    """The forecast points joined to their actuals, and the output columns to score.
+
+    One row per forecast point with an actual: id, horizon, y_true, y_pred, the quantile columns (and
+    the series' MASE scale).
+    """
     if isinstance(metrics, str) or not metrics or not set(metrics) <= set(_PANEL_METRICS):
         raise InvalidInputError(f"metrics must be a non-empty sequence of {_PANEL_METRICS}, got {metrics!r}.")
     _check_frame(forecasts, "forecasts", [id_col, time_col, pred_col])

@@ -60,9 +60,11 @@ class CurrentComparison:
 
     @property
     def compared(self) -> bool:
+        """Whether the current model was scored (on at least one window)."""
         return self.table is not None
 
     def as_dict(self) -> dict:
+        """The outcome for the run's manifest (JSON-friendly; the table is left out)."""
         return {
             "source": self.source,
             "compared": self.compared,

@@ -51,6 +51,7 @@ class GateDecision:
     note: str = ""
 
     def describe(self) -> str:
+        """The decision as one sentence: verdict, the two scores, the threshold and the margin."""
         if self.reference is None:
             return "quality gate: nothing to compare with; passed."
         verdict = "passed" if self.passed else "FAILED"
@@ -62,6 +63,7 @@ class GateDecision:
         )
 
     def as_dict(self) -> dict:
+        """The decision's fields for the run's manifest (non-finite numbers as None)."""
         return {key: _finite(value) for key, value in asdict(self).items()}
 
 

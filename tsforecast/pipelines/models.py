@@ -157,11 +157,13 @@ class CurrentModel(BaseEstimator):
         self.tracking_uri = tracking_uri
 
     def fit(self, y, X=None, **fit_params):
+        """Load the model and remember ``y``, the window's history; nothing is trained."""
         self.model_ = load_current(self.source, self.tracking_uri)
         self.history_ = y
         return self
 
     def predict(self, horizon=None, X=None, y=None):
+        """Forecast with the loaded model from ``y``, else from the history given to ``fit``."""
         return self.model_.predict(horizon, y=self.history_ if y is None else y)
 
 

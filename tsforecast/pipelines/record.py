@@ -71,6 +71,7 @@ def to_json(document: dict) -> bytes:
 
 
 def parent_run_info(run_id: str) -> dict:
+    """Where the pipeline's MLflow run is: the active tracking URI and ``run_id``."""
     import mlflow
 
     return {"tracking_uri": mlflow.get_tracking_uri(), "run_id": run_id}

@@ -409,8 +409,10 @@ class _Run:
         write_bytes(record.to_json({**self.provenance, "mlflow": self.tracking}), folder / "run.json")
 
     def _current_source(self) -> tuple[str, str | None] | None:
-        """The model current before this as-of date (registered, else in the outputs folder), and the
-        as-of date of the run that kept it."""
+        """The model current before this as-of date, and the as-of date of the run that kept it.
+
+        The registered model when the pipeline registers one, else the latest in the outputs folder.
+        """
         registry = self.config.tracking.registry
         if registry is not None:
             uri, uri_as_of, _ = registration.registered_before(registry, self.as_of.label)

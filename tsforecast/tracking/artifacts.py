@@ -24,6 +24,7 @@ def _metric_key(*parts) -> str:
 
 
 def log_backtest_metrics(result, run_id) -> None:
+    """Log a backtest's summary, and its scores per horizon step (as steps), to the run in one batch."""
     import mlflow
     from mlflow.entities import Metric
 
@@ -44,6 +45,7 @@ def log_backtest_metrics(result, run_id) -> None:
 
 
 def write_fit(folder, estimator, data, history, guard, with_plots, n_series) -> None:
+    """Write a fit's forecasts, training history and (``with_plots``) their figures into ``folder``."""
     forecasts = _as_long(estimator.predict(), data.columns)
     forecasts.to_parquet(folder / "forecasts.parquet", index=False)
     if history is not None:
@@ -66,6 +68,7 @@ def write_fit(folder, estimator, data, history, guard, with_plots, n_series) -> 
 
 
 def write_backtest(folder, result, guard, with_plots, n_series) -> None:
+    """Write a backtest's tables, forecasts and (``with_plots``) its figures into ``folder``."""
     result.summary.to_csv(folder / "comparison.csv")
     (folder / "comparison.html").write_text(result.summary.to_html(float_format="%.4f"))
     result.by_horizon.to_csv(folder / "by_horizon.csv")

@@ -47,6 +47,7 @@ class EpochLogger:
         self._broken = False
 
     def __call__(self, estimator, record):
+        """Queue the epoch's metrics for the run (asynchronously) and keep the record."""
         self.records.append(dict(record))
         if self._broken:
             return

@@ -42,11 +42,13 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context):
+        """Load the forecaster from the model's artifact (MLflow calls this once, on loading)."""
         self.estimator_ = load_estimator(Path(context.artifacts[ARTIFACT_KEY]))
         self.time_dtypes_ = (context.model_config or {}).get("time_dtypes", {})
 
     # The annotation keeps MLflow's type-hint validation out of the way: the signature validates.
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        """Forecast ``params["horizon"]`` steps (default: the forecaster's horizon) from ``model_input``."""
         horizon = (params or {}).get("horizon")
         forecasts = self.estimator_.predict(None if horizon is None else int(horizon), y=model_input)
         # MLflow's schema enforcement casts datetime inputs to nanoseconds; answer in the training

@@ -83,6 +83,7 @@ class Objective:
         self.quiet = quiet
 
     def __call__(self, trial) -> float:
+        """Backtest one trial's parameters on the validation windows; returns its metric."""
         import optuna
 
         params = {**self.fixed_params, **suggest(trial, self.space, self.estimator)}

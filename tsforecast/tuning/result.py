@@ -117,7 +117,10 @@ class TuningResult:
 
 
 def score_forecasts(forecasts: dict, train, test, season_length, naive2=None, **fit_params) -> pd.DataFrame:
-    """sMAPE and MASE (means over series, M4's way) of each model's forecasts, and OWA against ``naive2``."""
+    """Score each model's forecasts on the test part, as M4 did.
+
+    sMAPE and MASE are means over series; OWA is added when ``naive2`` names the Naive2 forecasts.
+    """
     columns = Columns(*(fit_params.get(k, d) for k, d in zip(_NAMES, ("unique_id", "ds", "y"), strict=True)))
     freq = fit_params.get("freq")
     train_long, test_long = _long(train, columns, freq), _long(test, columns, freq)

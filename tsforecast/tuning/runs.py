@@ -95,6 +95,7 @@ class StudyTracker:
         return bool(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
     def trial_run(self, trial, params: dict) -> TrialRun:
+        """The nested MLflow run of ``trial``, opened now with its parameters."""
         return TrialRun(self, trial, params)
 
     @staticmethod
@@ -133,6 +134,7 @@ class TrialRun:
         self.store = tracker.store
 
     def on_epoch(self, estimator, record) -> None:
+        """Epoch callback of the trial's estimator: the record goes to the run's epoch logger."""
         if self.logger is not None:
             self.logger(estimator, record)
 

@@ -58,18 +58,23 @@ class TrialSeededTPESampler(optuna.samplers.BaseSampler):
             return sampler
 
     def infer_relative_search_space(self, study, trial):
+        """Optuna's hook, answered by the trial's own seeded ``TPESampler``."""
         return self._of(trial).infer_relative_search_space(study, trial)
 
     def sample_relative(self, study, trial, search_space):
+        """Optuna's hook, answered by the trial's own seeded ``TPESampler``."""
         return self._of(trial).sample_relative(study, trial, search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
+        """Optuna's hook, answered by the trial's own seeded ``TPESampler``."""
         return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study, trial) -> None:
+        """Optuna's hook, answered by the trial's own seeded ``TPESampler``."""
         self._of(trial).before_trial(study, trial)
 
     def after_trial(self, study, trial, state, values) -> None:
+        """Hand the trial to its own ``TPESampler``, then forget that sampler."""
         with self._lock:
             sampler = self._samplers.pop(trial.number, None)
         if sampler is not None:

@@ -90,6 +90,7 @@ class Validation:
         return self.horizon + (self.n_windows - 1) * self.step
 
     def backtest_args(self) -> dict:
+        """The windows as keyword arguments of :func:`~tsforecast.backtesting.backtest`."""
         return {
             "horizon": self.horizon,
             "n_windows": self.n_windows,
@@ -100,6 +101,7 @@ class Validation:
 
 
 def check_metric(metric: str) -> str:
+    """The objective's name in lower case; an unknown one raises, naming the choices."""
     key = str(metric).lower()
     if key not in METRICS:
         raise InvalidParameterError(f"metric must be one of {METRICS}; got {metric!r}.")
@@ -115,6 +117,7 @@ def scores_of(summary_row, reference: dict | None) -> dict:
 
 
 def is_finite(value) -> bool:
+    """Whether ``value`` is a finite number (None is not)."""
     return value is not None and math.isfinite(float(value))
 
 
