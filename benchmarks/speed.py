@@ -61,13 +61,13 @@ def framework_epochs(train: pd.DataFrame, epochs: int, **settings) -> LSTMForeca
 
 def plain_epochs(model: LSTMForecaster, train: pd.DataFrame, epochs: int) -> list:
     """The same TBPTT work as ``model``'s training, written as a bare PyTorch loop; seconds per epoch."""
-    panel = to_panel(train)  # the framework's own layout below, so that the inputs are identical
-    _, streams = model._training_streams(
-        panel.values, panel.ids, model.spec_, model.scaler_.kind, model.device_
-    )
+    panel = to_panel(train)  # the framework's own encoding below, so that the inputs are identical
+    codec = model.codec_
+    cut = (2 * model.tbptt_steps, model.tbptt_steps // 2)  # the default stream_length and warm-up
+    streams = codec.encode(panel.values, panel.ids, model.tbptt_steps, scaler=codec.scaler, cut=cut).streams
     rows = np.arange(streams.n_streams)
     xs, ys, ms = zip(
-        *[(x, y, m) for x, y, m, _ in stream_chunks(streams, rows, 96, model.scales_)], strict=True
+        *[(x, y, m) for x, y, m, _ in stream_chunks(streams, rows, 96, codec.scales)], strict=True
     )
     x_all, y_all, m_all = torch.cat(xs, 1), torch.cat(ys, 1), torch.cat(ms, 1)  # (streams, steps, ...)
     torch.manual_seed(0)
@@ -176,7 +176,7 @@ def main(argv=None) -> dict:
     for _ in range(args.repeats):
         windows = framework_epochs(train, 1, training="windows", lookback=168, max_time=args.window_seconds)
         record = windows.history_.iloc[-1]
-        window_rates.append(record["targets"] / record["seconds"])
+        window_rates.append(record.targets / record.seconds)
     window_rate = statistics.median(window_rates)
 
     memory = [run_memory(n, args.threads) for n in (10_000, 1_000_000)]

@@ -23,7 +23,7 @@ MAX_LINES = 500
 # STYLE.md's table, bottom up: a module may import modules of its own level and of the levels below.
 # The key is the first name after ``tsforecast.`` (a top-level module or a subpackage).
 LAYERS = {
-    0: ("exceptions",),
+    0: ("exceptions", "epochs"),  # epochs.py: the typed training record (pandas only)
     1: ("data", "datasets"),  # datasets.py: the public path of the loaders in data/
     2: ("windowing", "scaling"),
     3: ("metrics", "backtesting"),
@@ -42,17 +42,6 @@ LEVEL = {name: level for level, names in LAYERS.items() for name in names}
 # Importing the bare package from a module is fine (it loads nothing); ``tsforecast.Name`` counts as
 # an import of the module that Name comes from.
 FACADE = "tsforecast"
-
-# TODO(nn refactor): the rewrite of tsforecast/nn/ removes these; delete this allow-list with it.
-KNOWN_NN_EDGES = {
-    # Import cycles inside nn/, each closed by a lazy import in the estimator:
-    # estimators -> nn.diagnostics -> nn.diagnostics.analysis -> estimators (_RecurrentMixin),
-    ("tsforecast.nn.estimators", "tsforecast.nn.diagnostics"),
-    # estimators -> persistence -> estimators (the classes and resolve_device, to load a file).
-    ("tsforecast.nn.estimators", "tsforecast.nn.persistence"),
-    # A module over MAX_LINES lines.
-    ("tsforecast.nn.estimators", f"over {MAX_LINES} lines"),
-}
 
 TORCH_FREE = (
     "tsforecast",
@@ -222,8 +211,6 @@ def test_imports_point_down_the_layers():
         mine, theirs = _layer(i.importer), _layer(i.target)
         if mine not in LEVEL or theirs not in LEVEL or LEVEL[theirs] <= LEVEL[mine]:
             continue
-        if (i.importer, i.target) in KNOWN_NN_EDGES:
-            continue
         upward.append(
             f"{i}: layer {LEVEL[mine]} ({mine}) imports layer {LEVEL[theirs]} ({theirs}); imports must "
             "point down (STYLE.md): move the code down a layer or pass the object in"
@@ -244,9 +231,9 @@ def test_the_rules_see_lazy_and_string_imports():
 
 def test_modules_stay_small():
     too_long = []
-    for module, path in MODULES.items():
+    for path in MODULES.values():
         lines = len(path.read_text().splitlines())
-        if lines > MAX_LINES and (module, f"over {MAX_LINES} lines") not in KNOWN_NN_EDGES:
+        if lines > MAX_LINES:
             too_long.append(
                 f"{path.relative_to(ROOT)} has {lines} lines, over {MAX_LINES} (STYLE.md 11): split it "
                 "into modules that each own one thing"
@@ -287,8 +274,6 @@ def test_no_import_cycles_inside_nn():
     graph, where = {}, {}
     for i in IMPORTS:
         if _is_nn(i.importer) and _is_nn(i.target) and i.importer != i.target:
-            if (i.importer, i.target) in KNOWN_NN_EDGES:
-                continue
             graph.setdefault(i.importer, set()).add(i.target)
             where.setdefault((i.importer, i.target), i)
     found = [
@@ -301,17 +286,3 @@ def test_no_import_cycles_inside_nn():
         "import cycles inside tsforecast/nn/ (STYLE.md: public seams, not lazy imports that dodge a "
         "cycle; move the shared piece down):\n" + "\n".join(found)
     )
-
-
-def test_allow_list_holds_only_what_is_still_there():
-    """An entry of KNOWN_NN_EDGES that the nn refactor made true can go."""
-    edges = {(i.importer, i.target) for i in IMPORTS}
-    stale = []
-    for importer, target in KNOWN_NN_EDGES:
-        if target == f"over {MAX_LINES} lines":
-            path = MODULES.get(importer)
-            if path is None or len(path.read_text().splitlines()) <= MAX_LINES:
-                stale.append(f"{importer}: no longer over {MAX_LINES} lines")
-        elif (importer, target) not in edges:
-            stale.append(f"{importer} no longer imports {target}")
-    assert not stale, "remove from KNOWN_NN_EDGES:\n" + "\n".join(stale)

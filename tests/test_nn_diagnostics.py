@@ -189,7 +189,9 @@ def test_an_open_forget_gate_carries_the_gradient_and_saturates():
 def test_gradient_flow_of_a_trained_model_matches_autograd_on_torchs_lstm():
     """The probe gradients equal d loss / d h of the top layer computed through nn.LSTM itself."""
     model = LSTMForecaster(**TINY).fit(panel())
-    windows = probe_windows(model, model.training_panel_, model.scaler_, max_lag=6, warmup=0, max_series=8)
+    windows = probe_windows(
+        model, model.training_panel_, model.codec_.scaler, max_lag=6, warmup=0, max_series=8
+    )
     net = model.network_
     x = windows.x  # (series, 7, features)
     # Run step by step through torch's own module, keeping the state at lag 2 as a leaf.
@@ -209,7 +211,7 @@ def test_gradient_flow_of_a_trained_model_matches_autograd_on_torchs_lstm():
 # ------------------------------------------------------------------ gates, states, history, errors
 def test_gate_table_and_hidden_norms_match_a_direct_computation(lstm_model):
     report = lstm_model.diagnose(max_lag=8, warmup=5, max_series=2)
-    windows = probe_windows(lstm_model, lstm_model.training_panel_, lstm_model.scaler_, 8, 5, 2)
+    windows = probe_windows(lstm_model, lstm_model.training_panel_, lstm_model.codec_.scaler, 8, 5, 2)
     with torch.no_grad():
         run = unroll(lstm_model.network_, windows.x, record_gates=True)
     assert list(report.gates["gate"]) == ["input", "forget", "cell", "output"] * 2

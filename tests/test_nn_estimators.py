@@ -73,8 +73,8 @@ def test_scaler_sees_only_the_training_part():
     changed.loc[cutoff:, "y"] = 1e4
     settings = {**TINY, "scaler": "standard", "validation_size": 6, "max_epochs": 1}
     a, b = LSTMForecaster(**settings).fit(data), LSTMForecaster(**settings).fit(changed)
-    assert a.scaler_.state() == b.scaler_.state()
-    np.testing.assert_allclose(a.scaler_.center, data["y"][:cutoff].mean())
+    assert a.codec_.scaler.state() == b.codec_.scaler.state()
+    np.testing.assert_allclose(a.codec_.scaler.center, data["y"][:cutoff].mean())
     history = data.iloc[:cutoff].assign(unique_id="at_cutoff")
     pd.testing.assert_frame_equal(a.predict(y=history), b.predict(y=history))
 
@@ -84,9 +84,9 @@ def test_interior_missing_values_are_masked_and_zeros_switch_to_the_level_space(
     data.loc[[20, 21, 70], "y"] = np.nan
     data.loc[5, "y"] = 0.0
     model = LSTMForecaster(**TINY).fit(data)
-    assert model.scaler_.kind == "level"
+    assert model.codec_.scaler.kind == "level"
     assert np.isfinite(model.predict()["y_pred"]).all()
-    assert LSTMForecaster(**TINY).fit(panel()).scaler_.kind == "log"
+    assert LSTMForecaster(**TINY).fit(panel()).codec_.scaler.kind == "log"
 
 
 @pytest.mark.parametrize("scaler", ["standard", "robust", "minmax", "none", "level"])
@@ -128,7 +128,7 @@ def test_windows_models_forecast_from_their_last_window_tbptt_from_the_whole_his
     history = panel()
     from_end = history.iloc[::-1].groupby("unique_id").cumcount().iloc[::-1]
     # Everything before the last window, its context and the season the first level feature averages.
-    early = from_end >= model.spec_.context + 10 + model.spec_.season_length
+    early = from_end >= model.codec_.spec.context + 10 + model.codec_.spec.season_length
     changed = history.assign(y=history["y"].where(~early, history["y"] + 10.0))
     gap = np.abs(model.predict(y=history)["y_pred"] - model.predict(y=changed)["y_pred"]).max()
     same = gap < 1e-9
@@ -153,18 +153,18 @@ def test_long_season_and_stream_cutting():
         batch_size=64,
         random_state=0,
     ).fit(y)
-    assert model.spec_.long_season_length == 48 and model.spec_.n_features == 24 + 1 + 6 + 1
+    assert model.codec_.spec.long_season_length == 48 and model.codec_.spec.n_features == 24 + 1 + 6 + 1
     assert len(model.predict()) == 6
     auto = LSTMForecaster(horizon=6, season_length=24, hidden_size=4, max_epochs=1, tbptt_steps=16).fit(y)
-    assert auto.spec_.long_season_length == 0  # 400 steps < three weeks
+    assert auto.codec_.spec.long_season_length == 0  # 400 steps < three weeks
 
 
 def test_callbacks_max_time_and_warm_start():
     records = []
     model = LSTMForecaster(**{**TINY, "max_epochs": 5, "callbacks": [lambda est, rec: records.append(rec)]})
     model.fit(panel())
-    assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5]
-    stop = LSTMForecaster(**{**TINY, "max_epochs": 5, "callbacks": [lambda est, rec: rec["epoch"] >= 2]})
+    assert [r.epoch for r in records] == [1, 2, 3, 4, 5]
+    stop = LSTMForecaster(**{**TINY, "max_epochs": 5, "callbacks": [lambda est, rec: rec.epoch >= 2]})
     assert len(stop.fit(panel()).history_) == 2
 
     def prune(est, rec):
@@ -172,8 +172,11 @@ def test_callbacks_max_time_and_warm_start():
 
     with pytest.raises(KeyboardInterrupt, match="pruned"):
         LSTMForecaster(**{**TINY, "callbacks": [prune]}).fit(panel())
-    budget = LSTMForecaster(**{**TINY, "max_epochs": 1000, "max_time": 0.5}).fit(panel())
+    with pytest.warns(TsforecastWarning, match=r"stopped by max_time=0.5 s after \d+ of 1000 epochs"):
+        budget = LSTMForecaster(**{**TINY, "max_epochs": 1000, "max_time": 0.5}).fit(panel())
     assert len(budget.history_) < 1000
+    assert budget.history_["stopped_by"].iloc[-1] == "max_time"
+    assert budget.history_["stopped_by"].iloc[:-1].isna().all()
     warm = LSTMForecaster(**{**TINY, "warm_start": True, "max_epochs": 1}).fit(panel())
     first = {k: v.clone() for k, v in warm.network_.state_dict().items()}
     network = warm.network_

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from tsforecast.epochs import EpochRecord
 from tsforecast.exceptions import ClippingWarning, TrainingError
 from tsforecast.nn.modules import RecurrentNetwork
 from tsforecast.nn.streams import (
@@ -233,20 +234,11 @@ def test_epoch_records_and_clipping_warning():
     config = LoopConfig(max_epochs=2, learning_rate=1e-2, clip_norm=1e-6)
     with pytest.warns(ClippingWarning, match="clipping fired on 100%"):
         history = fit_network(network(), _Source([_batch()] * 3), config, MAE, torch.Generator())
-    assert [r["epoch"] for r in history] == [1, 2]
+    assert [r.epoch for r in history] == [1, 2]
     record = history[0]
-    assert set(record) >= {
-        "epoch",
-        "train_loss",
-        "val_loss",
-        "grad_norm_mean",
-        "grad_norm_max",
-        "clipped_fraction",
-        "learning_rate",
-        "seconds",
-    }
-    assert record["clipped_fraction"] == 1.0 and record["grad_norm_max"] >= record["grad_norm_mean"] > 0
-    assert math.isnan(record["val_loss"])
+    assert isinstance(record, EpochRecord) and record.steps == 3 and record.stopped_by is None
+    assert record.clipped_fraction == 1.0 and record.grad_norm_max >= record.grad_norm_mean > 0
+    assert math.isnan(record.val_loss)
 
 
 def test_early_stopping_restores_the_best_weights():
@@ -266,7 +258,7 @@ def test_early_stopping_restores_the_best_weights():
         validate=lambda: torch.tensor(next(scores)),
         on_epoch=on_epoch,
     )
-    assert [r["val_loss"] for r in history] == [3.0, 1.0, 2.0, 2.5, 2.0]
+    assert [r.val_loss for r in history] == [3.0, 1.0, 2.0, 2.5, 2.0]
     for k, v in net.state_dict().items():
         assert torch.equal(v, snapshots[1][k])
 
@@ -278,7 +270,7 @@ def test_a_callback_returning_true_stops_training():
         LoopConfig(max_epochs=5, learning_rate=1e-3),
         MAE,
         torch.Generator(),
-        on_epoch=lambda record: record["epoch"] == 2,
+        on_epoch=lambda record: record.epoch == 2,
     )
     assert len(history) == 2
 

@@ -23,6 +23,7 @@ mlflow = pytest.importorskip("mlflow")
 from tsforecast import tracking  # noqa: E402
 from tsforecast.backtesting import compare  # noqa: E402
 from tsforecast.baselines import Naive2, SeasonalNaive, Theta  # noqa: E402
+from tsforecast.epochs import EpochRecord  # noqa: E402
 from tsforecast.exceptions import TrackingError  # noqa: E402
 from tsforecast.nn.estimators import LSTMForecaster  # noqa: E402
 
@@ -91,7 +92,7 @@ def tracked(server_uri, panel):
     def count_logged_epochs(estimator, record):
         # The user's callbacks run before the tracker's: by the last epoch, the earlier ones must
         # have reached the server while training is still going on.
-        if record["epoch"] == EPOCHS:
+        if record.epoch == EPOCHS:
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 seen_live["epochs"] = len(client.get_metric_history(seen_live["run"], "train_loss"))
@@ -245,7 +246,7 @@ def test_neural_fit_logs_one_point_per_epoch_live(tracked):
     client, run_id = tracked["client"], tracked["lstm_run"]
     n_epochs = len(tracked["lstm"].history_)
     assert n_epochs == EPOCHS
-    for metric in tracking.EPOCH_METRICS.values():
+    for metric in EpochRecord.METRICS.values():
         history = client.get_metric_history(run_id, metric)
         assert sorted(m.step for m in history) == list(range(1, n_epochs + 1)), metric
     losses = [m.value for m in sorted(client.get_metric_history(run_id, "train_loss"), key=lambda m: m.step)]
@@ -353,7 +354,7 @@ def test_store_failing_mid_fit_only_warns(server_uri, panel, caplog):
 
     def delete_my_run(estimator, record):
         # A real store-side failure half-way: every later write to this run is refused.
-        if record["epoch"] == 1:
+        if record.epoch == 1:
             client.delete_run(mlflow.active_run().info.run_id)
 
     with caplog.at_level(logging.WARNING, logger="tsforecast.tracking"):

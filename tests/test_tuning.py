@@ -63,7 +63,7 @@ def study(tmp_path_factory):
     networks = []
 
     def remember(estimator, record):
-        if record["epoch"] == 1:
+        if record.epoch == 1:
             networks.append(weakref.ref(estimator.network_))
 
     y = _panel()

@@ -25,7 +25,7 @@ _LAZY = {
     "LSTMForecaster": "tsforecast.nn.estimators",
     "GRUForecaster": "tsforecast.nn.estimators",
     "RNNForecaster": "tsforecast.nn.estimators",
-    "load": "tsforecast.nn.persistence",
+    "load": "tsforecast.nn.estimators",
     "tune": "tsforecast.tuning",
 }
 _MODULES = {

@@ -24,7 +24,15 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils._param_validation import InvalidParameterError as SklearnParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from tsforecast.data import Columns, Panel, check_min_length, from_panel, time_axis_kind, to_panel
+from tsforecast.data import (
+    Columns,
+    Panel,
+    check_min_length,
+    conform_missing,
+    from_panel,
+    time_axis_kind,
+    to_panel,
+)
 from tsforecast.data.frequency import index_kind
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
 
@@ -47,8 +55,10 @@ class BaseForecaster(BaseEstimator):
 
         Parameters
         ----------
-        y : pd.Series, pd.DataFrame or np.ndarray
-            One series, a wide frame (one column per series) or a long frame.
+        y : pd.Series, pd.DataFrame, np.ndarray or Panel
+            One series, a wide frame (one column per series) or a long frame; or a
+            :class:`~tsforecast.data.Panel` already validated (backtests and tuning pass one per
+            window instead of converting pandas again).
         X : None
             Exogenous regressors; not supported, must be None.
         freq : str, pd.DateOffset or int, optional
@@ -61,16 +71,22 @@ class BaseForecaster(BaseEstimator):
         self
         """
         self._check_params()
-        panel = to_panel(
-            y, freq=freq, columns=Columns(id_col, time_col, target_col), missing=self._missing_policy
-        )
+        if isinstance(y, Panel):
+            panel = conform_missing(y, self._missing_policy)
+        else:
+            columns = Columns(id_col, time_col, target_col)
+            panel = to_panel(y, freq=freq, columns=columns, missing=self._missing_policy)
         _reject_exogenous(X, type(self).__name__)
         check_min_length(panel, self._min_length(), _describe(self))
         self._fit(panel)
+        self._set_training_panel(panel)
+        return self
+
+    def _set_training_panel(self, panel: Panel) -> None:
+        """The fitted attributes every forecaster shares (``fit`` and model loading set them here)."""
         self.training_panel_ = panel
         self.n_series_ = panel.n_series
         self.freq_ = panel.freq
-        return self
 
     def predict(self, horizon=None, X=None, y=None):
         """Forecast ``horizon`` steps after the end of each series.
@@ -81,7 +97,7 @@ class BaseForecaster(BaseEstimator):
             Number of steps; defaults to the ``horizon`` parameter.
         X : None
             Exogenous regressors; not supported, must be None.
-        y : pd.Series or pd.DataFrame, optional
+        y : pd.Series, pd.DataFrame or Panel, optional
             History to forecast from instead of the training data, in any accepted layout (updated
             series, or series never seen in training).
 
@@ -96,7 +112,7 @@ class BaseForecaster(BaseEstimator):
         check_is_fitted(self, "training_panel_")
         horizon = self._resolve_horizon(horizon)
         _reject_exogenous(X, type(self).__name__)
-        panel = self.training_panel_ if y is None else self._new_history(y)
+        panel = self.training_panel_ if y is None else self.validate_history(y)
         forecasts = self._predict(panel, horizon, y is None)
         if not isinstance(forecasts, dict):
             return from_panel(panel, forecasts)
@@ -111,7 +127,35 @@ class BaseForecaster(BaseEstimator):
             )
         return from_panel(panel, forecasts["point"], extra)
 
-    def _new_history(self, y) -> Panel:
+    def predict_panel(self, panel: Panel, horizon=None):
+        """Forecasts from a validated history panel, as arrays (what ``predict`` converts to pandas).
+
+        Parameters
+        ----------
+        panel : Panel
+            From :meth:`validate_history` (or the training panel).
+        horizon : int, optional
+            Number of steps; defaults to the ``horizon`` parameter.
+
+        Returns
+        -------
+        np.ndarray of shape (n_series, horizon), or a dict with the ``"point"`` array and extra
+        arrays of that shape (quantiles).
+        """
+        check_is_fitted(self, "training_panel_")
+        return self._predict(panel, self._resolve_horizon(horizon), panel is self.training_panel_)
+
+    def validate_history(self, y) -> Panel:
+        """Validate ``y`` as history to forecast from and return it as a :class:`Panel`.
+
+        ``y`` takes the training data's column names and, for the same kind of time axis, its
+        frequency; a :class:`Panel` is only re-checked for missing values and length.
+        """
+        check_is_fitted(self, "training_panel_")
+        if isinstance(y, Panel):
+            panel = conform_missing(y, self._missing_policy)
+            check_min_length(panel, self._min_length(), _describe(self))
+            return panel
         layout = self.training_panel_.layout
         same_kind = time_axis_kind(y, layout.columns) == index_kind(self.training_panel_.index[0])
         panel = to_panel(

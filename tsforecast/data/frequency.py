@@ -125,3 +125,80 @@ def _check_regular(index: pd.Index, expected: pd.Index, series_id) -> None:
         f"expected {expected[mismatch]} at position {mismatch}, found {index[mismatch]}. "
         "Fill the missing time stamps with NaN rows or give the right freq."
     )
+
+
+# Seasonal periods by the frequency's base unit: (season, long season) in steps of one unit.
+# Multiples of a unit (15min, 30min, 2h) divide them: a day of 15-minute steps is 96 steps.
+_SEASONS = {
+    "min": (24 * 60, 7 * 24 * 60),  # minutely data: day, week
+    "h": (24, 168),  # hourly: day, week
+    "D": (7, 365),  # daily: week, year
+    "B": (5, 260),  # business days: week, year
+    "W": (52, None),  # weekly: year
+    "M": (12, None),  # monthly: year
+    "Q": (4, None),  # quarterly: year
+}
+_ALIASES = {
+    "T": "min",
+    "H": "h",
+    "BH": "h",
+    "ME": "M",
+    "MS": "M",
+    "BME": "M",
+    "BMS": "M",
+    "QE": "Q",
+    "QS": "Q",
+}
+
+
+def seasonal_periods(freq) -> tuple[int, int | None]:
+    """The season and the long season (in steps) of data at frequency ``freq``; ``(1, None)``: none.
+
+    ======================  ===========  ============
+    frequency               season       long season
+    ======================  ===========  ============
+    15 minutes              96 (day)     672 (week)
+    30 minutes              48 (day)     336 (week)
+    hourly                  24 (day)     168 (week)
+    daily                   7 (week)     365 (year)
+    business daily          5 (week)     260 (year)
+    weekly                  52 (year)    none
+    monthly                 12 (year)    none
+    quarterly               4 (year)     none
+    yearly, integer index   none         none
+    ======================  ===========  ============
+
+    A multiple of a unit divides the periods (``"2h"``: 12 and 84) when it divides them evenly;
+    otherwise that period is dropped.
+
+    Examples
+    --------
+    >>> seasonal_periods("30min"), seasonal_periods("h"), seasonal_periods("MS"), seasonal_periods(1)
+    ((48, 336), (24, 168), (12, None), (1, None))
+    """
+    if freq is None or isinstance(freq, (int, np.integer)):
+        return 1, None
+    offset = pd.tseries.frequencies.to_offset(freq)
+    name = offset.rule_code.split("-")[0]  # "W-SUN" -> "W", "QE-DEC" -> "QE"
+    periods, n = _SEASONS.get(_ALIASES.get(name, name), (1, None)), offset.n
+    divided = [p / n if p and (p / n).is_integer() and p / n > 1 else None for p in periods]
+    return int(divided[0] or 1), (int(divided[1]) if divided[1] else None)
+
+
+def long_season_for(season_length: int, freq) -> int | None:
+    """The long season paired with ``season_length`` at ``freq`` (None: none).
+
+    The frequency's long season when ``season_length`` is the frequency's own season (see
+    :func:`seasonal_periods`). Without that agreement (an integer index, or a custom season), a
+    season of 24, 48 or 96 steps is read as a day of hourly, half-hourly or 15-minute data and gets a
+    week (7 times it), as on M4 Hourly's integer axis; any other season gets none.
+
+    Examples
+    --------
+    >>> long_season_for(24, "h"), long_season_for(24, 1), long_season_for(12, "MS"), long_season_for(7, 1)
+    (168, 168, None, None)
+    """
+    season, long = seasonal_periods(freq)
+    if season_length == season and season > 1:
+        return long
+    return 7 * season_length if season_length in (24, 48, 96) else None

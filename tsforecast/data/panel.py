@@ -243,6 +243,21 @@ def check_min_length(panel: Panel, min_length: int, needed_by: str) -> None:
         )
 
 
+def conform_missing(panel: Panel, missing: str) -> Panel:
+    """``panel`` under another ``missing`` policy (an error, or interpolated gaps, or as it is).
+
+    A panel validated with ``missing="keep"`` may hold interior NaN; a forecaster that rejects them
+    re-checks a panel it is given with its own policy instead of re-validating pandas input.
+    """
+    if missing == "keep" or not any(np.isnan(v).any() for v in panel.values):
+        return panel
+    values = [
+        _handle_gaps(sid, ix, v, missing)
+        for sid, ix, v in zip(panel.ids, panel.index, panel.values, strict=True)
+    ]
+    return panel.replace_values(values)
+
+
 def time_axis_kind(y, columns: Columns | None = None) -> str | None:
     """The kind of time axis (``"datetime"``, ``"period"``, ``"integer"``) of raw input, or None.
 
@@ -401,6 +416,10 @@ def _clean_series(series_id, index, data, missing: str, sort: bool):
         raise InvalidInputError(f"{series_label(series_id)} has only NaN values; drop it.")
     keep = slice(observed[0], observed[-1] + 1)  # leading/trailing NaN: a late start or an early end
     index, data = index[keep], data[keep]
+    return index, _handle_gaps(series_id, index, data, missing)
+
+
+def _handle_gaps(series_id, index, data: np.ndarray, missing: str) -> np.ndarray:
     gaps = np.isnan(data)
     if gaps.any():
         if missing == "error":
@@ -414,7 +433,7 @@ def _clean_series(series_id, index, data, missing: str, sort: bool):
             positions = np.arange(len(data))
             data = data.copy()
             data[gaps] = np.interp(positions[gaps], positions[~gaps], data[~gaps])
-    return index, data
+    return data
 
 
 def _as_float(series_id, data) -> np.ndarray:

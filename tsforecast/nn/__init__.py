@@ -1,11 +1,13 @@
 """The torch boundary: recurrent networks, their training loop and the forecasters around them.
 
-``modules`` (networks: tensors in, tensors out), ``streams`` (the panel on the device and the per-step
-features), ``training`` (the TBPTT loop), ``estimators`` (LSTM/GRU/RNN forecasters), ``persistence``
-(``save``/``load``).
+Modules, lowest first (each imports only the ones before it): ``modules`` (networks: tensors in,
+tensors out), ``device``, ``streams`` (the panel on the device and the per-step features), ``codec``
+(the one encoder/decoder between a panel and the network), ``training`` (the TBPTT loop), ``state``
+(the fitted state), ``persistence`` (model files), ``forecaster`` (the shared estimator base),
+``estimators`` (LSTM/GRU/RNN forecasters and ``load``), ``diagnostics``.
 """
 
-from tsforecast.nn.estimators import GRUForecaster, LSTMForecaster, RNNForecaster
-from tsforecast.nn.persistence import load
+from tsforecast.nn.estimators import GRUForecaster, LSTMForecaster, RNNForecaster, load
+from tsforecast.nn.forecaster import RecurrentForecaster
 
-__all__ = ["GRUForecaster", "LSTMForecaster", "RNNForecaster", "load"]
+__all__ = ["GRUForecaster", "LSTMForecaster", "RNNForecaster", "RecurrentForecaster", "load"]

@@ -1,11 +1,12 @@
-"""Global recurrent forecasters: :class:`LSTMForecaster`, :class:`GRUForecaster`, :class:`RNNForecaster`.
+"""The global recurrent forecasters: :class:`LSTMForecaster`, :class:`GRUForecaster`, :class:`RNNForecaster`.
 
-One network is trained on all series of a panel. By default (the M4 Hourly recipe) each series is
-moved to log space (``scaler="auto"``; an additive ``y / mean|y|`` space when some value is <= 0),
-each step sees its last season and, with a long season, the values one long season before each
-forecast step, all relative to the causal level (see :mod:`tsforecast.nn.streams`); at every step the
-head emits a correction of the seasonal naive forecast for all ``horizon`` steps at once (direct
-multi-output), trained with a masked absolute (or pinball) loss.
+They share everything but the cell (:class:`~tsforecast.nn.forecaster.RecurrentForecaster`). By
+default (the M4 Hourly recipe) each series is moved to log space (``scaler="auto"``; an additive
+``y / mean|y|`` space when some value is <= 0), each step sees its last season and, with a long
+season, the values one long season before each forecast step, all relative to the causal level
+(see :mod:`tsforecast.nn.streams`); at every step the head emits a correction of the seasonal naive
+forecast for all ``horizon`` steps at once (direct multi-output), trained with a masked absolute (or
+pinball) loss.
 
 Training is truncated back-propagation through time (``training="tbptt"``): the panel is laid out
 once on the device as parallel streams and the network walks them ``tbptt_steps`` at a time,
@@ -21,434 +22,29 @@ batched pass, and read the outputs at the last step.
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import warnings
-from numbers import Integral, Real
+from tsforecast.exceptions import IncompatibleModelError
+from tsforecast.nn.device import resolve_device
+from tsforecast.nn.forecaster import RecurrentForecaster
+from tsforecast.nn.persistence import read
 
-import numpy as np
-import pandas as pd
-import torch
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-
-from tsforecast.base import BaseForecaster
-from tsforecast.data import Panel, check_min_length
-from tsforecast.data.labels import series_label
-from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
-from tsforecast.nn.modules import RecurrentNetwork
-from tsforecast.nn.streams import (
-    FeatureSpec,
-    Scales,
-    TBPTTSource,
-    WindowSource,
-    build_streams,
-    feature_moments,
-    run_streams,
-    series_arrays,
-)
-from tsforecast.nn.training import LoopConfig, fit_network, quantile_loss
-from tsforecast.scaling import SCALERS, SeriesScaler, resolve_kind
-from tsforecast.windowing import plan_streams
-
-__all__ = ["GRUForecaster", "LSTMForecaster", "RNNForecaster"]
-
-_PREDICT_BATCH = 4096  # series per forward pass at prediction (bounds activation memory)
-
-
-def _positive(kind, closed="left"):
-    return Interval(kind, 1 if kind is Integral else 0, None, closed=closed)
-
-
-class _RecurrentMixin:
-    """Everything the three recurrent forecasters share; the concrete class names the cell."""
-
-    _cell = "lstm"
-    _missing_policy = "keep"  # interior NaN reach the model and are masked out of the loss
-    _parameter_constraints: dict = {
-        "horizon": [_positive(Integral)],
-        "season_length": [_positive(Integral)],
-        "long_season_length": [StrOptions({"auto"}), None, Interval(Integral, 2, None, closed="left")],
-        "hidden_size": [_positive(Integral)],
-        "num_layers": [_positive(Integral)],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "residual": ["boolean"],
-        "gate_init": [StrOptions({"standard", "chrono"})],
-        "training": [StrOptions({"tbptt", "windows"})],
-        "tbptt_steps": [_positive(Integral)],
-        "lookback": [_positive(Integral)],
-        "stream_length": [StrOptions({"auto"}), None, _positive(Integral)],
-        "warmup_steps": [None, Interval(Integral, 0, None, closed="left")],
-        "scaler": [StrOptions(set(SCALERS))],
-        "quantiles": [None, tuple, list],
-        "clip_norm": [None, _positive(Real, "neither")],
-        "learning_rate": [_positive(Real, "neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [_positive(Integral)],
-        "batch_size": [_positive(Integral)],
-        "validation_size": [Interval(Integral, 0, None, closed="left")],
-        "patience": [None, _positive(Integral)],
-        "max_time": [None, _positive(Real, "neither")],
-        "callbacks": [None, list, tuple],
-        "warm_start": ["boolean"],
-        "device": [str, torch.device],
-        "precision": [StrOptions({"fp32", "bf16"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
-
-    def __init__(
-        self,
-        horizon=48,
-        season_length=24,
-        long_season_length="auto",
-        hidden_size=64,
-        num_layers=2,
-        dropout=0.0,
-        residual=False,
-        gate_init="standard",
-        training="tbptt",
-        tbptt_steps=96,
-        lookback=168,
-        stream_length="auto",
-        warmup_steps=None,
-        scaler="auto",
-        quantiles=None,
-        clip_norm=1.0,
-        learning_rate=3e-3,
-        weight_decay=0.0,
-        max_epochs=40,
-        batch_size=256,
-        validation_size=0,
-        patience=10,
-        max_time=None,
-        callbacks=None,
-        warm_start=False,
-        device="auto",
-        precision="fp32",
-        random_state=None,
-        verbose=False,
-    ):
-        self.horizon = horizon
-        self.season_length = season_length
-        self.long_season_length = long_season_length
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.residual = residual
-        self.gate_init = gate_init
-        self.training = training
-        self.tbptt_steps = tbptt_steps
-        self.lookback = lookback
-        self.stream_length = stream_length
-        self.warmup_steps = warmup_steps
-        self.scaler = scaler
-        self.quantiles = quantiles
-        self.clip_norm = clip_norm
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.validation_size = validation_size
-        self.patience = patience
-        self.max_time = max_time
-        self.callbacks = callbacks
-        self.warm_start = warm_start
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-
-    # ------------------------------------------------------------------ fit
-    def _min_length(self) -> int:
-        long = self.long_season_length if isinstance(self.long_season_length, Integral) else 0
-        return max(self.season_length, long) + 1
-
-    def _fit(self, panel: Panel) -> None:
-        device = resolve_device(self.device)
-        levels = _quantile_levels(self.quantiles)
-        spec = FeatureSpec(self.season_length, self._long_season(panel), self.horizon)
-        train_parts = self._check_lengths(panel, spec)
-        reuse = self._can_warm_start(self._architecture(spec, levels))
-        kind = self.scaler_.kind if reuse else resolve_kind(self.scaler, train_parts)
-        scaler, streams = self._training_streams(train_parts, panel.ids, spec, kind, device)
-        chunk = self.tbptt_steps if self.training == "tbptt" else self.lookback
-        scales = self.scales_ if reuse else feature_moments(streams, chunk, self.batch_size)
-        scales = Scales(scales.features.to(device), scales.target.to(device))
-        if self.training == "tbptt":
-            source = TBPTTSource(streams, self.batch_size, self.tbptt_steps, scales)
-        else:
-            source = WindowSource(streams, self.batch_size, self.lookback, scales)
-
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        forked = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=forked):
-            torch.manual_seed(seed)
-            if reuse:
-                network = self.network_.to(device)
-            else:
-                network = self._build_network(spec, levels).to(device)
-            self.network_, self.scaler_, self.scales_, self.spec_ = network, scaler, scales, spec
-            self.quantile_levels_, self.device_, self.horizon_ = levels, device, self.horizon
-            self._architecture_ = self._architecture(spec, levels)
-            self._train_rows_ = {sid: row for row, sid in enumerate(panel.ids)}
-            self.history_ = pd.DataFrame()
-            validate = self._validator(panel, scaler, spec, scales, chunk) if self.validation_size else None
-            history = fit_network(
-                network,
-                source,
-                self._loop_config(),
-                quantile_loss(torch.as_tensor(levels, device=device)),
-                torch.Generator().manual_seed(seed),
-                self._autocast,
-                validate,
-                self._on_epoch,
-            )
-        self.history_ = pd.DataFrame(history)
-
-    def _build_network(self, spec: FeatureSpec, levels: tuple) -> RecurrentNetwork:
-        sizes = (spec.n_features, self.hidden_size, self.num_layers, spec.horizon * len(levels))
-        # Chrono spreads the gates' memory over what one gradient can reach: a chunk or a window.
-        span = self.tbptt_steps if self.training == "tbptt" else self.lookback
-        chrono_span = span if self.gate_init == "chrono" else None
-        return RecurrentNetwork(self._cell, *sizes, self.dropout, self.residual, chrono_span)
-
-    def _training_streams(self, train_parts: list, ids: list, spec: FeatureSpec, kind: str, device):
-        """Fit the scaler on the training parts and lay them out as streams on the device."""
-        scaler = SeriesScaler(kind).fit(train_parts, names=ids)
-        train_z = scaler.transform(train_parts, names=ids)
-        arrays = [series_arrays(z, spec.season_length) for z in train_z]
-        n_steps = np.array([len(z) - spec.context - 1 for z in train_z])
-        if self.training == "tbptt":
-            plan, chunk = plan_streams(n_steps, *self._stream_cut(n_steps)), self.tbptt_steps
-        else:
-            plan, chunk = plan_streams(n_steps), self.lookback
-        return scaler, build_streams(arrays, plan, spec, chunk, device)
-
-    def _long_season(self, panel: Panel) -> int:
-        if self.long_season_length != "auto":
-            return int(self.long_season_length or 0)
-        # Hourly data: add the weekly cycle when every series holds at least three weeks.
-        long = 7 * self.season_length if self.season_length == 24 else 0
-        return long if long and panel.lengths.min() >= 3 * long + self.validation_size else 0
-
-    def _check_lengths(self, panel: Panel, spec: FeatureSpec) -> list:
-        extra = self.lookback if self.training == "windows" else 1
-        need = spec.context + 1 + extra + self.validation_size
-        what = (
-            f"{type(self).__name__} (context of {spec.context} steps = max(season_length, long season), "
-            f"{'lookback ' + str(self.lookback) if self.training == 'windows' else 'one target'}, "
-            f"validation_size {self.validation_size})"
-        )
-        check_min_length(panel, need, what)
-        train_parts = [v[: len(v) - self.validation_size] for v in panel.values]
-        longest = max(len(v) for v in train_parts) - spec.context - 1
-        if self.training == "tbptt" and self.tbptt_steps > longest:
-            raise InvalidInputError(
-                f"tbptt_steps={self.tbptt_steps} is longer than the longest training stream ({longest} steps "
-                f"after the {spec.context}-step context and validation_size={self.validation_size}); lower "
-                "tbptt_steps so that the series span several chunks."
-            )
-        observed = [np.isfinite(v[spec.context + 1 :]).any() for v in train_parts]
-        if not all(observed):
-            bad = panel.ids[observed.index(False)]
-            raise InvalidInputError(
-                f"{series_label(bad)} has no observed value after its first {spec.context} steps."
-            )
-        return train_parts
-
-    def _stream_cut(self, n_steps: np.ndarray) -> tuple:
-        warmup = self.tbptt_steps // 2 if self.warmup_steps is None else self.warmup_steps
-        return (2 * self.tbptt_steps if self.stream_length == "auto" else self.stream_length), warmup
-
-    def _validator(self, panel, scaler, spec, scales, chunk):
-        z = scaler.transform(panel.values, names=panel.ids)
-        arrays = [series_arrays(v, spec.season_length, target_from=len(v) - self.validation_size) for v in z]
-        plan = plan_streams(panel.lengths - spec.context - 1)
-        streams = build_streams(arrays, plan, spec, chunk, self.device_)
-        loss_fn = quantile_loss(torch.as_tensor(self.quantile_levels_, device=self.device_))
-        return lambda: run_streams(
-            self.network_, streams, chunk, _PREDICT_BATCH, scales, self._autocast, loss_fn
-        )
-
-    def _loop_config(self) -> LoopConfig:
-        return LoopConfig(
-            max_epochs=self.max_epochs,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            clip_norm=self.clip_norm,
-            patience=self.patience,
-            max_time=self.max_time,
-            verbose=bool(self.verbose),
-        )
-
-    def _on_epoch(self, record: dict) -> bool:
-        self.history_ = pd.concat([self.history_, pd.DataFrame([record])], ignore_index=True)
-        stop = False
-        for callback in self.callbacks or ():
-            stop = bool(callback(self, dict(record))) or stop
-        return stop
-
-    def _can_warm_start(self, architecture: dict) -> bool:
-        """Whether ``warm_start`` continues the fitted network; warns when it cannot."""
-        if not (self.warm_start and hasattr(self, "network_")):
-            return False
-        changed = {k: (self._architecture_.get(k), v) for k, v in architecture.items()}
-        changed = {k: pair for k, pair in changed.items() if pair[0] != pair[1]}
-        if changed:
-            what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            warnings.warn(
-                f"warm_start=True, but the network's architecture changed since the last fit ({what}; "
-                "spec is [season_length, long season, horizon]), so the fitted weights cannot be reused: "
-                "training starts from a new network. Keep those settings (and series long enough for the "
-                "same long season) to continue training, or set warm_start=False.",
-                TsforecastWarning,
-                stacklevel=4,
-            )
-        return not changed
-
-    def _architecture(self, spec: FeatureSpec, levels: tuple) -> dict:
-        return {
-            "cell": self._cell,
-            "spec": [spec.season_length, spec.long_season_length, spec.horizon],
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "residual": self.residual,
-            "levels": list(levels),
-        }
-
-    def _autocast(self):
-        if self.precision == "bf16" and self.device_.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    # -------------------------------------------------------------- predict
-    def _predict(self, panel: Panel, horizon: int, is_training_history: bool):
-        if horizon > self.horizon_:
-            raise InvalidParameterError(
-                f"horizon={horizon} exceeds the horizon the network was trained for ({self.horizon_}); it "
-                f"predicts all steps at once (direct multi-output). Pass horizon <= {self.horizon_}, or "
-                f"refit with horizon={horizon}."
-            )
-        spec = self.spec_
-        check_min_length(panel, spec.context + 1, f"{type(self).__name__} (its {spec.context}-step context)")
-        scaler = self.scaler_ if is_training_history else self._scaler_for(panel)
-        arrays = [
-            series_arrays(z, spec.season_length) for z in scaler.transform(panel.values, names=panel.ids)
-        ]
-        if self.training == "windows":
-            # The network learned from `lookback` steps started from a zero state: forecast the same
-            # way, from the last window of each series (features computed on the full history).
-            keep = spec.context + self.lookback
-            arrays = [tuple(part[-keep:] for part in parts) for parts in arrays]
-        plan = plan_streams(np.array([len(filled) for filled, _, _ in arrays]) - spec.context)
-        chunk = max(self.tbptt_steps, 256)
-        streams = build_streams(arrays, plan, spec, chunk, self.device_)
-        self.network_.eval()
-        out = run_streams(self.network_, streams, chunk, _PREDICT_BATCH, self.scales_, self._autocast)
-        levels = self.quantile_levels_
-        out = (out * self.scales_.target).double().cpu().numpy()  # (n_series, horizon * levels)
-        out = out.reshape(panel.n_series, spec.horizon, len(levels))
-        base = np.stack([spec.base(filled) for filled, _, _ in arrays])  # (n_series, horizon)
-        forecast = scaler.inverse(np.sort(base[..., None] + out, axis=-1))[
-            :, :horizon
-        ]  # no quantile crossing
-        point = forecast[..., levels.index(0.5)]
-        if self.quantiles is None:
-            return point
-        return {"point": point, **{f"q{q:g}": forecast[..., levels.index(q)] for q in self.quantiles}}
-
-    def _scaler_for(self, panel: Panel) -> SeriesScaler:
-        """Training statistics for known series, each new series' own statistics otherwise."""
-        parts = []
-        for sid, values in zip(panel.ids, panel.values, strict=True):
-            row = self._train_rows_.get(sid)
-            parts.append(
-                self.scaler_.subset([row])
-                if row is not None
-                else SeriesScaler(self.scaler_.kind).fit([values], names=[sid])
-            )
-        return SeriesScaler.concat(parts)
-
-    # ---------------------------------------------------------- diagnostics
-    def diagnose(self, y=None, **kwargs):
-        """Gradient flow, gate statistics, hidden-state norms, training history and errors, with findings.
-
-        ``y`` (default: the training data) and the keywords are those of
-        :func:`tsforecast.nn.diagnostics.diagnose`; returns its ``DiagnosticReport``.
-        """
-        from tsforecast.nn.diagnostics import diagnose
-
-        return diagnose(self, y, **kwargs)
-
-    # ---------------------------------------------------------- persistence
-    def save(self, path) -> None:
-        """Save the fitted forecaster to ``path`` (safetensors weights + JSON; no pickle).
-
-        Load it back with :func:`tsforecast.load`.
-        """
-        from tsforecast.nn.persistence import save
-
-        save(self, path)
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        if "network_" in state and self.device_.type != "cpu":
-            state["network_"] = copy.deepcopy(self.network_).cpu()
-            state["scales_"] = Scales(self.scales_.features.cpu(), self.scales_.target.cpu())
-            state["device_"] = torch.device("cpu")
-        return state
-
-
-def resolve_device(device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; reject unknown or unavailable devices."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise InvalidParameterError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}."
-        ) from None
-    if resolved.type not in ("cpu", "cuda"):
-        raise InvalidParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}.")
-    if resolved.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (resolved.index or 0) >= count:
-            raise InvalidParameterError(
-                f"device={device!r} but this machine has {count} CUDA device(s) visible to torch "
-                f"(torch {torch.__version__}); use device='cpu' or 'auto'."
-            )
-    return resolved
-
-
-def _quantile_levels(quantiles) -> tuple:
-    if quantiles is None:
-        return (0.5,)
-    try:
-        values = [float(q) for q in quantiles]
-    except (TypeError, ValueError):
-        values = []
-    if not values or any(not 0 < q < 1 for q in values) or len(set(values)) != len(values):
-        raise InvalidParameterError(
-            f"quantiles must be None or distinct levels strictly between 0 and 1, like (0.1, 0.5, 0.9); "
-            f"got {quantiles!r}."
-        )
-    return tuple(sorted(set(values) | {0.5}))
-
+__all__ = ["GRUForecaster", "LSTMForecaster", "RNNForecaster", "load"]
 
 _PARAMETERS_DOC = """
     Parameters
     ----------
     horizon : int, default=48
         Steps forecast at once; ``predict`` may ask for fewer, not more.
-    season_length : int, default=24
+    season_length : int or "auto", default="auto"
         Seasonal period: the lag window of the inputs, the level window and the seasonal naive
-        forecast the network corrects.
+        forecast the network corrects. "auto": from the data's frequency (hourly 24, half-hourly
+        48, 15-minute 96, daily 7, weekly 52, monthly 12, quarterly 4; an integer index or yearly
+        data: 1, no season; see :func:`tsforecast.data.frequency.seasonal_periods`).
     long_season_length : int, "auto" or None, default="auto"
-        A second, longer period (168 for hourly data) whose values before each forecast step are
-        inputs too. "auto": ``7 * season_length`` when ``season_length == 24`` and every series
-        holds three long seasons, else none.
+        A second, longer period whose values before each forecast step are inputs too. "auto": the
+        frequency's long season (hourly 168, half-hourly 336, 15-minute 672, daily 365) when the
+        season is the frequency's own; on an integer index a season of 24, 48 or 96 steps gets 7
+        times it (a week of a daily cycle, as M4 Hourly); used only when every series holds three
+        long seasons. None: no long season.
     hidden_size, num_layers : int, default=64, 2
     dropout : float, default=0.0
         Between recurrent layers.
@@ -486,7 +82,10 @@ _PARAMETERS_DOC = """
         Peak of the one-cycle schedule.
     weight_decay : float, default=0.0
         AdamW weight decay (0: Adam).
-    max_epochs : int, default=40
+    max_epochs : int or "auto", default="auto"
+        Passes over the training data; the one-cycle learning-rate schedule spans them. "auto": at
+        least 40 epochs and at least 1,000 optimizer steps (a few long series give few steps per
+        epoch and need more epochs), fixed before training starts.
     batch_size : int, default=256
         Streams (or windows) per batch.
     validation_size : int, default=0
@@ -495,10 +94,13 @@ _PARAMETERS_DOC = """
     patience : int or None, default=10
         Epochs without validation improvement before stopping.
     max_time : float, optional
-        Training budget in seconds (the learning-rate schedule is compressed to fit it).
+        A safety cap in seconds: training stops when it is reached, with a warning and
+        ``history_["stopped_by"] == "max_time"``. It never shapes the schedule, so a cap that does
+        not fire changes nothing; budget training by ``max_epochs`` to keep it reproducible.
     callbacks : list of callable, optional
-        Called after each epoch as ``callback(estimator, record)``; returning True stops training,
-        an exception propagates out of ``fit``.
+        Called after each epoch as ``callback(estimator, record)`` with a
+        :class:`~tsforecast.epochs.EpochRecord`; returning True stops training, an exception
+        propagates out of ``fit``.
     warm_start : bool, default=False
         Continue from the fitted network (same architecture) instead of a new one.
     device : str, default="auto"
@@ -513,15 +115,24 @@ _PARAMETERS_DOC = """
     Attributes
     ----------
     network_ : RecurrentNetwork
-    scaler_ : SeriesScaler
-    spec_ : FeatureSpec
+    codec_ : PanelCodec
+        The fitted encoder/decoder: feature layout (``codec_.spec``), per-series scaler
+        (``codec_.scaler``) and global feature scales (``codec_.scales``).
+    quantile_levels_ : tuple of float
+    horizon_ : int
     history_ : pd.DataFrame
-        One row per epoch: epoch, train_loss, val_loss, grad_norm_mean, grad_norm_max (pre-clip
-        global norms), clipped_fraction, learning_rate, seconds, skipped_steps (non-finite steps),
-        targets (forecast targets in the loss).
+        One row per epoch (:class:`~tsforecast.epochs.EpochRecord`): epoch, train_loss, val_loss,
+        grad_norm_mean, grad_norm_max (pre-clip global norms), clipped_fraction, learning_rate,
+        seconds, skipped_steps (non-finite steps), steps, targets (forecast targets in the loss),
+        stopped_by (why training ended early, on the last row).
     device_ : torch.device
     training_panel_ : Panel
         The training panel (``predict()`` without ``y`` continues it).
+
+    Parameters that have no effect with the others (``dropout`` with one layer, ``lookback`` under
+    TBPTT, ``stream_length`` under windows, ``patience`` without a validation tail, ...) raise a
+    :class:`~tsforecast.exceptions.TsforecastWarning` at ``fit``
+    (see :func:`tsforecast.nn.forecaster.inert_parameters`).
 """
 
 
@@ -540,24 +151,52 @@ def _example(name: str) -> str:
 """
 
 
-class LSTMForecaster(_RecurrentMixin, BaseForecaster):
+class LSTMForecaster(RecurrentForecaster):  # noqa: D101 (__doc__ is assembled below)
     __doc__ = (
         "Global LSTM forecaster (TBPTT training by default).\n" + _PARAMETERS_DOC + _example("LSTMForecaster")
     )
     _cell = "lstm"
 
 
-class GRUForecaster(_RecurrentMixin, BaseForecaster):
+class GRUForecaster(RecurrentForecaster):  # noqa: D101 (__doc__ is assembled below)
     __doc__ = (
         "Global GRU forecaster (TBPTT training by default).\n" + _PARAMETERS_DOC + _example("GRUForecaster")
     )
     _cell = "gru"
 
 
-class RNNForecaster(_RecurrentMixin, BaseForecaster):
+class RNNForecaster(RecurrentForecaster):  # noqa: D101 (__doc__ is assembled below)
     __doc__ = (
         "Global vanilla (tanh) RNN forecaster (TBPTT training by default).\n"
         + _PARAMETERS_DOC
         + _example("RNNForecaster")
     )
     _cell = "rnn"
+
+
+def load(path, device: str = "cpu"):
+    """Load a forecaster written by ``est.save(path)``.
+
+    Parameters
+    ----------
+    path : str or Path
+    device : str, default="cpu"
+        Where to put the network (CPU by default, whatever it was trained on).
+
+    Raises
+    ------
+    IncompatibleModelError
+        The file is missing, corrupted (tensor data that no longer matches its checksum, non-finite
+        weights), not a tsforecast model, or written by an incompatible version.
+    InvalidParameterError
+        ``device`` is unknown or not available on this machine.
+    """
+    classes = {cls.__name__: cls for cls in (LSTMForecaster, GRUForecaster, RNNForecaster)}
+    saved = read(path, resolve_device(device))
+    if saved.class_name not in classes:
+        raise IncompatibleModelError(
+            f"{path} is not a usable tsforecast model: unknown forecaster class {saved.class_name!r}."
+        )
+    model = classes[saved.class_name](**saved.params)
+    model.set_fitted_state(saved.state)
+    return model

@@ -28,13 +28,45 @@ Initialisation (:func:`init_recurrent_`):
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import torch
 from torch import nn
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
-__all__ = ["CELLS", "RecurrentNetwork", "detach_state", "init_recurrent_"]
+__all__ = ["CELLS", "NetworkConfig", "RecurrentNetwork", "detach_state", "init_recurrent_"]
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything :class:`RecurrentNetwork` is built from (saved with a model to rebuild it).
+
+    ``dropout`` and ``chrono_span`` shape training and initialisation, not the weights' layout:
+    :meth:`same_weights` ignores them.
+    """
+
+    cell: str
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    n_outputs: int
+    dropout: float = 0.0
+    residual: bool = False
+    chrono_span: int | None = None
+
+    def build(self) -> RecurrentNetwork:
+        """A freshly initialised network (draws from torch's global generator)."""
+        return RecurrentNetwork(**asdict(self))
+
+    def layout(self) -> dict:
+        """The fields that decide the shapes of the weights."""
+        return {k: v for k, v in asdict(self).items() if k not in ("dropout", "chrono_span")}
+
+    def same_weights(self, other: NetworkConfig) -> bool:
+        """Whether weights of ``other`` fit this network."""
+        return self.layout() == other.layout()
 
 
 def init_recurrent_(module: nn.RNNBase, cell: str, chrono_span: int | None = None) -> None:
@@ -124,6 +156,9 @@ class RecurrentNetwork(nn.Module):
         chrono_span: int | None = None,
     ):
         super().__init__()
+        self.config = NetworkConfig(
+            cell, input_size, hidden_size, num_layers, n_outputs, dropout, residual, chrono_span
+        )
         self.cell, self.residual, self.num_layers = cell, residual, num_layers
         rnn = CELLS[cell]
         if residual:

@@ -7,6 +7,10 @@ estimator class and parameters, the feature layout, the series ids, the time ind
 (start, length, frequency), the input layout, the per-epoch training history and a SHA-256 checksum
 of every tensor's bytes.
 
+:func:`read` gives the class name, the parameters and the :class:`~tsforecast.nn.state.FittedState`
+back; :func:`tsforecast.nn.estimators.load` builds the estimator from them. This module knows no
+estimator class, so it imports nothing above the codec.
+
 Loading verifies the checksums and that the weights and statistics are finite, so a file whose
 tensor data was damaged (flipped bits, a zeroed or overwritten tail) is refused with
 :class:`~tsforecast.exceptions.IncompatibleModelError` instead of forecasting garbage. Files of
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +33,29 @@ from safetensors.torch import save_file
 
 import tsforecast
 from tsforecast.data import Columns, Layout, Panel
+from tsforecast.epochs import EpochRecord, history_frame
 from tsforecast.exceptions import IncompatibleModelError, InvalidInputError
+from tsforecast.nn.codec import PanelCodec
+from tsforecast.nn.modules import NetworkConfig
+from tsforecast.nn.state import FittedState
 from tsforecast.nn.streams import FeatureSpec, Scales
 from tsforecast.scaling import SeriesScaler
 
-FORMAT_VERSION = 2  # 2: per-tensor SHA-256 checksums
-_READABLE_FORMATS = (1, 2)
+FORMAT_VERSION = 3  # 2: per-tensor SHA-256 checksums; 3: the network's configuration
+_READABLE_FORMATS = (1, 2, 3)
 _KEY = "tsforecast"
 _MAY_HOLD_NAN = ("panel.values",)  # interior NaN kept by missing="keep"
 
-__all__ = ["FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT_VERSION", "SavedModel", "read", "save"]
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """What a model file holds: the estimator's class name, its parameters and its fitted state."""
+
+    class_name: str
+    params: dict
+    state: FittedState
 
 
 def save(estimator, path) -> None:
@@ -63,7 +81,7 @@ def save(estimator, path) -> None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "training_panel_")
-    panel = estimator.training_panel_
+    panel, codec = estimator.training_panel_, estimator.codec_
     tensors = {
         f"network.{k}": v.detach().cpu().contiguous() for k, v in estimator.network_.state_dict().items()
     }
@@ -71,24 +89,25 @@ def save(estimator, path) -> None:
         {
             "panel.values": torch.from_numpy(np.concatenate(panel.values).astype(np.float64)),
             "panel.lengths": torch.from_numpy(panel.lengths),
-            "scaler.center": torch.from_numpy(estimator.scaler_.center),
-            "scaler.scale": torch.from_numpy(estimator.scaler_.scale),
-            "scales.features": estimator.scales_.features.detach().cpu().contiguous(),
-            "scales.target": estimator.scales_.target.detach().cpu().reshape(1),
+            "scaler.center": torch.from_numpy(codec.scaler.center),
+            "scaler.scale": torch.from_numpy(codec.scaler.scale),
+            "scales.features": codec.scales.features.detach().cpu().contiguous(),
+            "scales.target": codec.scales.target.detach().cpu().reshape(1),
         }
     )
     params = {k: v for k, v in estimator.get_params(deep=False).items() if k != "callbacks"}
     if isinstance(params.get("device"), torch.device):
         params["device"] = str(params["device"])
-    spec = estimator.spec_
+    spec = codec.spec
     document = {
         "format_version": FORMAT_VERSION,
         "package_version": tsforecast.__version__,
         "class": type(estimator).__name__,
         "params": _jsonable(params, "parameters"),
+        "network": asdict(estimator.network_.config),
         "spec": [spec.season_length, spec.long_season_length, spec.horizon],
         "quantile_levels": list(estimator.quantile_levels_),
-        "scaler_kind": estimator.scaler_.kind,
+        "scaler_kind": codec.scaler.kind,
         "horizon": estimator.horizon_,
         "ids": _jsonable(list(panel.ids), "series ids"),
         "index": _index_state(panel),
@@ -99,60 +118,61 @@ def save(estimator, path) -> None:
     save_file(tensors, str(path), metadata={_KEY: json.dumps(document)})
 
 
-def load(path, device: str = "cpu"):
-    """Load a forecaster written by :func:`save` (``est.save(path)``).
-
-    Parameters
-    ----------
-    path : str or Path
-    device : str, default="cpu"
-        Where to put the network (CPU by default, whatever it was trained on).
+def read(path, device) -> SavedModel:
+    """Read and verify a model file written by :func:`save`; the network goes to ``device``.
 
     Raises
     ------
     IncompatibleModelError
         The file is missing, corrupted (tensor data that no longer matches its checksum, non-finite
         weights), not a tsforecast model, or written by an incompatible version.
-    InvalidParameterError
-        ``device`` is unknown or not available on this machine.
     """
-    from tsforecast.nn import estimators
-    from tsforecast.nn.estimators import resolve_device
-
-    target = resolve_device(device)
     document, tensors = _read(Path(path))
     _check_version(document, path)
     _check_tensors(document, tensors, path)
     try:
-        cls = {
-            c.__name__: c
-            for c in (estimators.LSTMForecaster, estimators.GRUForecaster, estimators.RNNForecaster)
-        }[document["class"]]
         params = dict(document["params"])
         if params.get("quantiles") is not None:
             params["quantiles"] = tuple(params["quantiles"])
-        model = cls(**params)
         spec = FeatureSpec(*document["spec"])
         levels = tuple(document["quantile_levels"])
-        network = model._build_network(spec, levels)
+        config = _network_config(document, params, spec, levels)
+        network = config.build()
         weights = {k[len("network.") :]: v for k, v in tensors.items() if k.startswith("network.")}
         network.load_state_dict(weights, strict=True)
-        model.network_ = network.to(target).eval()
-        model.device_ = target
-        model.spec_, model.quantile_levels_, model.horizon_ = spec, levels, int(document["horizon"])
-        model.scaler_ = SeriesScaler(
+        panel = _panel(document, tensors)
+        scaler = SeriesScaler(
             document["scaler_kind"], tensors["scaler.center"].numpy(), tensors["scaler.scale"].numpy()
         )
-        model.scales_ = Scales(tensors["scales.features"].to(target), tensors["scales.target"][0].to(target))
-        model._architecture_ = model._architecture(spec, levels)
-        panel = _panel(document, tensors)
-        model._train_rows_ = {sid: row for row, sid in enumerate(panel.ids)}
-        history = pd.DataFrame(document["training_history"])
-        model.history_ = history.astype({c: float for c in history if c not in ("epoch", "skipped_steps")})
-        model.training_panel_, model.n_series_, model.freq_ = panel, panel.n_series, panel.freq
+        scales = Scales(tensors["scales.features"].to(device), tensors["scales.target"][0].to(device))
+        records = [EpochRecord.from_dict(row) for row in document["training_history"]]
+        state = FittedState(
+            network.to(device).eval(),
+            PanelCodec(spec, scaler, list(panel.ids), scales),
+            levels,
+            int(document["horizon"]),
+            history_frame(records),
+            panel,
+        )
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:
         raise IncompatibleModelError(f"{path} is not a usable tsforecast model: {error}") from None
-    return model
+    return SavedModel(document["class"], params, state)
+
+
+def _network_config(document: dict, params: dict, spec: FeatureSpec, levels: tuple) -> NetworkConfig:
+    """The saved network configuration (format 3), or the one the parameters imply (formats 1, 2)."""
+    if "network" in document:
+        return NetworkConfig(**document["network"])
+    cell = {"LSTMForecaster": "lstm", "GRUForecaster": "gru", "RNNForecaster": "rnn"}[document["class"]]
+    return NetworkConfig(
+        cell,
+        spec.n_features,
+        int(params.get("hidden_size", 64)),
+        int(params.get("num_layers", 2)),
+        spec.horizon * len(levels),
+        float(params.get("dropout", 0.0)),
+        bool(params.get("residual", False)),
+    )
 
 
 def _read(path: Path):

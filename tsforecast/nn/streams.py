@@ -48,6 +48,7 @@ class FeatureSpec:
 
     @property
     def n_features(self) -> int:
+        """Inputs per step: the last season, the long-season values (with one), the level changes."""
         long = self.horizon + 1 if self.long_season_length else 0
         return self.season_length + 1 + long
 
@@ -120,6 +121,7 @@ class Streams:
 
     @property
     def n_streams(self) -> int:
+        """Number of streams (rows)."""
         return len(self.n_steps_host)
 
     def windows(self, lookback: int) -> np.ndarray:
@@ -317,6 +319,11 @@ class TBPTTSource:
     def n_batches(self) -> int:
         return math.ceil(self.streams.n_streams / self.batch_size)
 
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one epoch: chunks per batch (of its longest stream) times batches."""
+        return self.n_batches * math.ceil(int(self.streams.n_steps_host.max()) / self.chunk)
+
     def epoch(self, generator: torch.Generator):
         order = torch.randperm(self.streams.n_streams, generator=generator)
         on_device = order.to(self.streams.z.device)  # one copy per epoch
@@ -340,6 +347,11 @@ class WindowSource:
     @property
     def n_batches(self) -> int:
         return math.ceil(len(self.ends) / self.batch_size)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one epoch: one per batch of windows."""
+        return self.n_batches
 
     def epoch(self, generator: torch.Generator):
         order = torch.randperm(len(self.ends), generator=generator).to(self.ends.device)

@@ -21,12 +21,13 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from tsforecast.exceptions import ClippingWarning, TrainingError
+from tsforecast.epochs import EpochRecord
+from tsforecast.exceptions import ClippingWarning, TrainingError, TsforecastWarning
 from tsforecast.nn.modules import detach_state
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class LoopConfig:
     weight_decay: float = 0.0
     clip_norm: float | None = 1.0
     patience: int | None = None
-    max_time: float | None = None
+    max_time: float | None = None  # a safety cap in seconds, never part of the schedule
     verbose: bool = False
     log_every: int = 50
     max_bad_steps: int = 10
@@ -65,7 +66,6 @@ def quantile_loss(levels: torch.Tensor):
     >>> float(loss), float(n)
     (1.0, 1.0)
     """
-
     if levels.numel() == 1 and float(levels[0]) == 0.5:  # the mean absolute error, without the detour
 
         def absolute(pred, y, mask):
@@ -89,8 +89,10 @@ def quantile_loss(levels: torch.Tensor):
 def one_cycle(
     progress: float, max_lr: float, warmup: float = 0.1, div: float = 10.0, final_div: float = 100.0
 ):
-    """One-cycle learning rate at ``progress`` in [0, 1]: cosine up from ``max_lr / div`` over the
-    first ``warmup`` share, then cosine down to ``max_lr / (div * final_div)``.
+    """One-cycle learning rate at ``progress`` in [0, 1].
+
+    Cosine up from ``max_lr / div`` over the first ``warmup`` share, then cosine down to
+    ``max_lr / (div * final_div)``.
 
     Examples
     --------
@@ -121,7 +123,7 @@ def train_step(
     ``grad_norm`` is the global L2 norm of the gradients before clipping; ``bad`` is True when the
     loss or that norm is not finite, in which case the weights are left exactly as they were.
     """
-    x, y, mask, _ = batch
+    x, y, mask = batch[:3]
     optimizer.zero_grad(set_to_none=True)
     with autocast():
         out, state = network(x, state)  # (batch, C, n_outputs); state (layers, batch, hidden)
@@ -150,7 +152,13 @@ def fit_network(
     validate=None,
     on_epoch=None,
 ) -> list:
-    """Train ``network`` on the batches of ``source``; returns one record (dict) per epoch.
+    """Train ``network`` on the batches of ``source``; returns one :class:`EpochRecord` per epoch.
+
+    The learning-rate schedule is a function of the optimizer step alone (one cycle over
+    ``max_epochs`` epochs of ``source``), so the same seed gives the same weights on any machine.
+    ``max_time`` is only a safety cap: when it fires, training stops after the current step, a
+    :class:`~tsforecast.exceptions.TsforecastWarning` says so and the last record's ``stopped_by``
+    is ``"max_time"``.
 
     Parameters
     ----------
@@ -174,11 +182,11 @@ def fit_network(
     started = time.perf_counter()
     bad_run, worst_run = torch.zeros((), device=device), torch.zeros((), device=device)
     progress_bar = _progress(config)
-    stop = False
+    n_batches = source.n_batches
+    stopped_by = None
     for epoch in range(config.max_epochs):
         network.train()
-        epoch_start, losses, norms, bads, steps = time.perf_counter(), [], [], [], 0
-        targets = torch.zeros((), dtype=torch.long, device=device)
+        epoch_start, losses, norms, bads, targets = time.perf_counter(), [], [], [], []
         for b, (n_chunks, chunks) in enumerate(source.epoch(generator)):
             state = None
             for c, batch in enumerate(chunks):
@@ -186,47 +194,62 @@ def fit_network(
                     with torch.no_grad(), autocast():
                         state = network(batch[0], state)[1]
                     continue
-                elapsed = time.perf_counter() - started
-                progress = (epoch + (b + c / n_chunks) / source.n_batches) / config.max_epochs
-                if config.max_time:
-                    progress = max(progress, elapsed / config.max_time)
+                progress = (epoch + (b + c / n_chunks) / n_batches) / config.max_epochs
                 for group in optimizer.param_groups:
                     group["lr"] = one_cycle(progress, config.learning_rate)
                 loss, norm, bad, state = train_step(
                     network, optimizer, batch, state, loss_fn, config.clip_norm, autocast, source.last_only
                 )
-                losses.append(loss), norms.append(norm), bads.append(bad)
-                targets = targets + batch[2].sum()
+                losses.append(loss), norms.append(norm), bads.append(bad), targets.append(batch[2].sum())
                 bad_run = (bad_run + 1) * bad
                 worst_run = torch.maximum(worst_run, bad_run)
-                steps += 1
-                if steps % config.log_every == 0:
+                if len(losses) % config.log_every == 0:
                     _check_bad_run(worst_run, config, history)
-                if config.max_time and elapsed > config.max_time:
-                    stop = True
+                if config.max_time and time.perf_counter() - started > config.max_time:
+                    stopped_by = "max_time"
                     break
-            if stop:
+            if stopped_by:
                 break
         _check_bad_run(worst_run, config, history)
-        record = _epoch_record(
-            epoch, losses, norms, bads, optimizer, config, time.perf_counter() - epoch_start
-        )
-        record["targets"] = int(targets)
+        val_loss = float("nan")
         if validate is not None:
-            record["val_loss"] = float(validate())
-            if record["val_loss"] < best:
-                best, waited = record["val_loss"], 0
+            val_loss = float(validate())
+            if val_loss < best:
+                best, waited = val_loss, 0
                 best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
             else:
                 waited += 1
-                stop = stop or (config.patience is not None and waited >= config.patience)
+                if config.patience is not None and waited >= config.patience:
+                    stopped_by = stopped_by or "patience"
+        record = _epoch_record(
+            epoch,
+            losses,
+            norms,
+            bads,
+            targets,
+            val_loss,
+            optimizer,
+            config,
+            time.perf_counter() - epoch_start,
+        )
+        if on_epoch is not None and on_epoch(record):
+            stopped_by = stopped_by or "callback"
+        if stopped_by:
+            record = replace(record, stopped_by=stopped_by)
         history.append(record)
         _report(record, config, progress_bar)
-        if on_epoch is not None and on_epoch(record):
-            stop = True
-        if stop:
+        if stopped_by:
             break
     progress_bar.close()
+    if stopped_by == "max_time":
+        warnings.warn(
+            f"training stopped by max_time={config.max_time:g} s after {len(history)} of "
+            f"{config.max_epochs} epochs, before its learning-rate schedule ended; the result now depends "
+            "on the machine's speed. Lower max_epochs for a shorter, reproducible training, or raise "
+            "max_time (it is a safety cap).",
+            TsforecastWarning,
+            stacklevel=4,
+        )
     if best_state is not None:
         network.load_state_dict(best_state)
     network.eval()
@@ -243,20 +266,11 @@ def _check_bad_run(worst_run, config: LoopConfig, history: list) -> None:
         )
 
 
-def _epoch_record(epoch, losses, norms, bads, optimizer, config, seconds) -> dict:
+def _epoch_record(epoch, losses, norms, bads, targets, val_loss, optimizer, config, seconds) -> EpochRecord:
+    learning_rate = optimizer.param_groups[0]["lr"]
     if not losses:
         nan = float("nan")
-        return dict(
-            epoch=epoch + 1,
-            train_loss=nan,
-            val_loss=nan,
-            grad_norm_mean=nan,
-            grad_norm_max=nan,
-            clipped_fraction=0.0,
-            learning_rate=optimizer.param_groups[0]["lr"],
-            seconds=seconds,
-            skipped_steps=0,
-        )
+        return EpochRecord(epoch + 1, nan, val_loss, nan, nan, 0.0, learning_rate, seconds, 0, 0, 0)
     loss, norm, bad = torch.stack(losses), torch.stack(norms), torch.stack(bads)
     good = ~bad
     clipped = (norm > config.clip_norm) & good if config.clip_norm is not None else torch.zeros_like(good)
@@ -267,29 +281,31 @@ def _epoch_record(epoch, losses, norms, bads, optimizer, config, seconds) -> dic
                 torch.where(good, loss, 0).sum() / n_good,
                 torch.where(good, norm, 0).sum() / n_good,
                 torch.where(good, norm, 0).max(),
-                clipped.sum(),
-                n_good,
+                clipped.sum() / n_good,
                 bad.sum(),
+                torch.stack(targets).sum(),
             ]
         )
         .double()
         .tolist()
     )  # the epoch's one host sync
-    record = dict(
+    record = EpochRecord(
         epoch=epoch + 1,
         train_loss=summary[0],
-        val_loss=float("nan"),
+        val_loss=val_loss,
         grad_norm_mean=summary[1],
         grad_norm_max=summary[2],
-        clipped_fraction=summary[3] / summary[4],
-        learning_rate=optimizer.param_groups[0]["lr"],
+        clipped_fraction=summary[3],
+        learning_rate=learning_rate,
         seconds=seconds,
-        skipped_steps=int(summary[5]),
+        skipped_steps=int(summary[4]),
+        steps=len(losses),
+        targets=int(summary[5]),
     )
-    if record["clipped_fraction"] > config.clip_warn_fraction:
+    if record.clipped_fraction > config.clip_warn_fraction:
         warnings.warn(
-            f"gradient clipping fired on {record['clipped_fraction']:.0%} of the steps of epoch {epoch + 1} "
-            f"(clip_norm={config.clip_norm}, mean pre-clip norm {record['grad_norm_mean']:.3g}); training "
+            f"gradient clipping fired on {record.clipped_fraction:.0%} of the steps of epoch {epoch + 1} "
+            f"(clip_norm={config.clip_norm}, mean pre-clip norm {record.grad_norm_mean:.3g}); training "
             "may be unstable: lower learning_rate or raise clip_norm.",
             ClippingWarning,
             stacklevel=4,
@@ -303,11 +319,9 @@ def _progress(config: LoopConfig):
     return tqdm(total=config.max_epochs, disable=not config.verbose, unit="epoch", leave=True)
 
 
-def _report(record: dict, config: LoopConfig, bar) -> None:
-    logger.debug("epoch %(epoch)d train_loss %(train_loss).4f val_loss %(val_loss).4f", record)
+def _report(record: EpochRecord, config: LoopConfig, bar) -> None:
+    logger.debug("epoch %d train_loss %.4f val_loss %.4f", record.epoch, record.train_loss, record.val_loss)
     bar.set_postfix(
-        loss=f"{record['train_loss']:.4f}",
-        val=f"{record['val_loss']:.4f}",
-        grad=f"{record['grad_norm_mean']:.3g}",
+        loss=f"{record.train_loss:.4f}", val=f"{record.val_loss:.4f}", grad=f"{record.grad_norm_mean:.3g}"
     )
     bar.update(1)

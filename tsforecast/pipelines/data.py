@@ -169,6 +169,7 @@ def validate(inputs: Inputs, config: PipelineConfig, min_length: int, needed_by:
 
 
 def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in blocks)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -177,6 +178,7 @@ def sha256(path: Path) -> str:
 
 
 def describe_file(role: str, path: Path) -> dict:
+    """The manifest's record of an input file: role, absolute path, checksum and size."""
     path = Path(path)
     return {"role": role, "path": str(path.resolve()), "sha256": sha256(path), "bytes": path.stat().st_size}
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tsforecast.epochs import EpochRecord
 from tsforecast.pipelines import data, record, registration
 from tsforecast.pipelines.current import CurrentComparison, score_current
 from tsforecast.pipelines.evaluation import GateDecision, gate, test_scores, tightest, with_published
@@ -77,16 +78,15 @@ class EpochLog:
         self.label = label
         self.every_s = every_s
 
-    def __call__(self, estimator, record: dict) -> bool:
+    def __call__(self, estimator, record: EpochRecord) -> bool:
         now = time.monotonic()
-        first, last = record["epoch"] == 1, record["epoch"] == estimator.max_epochs
+        first, last = record.epoch == 1, record.stopped_by is not None
         if not (first or last or now - getattr(self, "_last", now) >= self.every_s):
             return False
         self._last = now
         logger.info(
-            "%s epoch %d/%d: train_loss %.4f, grad_norm_mean %.3g, %.1f s",
-            self.label, record["epoch"], estimator.max_epochs, record["train_loss"],
-            record["grad_norm_mean"], record["seconds"],
+            "%s epoch %d: train_loss %.4f, grad_norm_mean %.3g, %.1f s",
+            self.label, record.epoch, record.train_loss, record.grad_norm_mean, record.seconds,
         )  # fmt: skip
         return False
 

@@ -158,10 +158,12 @@ class PipelineConfig(_Section):
 
     @property
     def horizon(self) -> int:
+        """Steps forecast (M4 data: the competition's horizon, filled in by ``load_config``)."""
         return self.forecast.horizon  # filled in for M4 data by load_config
 
     @property
     def season_length(self) -> int:
+        """The seasonal period shared by the models and MASE (1: none)."""
         return self.forecast.season_length or 1
 
     def estimator_defaults(self) -> dict:
@@ -368,8 +370,10 @@ def _semantic_problems(config: PipelineConfig) -> list:
 
 
 def _parameter_problems(raw: dict, config: PipelineConfig | None) -> list:
-    """Each model's parameters checked against its class, also when other fields are invalid (then
-    against the class's own defaults: a parameter's type and range do not depend on the shared ones)."""
+    """Each model's parameters checked against its class, also when other fields are invalid.
+
+    Then against the class's own defaults: a parameter's type and range do not depend on the shared ones.
+    """
     if config is not None:
         defaults = config.estimator_defaults()
         specs = [("model", config.model.name, config.model.params)]

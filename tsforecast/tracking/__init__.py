@@ -34,13 +34,11 @@ Examples
 """
 
 from tsforecast.exceptions import TrackingError
-from tsforecast.tracking.epochs import EPOCH_METRICS
 from tsforecast.tracking.runs import run, track_backtest, track_fit
 from tsforecast.tracking.store import DEFAULT_EXPERIMENT, Store, resolve_store
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
-    "EPOCH_METRICS",
     "Store",
     "TrackingError",
     "resolve_store",

@@ -1,36 +1,27 @@
 """Live per-epoch metrics of neural forecasters, through their ``callbacks`` parameter.
 
 The callback contract: after each epoch the estimator calls ``callback(estimator, record)`` with a
-record holding ``epoch``, ``train_loss``, ``val_loss``, ``grad_norm_mean``, ``grad_norm_max``
-(pre-clip), ``clipped_fraction``, ``learning_rate`` and ``seconds``; ``val_loss`` is NaN when the
-forecaster holds out no validation tail (``validation_size=0``), and NaN metrics are not logged.
+:class:`~tsforecast.epochs.EpochRecord`; its metrics (:meth:`EpochRecord.metrics`) are logged at
+``step=epoch``. ``val_loss`` is NaN when the forecaster holds out no validation tail
+(``validation_size=0``), and NaN metrics are not logged.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from contextlib import contextmanager
 
 import pandas as pd
 
+from tsforecast.epochs import EpochRecord, history_frame
 from tsforecast.exceptions import TrackingError
 
 _LOGGER = logging.getLogger(__name__)
 
 VALIDATION_TAG = "tsforecast.validation"  # what val_loss is measured on, or that there is none
 
-# Training-record key -> MLflow metric name.
-EPOCH_METRICS = {
-    "train_loss": "train_loss",
-    "val_loss": "val_loss",
-    "grad_norm_mean": "grad_norm_mean",
-    "grad_norm_max": "grad_norm_max",
-    "clipped_fraction": "clipped_fraction",
-    "learning_rate": "learning_rate",
-    "seconds": "epoch_seconds",
-}
+STOPPED_TAG = "tsforecast.stopped_by"  # why training ended early (max_time, patience, callback)
 
 
 class EpochLogger:
@@ -46,16 +37,16 @@ class EpochLogger:
         self._operations = []
         self._broken = False
 
-    def __call__(self, estimator, record):
+    def __call__(self, estimator, record: EpochRecord):
         """Queue the epoch's metrics for the run (asynchronously) and keep the record."""
-        self.records.append(dict(record))
+        self.records.append(record)
         if self._broken:
             return
         try:
             import mlflow
 
-            if metrics := epoch_metrics(record):
-                step = int(record["epoch"])
+            if metrics := record.metrics():
+                step = record.epoch
                 self._operations.append(
                     mlflow.log_metrics(metrics, step=step, run_id=self.run_id, synchronous=False)
                 )
@@ -66,7 +57,7 @@ class EpochLogger:
 
     def frame(self) -> pd.DataFrame | None:
         """The records seen so far, one row per epoch."""
-        return pd.DataFrame(self.records) if self.records else None
+        return history_frame(self.records) if self.records else None
 
     def finish(self, estimator) -> None:
         """Wait for the queued metrics; with no live records, log the estimator's history at once."""
@@ -80,12 +71,12 @@ class EpochLogger:
         history = training_history(estimator)
         if self.records or history is None:
             return
-        self.records = history.to_dict("records")
+        self.records = [EpochRecord.from_dict(row) for row in history.to_dict("records")]
         now = int(time.time() * 1000)
         batch = [
-            Metric(name, value, now, int(record["epoch"]))
+            Metric(name, value, now, record.epoch)
             for record in self.records
-            for name, value in epoch_metrics(record).items()
+            for name, value in record.metrics().items()
         ]
         mlflow.MlflowClient().log_batch(self.run_id, metrics=batch)
 
@@ -123,14 +114,13 @@ def validation_note(estimator) -> str | None:
     return f"last {size} steps of each series (validation_size={size})"
 
 
-def epoch_metrics(record) -> dict:
-    """The record's metrics under their MLflow names; missing and NaN values are left out."""
-    metrics = {}
-    for key, name in EPOCH_METRICS.items():
-        value = record.get(key)
-        if value is not None and not math.isnan(value := float(value)):
-            metrics[name] = value
-    return metrics
+def stopped_by(estimator) -> str | None:
+    """Why the estimator's last training ended early (a key of ``STOP_REASONS``), or None."""
+    history = training_history(estimator)
+    if history is None or "stopped_by" not in history or history.empty:
+        return None
+    last = history["stopped_by"].iloc[-1]
+    return last if isinstance(last, str) else None
 
 
 def training_history(estimator) -> pd.DataFrame | None:

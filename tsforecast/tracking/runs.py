@@ -19,7 +19,14 @@ import tsforecast
 from tsforecast.exceptions import InvalidParameterError, TrackingError
 from tsforecast.tracking import artifacts
 from tsforecast.tracking.dataset import TrainingData, param_value
-from tsforecast.tracking.epochs import VALIDATION_TAG, EpochLogger, attached, validation_note
+from tsforecast.tracking.epochs import (
+    STOPPED_TAG,
+    VALIDATION_TAG,
+    EpochLogger,
+    attached,
+    stopped_by,
+    validation_note,
+)
 from tsforecast.tracking.store import Store, locate, open_experiment, using
 
 _LOGGER = logging.getLogger(__name__)
@@ -177,6 +184,8 @@ def track_fit(
             estimator.fit(y, **fit_params)
         with steps.step("epoch metrics"):
             epochs.finish(estimator)
+            if (reason := stopped_by(estimator)) is not None:
+                mlflow.set_tag(STOPPED_TAG, reason)
         with steps.step("forecast artifacts"), tempfile.TemporaryDirectory() as folder:
             artifacts.write_fit(
                 Path(folder), estimator, data, epochs.frame(), steps.step, plots, n_plot_series

@@ -17,6 +17,7 @@ import sys
 import time
 import warnings
 import weakref
+from dataclasses import replace
 
 from sklearn.base import clone
 
@@ -148,17 +149,16 @@ def _reporter(trial, stride: int, on_epoch=None):
         if last is None or last() is not estimator:
             seen["window"] += 1
             seen["estimator"] = weakref.ref(estimator)
-        step = seen["window"] * stride + int(record["epoch"])
+        step = seen["window"] * stride + record.epoch
         if on_epoch is not None:
-            on_epoch(estimator, {**record, "epoch": step})
-        value = record.get("val_loss")
-        if value is None or not math.isfinite(value):
+            on_epoch(estimator, replace(record, epoch=step))
+        value = record.val_loss
+        if not math.isfinite(value):
             return False
         trial.report(float(value), step)
         if trial.should_prune():
             raise optuna.TrialPruned(
-                f"val_loss {value:.4g} at window {seen['window'] + 1}, "
-                f"epoch {int(record['epoch'])} (step {step})"
+                f"val_loss {value:.4g} at window {seen['window'] + 1}, epoch {record.epoch} (step {step})"
             )
         return False
 

@@ -15,7 +15,6 @@ from tsforecast.metrics import evaluate_by_horizon
 from tsforecast.nn.diagnostics.findings import Thresholds, describe
 from tsforecast.nn.diagnostics.probe import analyse_windows, panel_forecasts, probe_windows
 from tsforecast.nn.diagnostics.report import DiagnosticReport
-from tsforecast.nn.estimators import _RecurrentMixin
 from tsforecast.nn.streams import series_arrays
 
 __all__ = ["diagnose", "horizon_errors", "step_forecasts"]
@@ -108,8 +107,8 @@ def diagnose(
             f"thresholds must be a Thresholds instance; got {type(thresholds).__name__}."
         )
 
-    panel = forecaster.training_panel_ if y is None else forecaster._new_history(y)
-    scaler = forecaster.scaler_ if y is None else forecaster._scaler_for(panel)
+    panel = forecaster.training_panel_ if y is None else forecaster.validate_history(y)
+    scaler = forecaster.codec_.scaler_for(panel.ids, panel.values)
     windows = probe_windows(forecaster, panel, scaler, max_lag, warmup, max_series)
     analysis = analyse_windows(forecaster.network_, windows, forecaster.quantile_levels_)
     training = forecaster.history_[[c for c in _HISTORY_COLUMNS if c in forecaster.history_]].copy()
@@ -151,8 +150,8 @@ def step_forecasts(forecaster, y=None) -> list:
         the whole series rather than on the cut history).
     """
     _check_forecaster(forecaster)
-    panel = forecaster.training_panel_ if y is None else forecaster._new_history(y)
-    scaler = forecaster.scaler_ if y is None else forecaster._scaler_for(panel)
+    panel = forecaster.training_panel_ if y is None else forecaster.validate_history(y)
+    scaler = forecaster.codec_.scaler_for(panel.ids, panel.values)
     return panel_forecasts(forecaster, panel, scaler)
 
 
@@ -163,7 +162,7 @@ def horizon_errors(forecaster, panel, holdout: int) -> pd.DataFrame:
     naive forecast from the same history is scored beside them (``snaive_mae``). Series too short
     to lose the tail are left out; with none left the table is empty.
     """
-    spec = forecaster.spec_
+    spec = forecaster.codec_.spec
     keep = np.flatnonzero(panel.lengths - holdout >= spec.context + 1)
     columns = ["mae", "rmse", "smape", "snaive_mae"]
     if len(keep) == 0:
@@ -174,7 +173,7 @@ def horizon_errors(forecaster, panel, holdout: int) -> pd.DataFrame:
     )
     history = subset.head(holdout)
     with torch.no_grad():
-        forecasts = forecaster._predict(history, holdout, False)
+        forecasts = forecaster.predict_panel(history, holdout)
     point = forecasts["point"] if isinstance(forecasts, dict) else forecasts  # (series, holdout)
     naive = np.stack([spec.base(series_arrays(v, spec.season_length)[0])[:holdout] for v in history.values])
     frames = {"actual": [], "model": [], "snaive": []}
@@ -192,7 +191,8 @@ def horizon_errors(forecaster, panel, holdout: int) -> pd.DataFrame:
 
 
 def _check_forecaster(forecaster) -> None:
-    if not isinstance(forecaster, _RecurrentMixin):
+    # Duck-typed: the forecasters import this package (their diagnose method), not the reverse.
+    if not hasattr(forecaster, "network_config"):
         raise InvalidParameterError(
             "diagnose needs a fitted LSTMForecaster, GRUForecaster or RNNForecaster; got "
             f"{type(forecaster).__name__}. Baselines have no gradients or gates to inspect."

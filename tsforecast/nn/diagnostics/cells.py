@@ -59,6 +59,7 @@ class Layer:
 
     @property
     def hidden_size(self) -> int:
+        """Width of the layer's state."""
         return self.weight_hh.shape[1]
 
 

@@ -23,9 +23,9 @@ import pandas as pd
 import torch
 
 from tsforecast.exceptions import InvalidInputError
+from tsforecast.nn.codec import PREDICT_CHUNK
 from tsforecast.nn.diagnostics.cells import GATES, unroll
-from tsforecast.nn.streams import build_streams, series_arrays, stream_chunks, window_chunk
-from tsforecast.windowing import plan_streams
+from tsforecast.nn.streams import stream_chunks, window_chunk
 
 __all__ = ["Analysis", "Windows", "analyse_windows", "panel_forecasts", "probe_windows"]
 
@@ -60,9 +60,9 @@ def probe_windows(forecaster, panel, scaler, max_lag: int, warmup: int, max_seri
     A series is usable when its last fully observed forecast step lies at least ``max_lag`` steps
     after its first step with complete features.
     """
-    spec = forecaster.spec_
+    codec = forecaster.codec_
+    spec = codec.spec
     horizon = spec.horizon
-    z = scaler.transform(panel.values, names=panel.ids)
     n_steps = panel.lengths - spec.context - 1  # steps with at least one target
     last = np.where(n_steps >= horizon, n_steps - horizon, n_steps - 1)  # last step, targets in the data
     usable = np.flatnonzero(last >= max_lag)
@@ -79,12 +79,10 @@ def probe_windows(forecaster, panel, scaler, max_lag: int, warmup: int, max_seri
         usable = usable[np.linspace(0, len(usable) - 1, max_series).round().astype(int)]
     warmup = int(min(warmup, (last[usable] - max_lag).min()))
     span = warmup + max_lag + 1
-    arrays = [series_arrays(z[i], spec.season_length) for i in usable]
-    streams = build_streams(arrays, plan_streams(n_steps[usable]), spec, span, forecaster.device_)
-    ends = torch.as_tensor(
-        np.stack([np.arange(len(usable)), last[usable]], axis=1), device=forecaster.device_
-    )
-    x, y, mask = window_chunk(streams, ends, span, forecaster.scales_)  # x (series, span, features)
+    values, ids = [panel.values[i] for i in usable], [panel.ids[i] for i in usable]
+    streams = codec.encode(values, ids, span, scaler=scaler.subset(usable)).streams
+    ends = torch.as_tensor(np.stack([np.arange(len(usable)), last[usable]], axis=1), device=codec.device)
+    x, y, mask = window_chunk(streams, ends, span, codec.scales)  # x (series, span, features)
     return Windows(x, y, mask, [panel.ids[i] for i in usable], warmup, max_lag)
 
 
@@ -199,29 +197,25 @@ def panel_forecasts(forecaster, panel, scaler, batch_size: int = 4096) -> list:
     Returns one array per series of shape ``(length, horizon)``; see
     :func:`~tsforecast.nn.diagnostics.step_forecasts`.
     """
-    spec, network = forecaster.spec_, forecaster.network_
-    levels = forecaster.quantile_levels_
-    z = scaler.transform(panel.values, names=panel.ids)
-    arrays = [series_arrays(v, spec.season_length) for v in z]
+    codec, network = forecaster.codec_, forecaster.network_
+    spec, median = codec.spec, forecaster.quantile_levels_.index(0.5)
+    encoded = codec.encode(panel.values, panel.ids, PREDICT_CHUNK, forecast=True, scaler=scaler)
     n_steps = panel.lengths - spec.context  # step k forecasts from time context + k
-    chunk = max(forecaster.tbptt_steps, 256)
-    streams = build_streams(arrays, plan_streams(n_steps), spec, chunk, forecaster.device_)
     network.eval()
     results = []
     for start in range(0, panel.n_series, batch_size):
         rows = np.arange(start, min(start + batch_size, panel.n_series))
         state, outputs = None, []
-        for x, *_ in stream_chunks(streams, rows, chunk, forecaster.scales_):
+        for x, *_ in stream_chunks(encoded.streams, rows, PREDICT_CHUNK, codec.scales):
             out, state = network(x, state)  # (batch, chunk, horizon * levels)
             outputs.append(out.float())
-        out = torch.cat(outputs, dim=1) * forecaster.scales_.target  # (batch, steps, horizon * levels)
-        out = out.unflatten(-1, (spec.horizon, len(levels))).double().cpu().numpy()
+        out = torch.cat(outputs, dim=1)  # (batch, steps, horizon * levels)
         for row, i in enumerate(rows):
-            filled, steps = arrays[i][0], int(n_steps[i])
+            steps = int(n_steps[i])
             times = spec.context + np.arange(steps)
-            base = filled[times[:, None] + spec.offsets()["base"]]  # (steps, horizon)
-            forecast = np.sort(base[..., None] + out[row, :steps], axis=-1)[..., levels.index(0.5)]
-            full = np.full((len(filled), spec.horizon), np.nan)
-            full[times] = scaler.subset([i]).inverse(forecast[None])[0]
+            base = codec.base([encoded.filled[i]], times)  # (1, steps, horizon)
+            forecast = codec.decode(out[row : row + 1, :steps], base, scaler.subset([i]))[0, ..., median]
+            full = np.full((int(panel.lengths[i]), spec.horizon), np.nan)
+            full[times] = forecast
             results.append(full)
     return results

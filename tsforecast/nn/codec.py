@@ -1,0 +1,184 @@
+"""The one codec between a panel of series and the network: encode to device streams, decode forecasts.
+
+Every path from data to the network goes through :meth:`PanelCodec.encode`: training (TBPTT streams or
+the rows sliding windows are cut from), the validation tail, forecasting, and the diagnostics' probes.
+It applies the per-series scaler, computes the filled values / causal level / target mask of each
+series (:func:`~tsforecast.nn.streams.series_arrays`), plans the streams and lays them out once on
+the device (:func:`~tsforecast.nn.streams.build_streams`). Every path back goes through
+:meth:`PanelCodec.decode`: network output times the target scale, plus the seasonal naive base,
+sorted across quantile levels (no crossing), then the inverse of the per-series scaler.
+
+A codec is fitted once per ``fit``: the scaler on the training parts, then the global feature and
+target scales on the encoded training streams (:meth:`PanelCodec.fit_scales`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from tsforecast.nn.streams import FeatureSpec, Scales, Streams, build_streams, feature_moments, series_arrays
+from tsforecast.scaling import SeriesScaler
+from tsforecast.windowing import plan_streams
+
+__all__ = ["PREDICT_CHUNK", "Encoded", "PanelCodec"]
+
+PREDICT_CHUNK = 256  # steps per forward pass without gradients: bounds activation memory, not results
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A panel encoded for the network.
+
+    Attributes
+    ----------
+    streams : Streams
+        The device rows (one stream per series unless the plan cut them).
+    filled : list of np.ndarray
+        Per series, the scaled values with gaps filled (host float64): the seasonal naive base.
+    scaler : SeriesScaler
+        The per-series statistics used, one row per series (decoding inverts them).
+    """
+
+    streams: Streams
+    filled: list
+    scaler: SeriesScaler
+
+
+@dataclass
+class PanelCodec:
+    """Fitted encoder/decoder between series values and network tensors.
+
+    Parameters
+    ----------
+    spec : FeatureSpec
+        The per-step feature layout.
+    scaler : SeriesScaler
+        Training statistics, row ``k`` for the training series ``ids[k]``.
+    ids : list
+        The training series, in the scaler's row order.
+    scales : Scales
+        Global feature and target divisors on the device (identity until :meth:`fit_scales`).
+    """
+
+    spec: FeatureSpec
+    scaler: SeriesScaler
+    ids: list
+    scales: Scales
+    _rows: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        self._rows = {sid: row for row, sid in enumerate(self.ids)}
+
+    @classmethod
+    def fit(cls, spec: FeatureSpec, kind: str, values: list, ids: list, device) -> PanelCodec:
+        """Fit the per-series scaler of ``kind`` on the training ``values``; feature scales are identity."""
+        scaler = SeriesScaler(kind).fit(values, names=ids)
+        return cls(spec, scaler, list(ids), Scales.identity(spec, device))
+
+    @property
+    def device(self) -> torch.device:
+        """Where the scales, and so the encoded streams, live."""
+        return self.scales.features.device
+
+    def to(self, device) -> PanelCodec:
+        """The same codec with its scales on ``device``."""
+        scales = Scales(self.scales.features.to(device), self.scales.target.to(device))
+        return PanelCodec(self.spec, self.scaler, self.ids, scales)
+
+    def fit_scales(self, encoded: Encoded, chunk: int, batch_size: int) -> None:
+        """Set the global feature and target scales from the encoded training streams."""
+        self.scales = feature_moments(encoded.streams, chunk, batch_size)
+
+    def scaler_for(self, ids: list, values: list) -> SeriesScaler:
+        """Training statistics for known series, each new series' own statistics otherwise."""
+        parts = [
+            self.scaler.subset([self._rows[sid]])
+            if sid in self._rows
+            else SeriesScaler(self.scaler.kind).fit([v], names=[sid])
+            for sid, v in zip(ids, values, strict=True)
+        ]
+        return SeriesScaler.concat(parts)
+
+    def encode(
+        self,
+        values: list,
+        ids: list,
+        chunk: int,
+        *,
+        forecast: bool = False,
+        scaler: SeriesScaler | None = None,
+        cut: tuple | None = None,
+        holdout: int = 0,
+        keep_last: int | None = None,
+    ) -> Encoded:
+        """Scale ``values`` and lay them out as device streams padded to whole ``chunk`` s.
+
+        Parameters
+        ----------
+        values, ids : list
+            The series (float64 arrays, NaN where missing) and their ids.
+        chunk : int
+            Steps per chunk (``tbptt_steps``, ``lookback`` or :data:`PREDICT_CHUNK`).
+        forecast : bool, default=False
+            Streams end at the last time stamp (the forecast origin) instead of the last step with a
+            target.
+        scaler : SeriesScaler, optional
+            Per-series statistics to use (default: :meth:`scaler_for` the ids).
+        cut : (stream_length, warmup), optional
+            Cut long series into several streams (TBPTT training).
+        holdout : int, default=0
+            Only the last ``holdout`` values of each series are targets (validation).
+        keep_last : int, optional
+            Run only the last ``keep_last`` steps of each series (windows-trained models forecast from
+            their last window, from a zero state, as they were trained).
+        """
+        spec = self.spec
+        scaler = self.scaler_for(ids, values) if scaler is None else scaler
+        z = scaler.transform(values, names=ids)
+        arrays = [
+            series_arrays(v, spec.season_length, target_from=len(v) - holdout if holdout else 0) for v in z
+        ]
+        if keep_last is not None:
+            arrays = [tuple(part[-(spec.context + keep_last) :] for part in a) for a in arrays]
+        n_steps = (
+            np.array([len(a[0]) for a in arrays], dtype=np.int64) - spec.context - (0 if forecast else 1)
+        )
+        plan = plan_streams(n_steps, *(cut or (None, 0)))
+        streams = build_streams(arrays, plan, spec, chunk, self.device)
+        return Encoded(streams, [a[0] for a in arrays], scaler)
+
+    def base(self, filled: list, times: np.ndarray | None = None) -> np.ndarray:
+        """The seasonal naive forecasts (scaled space) from the ``filled`` series (``Encoded.filled``).
+
+        Made at each series' last step: ``(n_series, horizon)``; or at the steps ``times`` of every
+        series: ``(n_series, len(times), horizon)``.
+        """
+        offsets = self.spec.offsets()["base"]
+        if times is None:
+            return np.stack([f[len(f) - 1 + offsets] for f in filled])
+        return np.stack([f[times[:, None] + offsets] for f in filled])
+
+    def decode(self, out: torch.Tensor, base: np.ndarray, scaler: SeriesScaler) -> np.ndarray:
+        """Network outputs -> forecasts in the data's units.
+
+        Parameters
+        ----------
+        out : torch.Tensor of shape (n_series, ..., horizon * n_levels)
+            Normalised head outputs (corrections of the seasonal naive forecast).
+        base : np.ndarray of shape (n_series, ..., horizon)
+            The seasonal naive forecasts in the scaled space (:meth:`base`).
+        scaler : SeriesScaler
+            The statistics of those series.
+
+        Returns
+        -------
+        np.ndarray of shape (n_series, ..., horizon, n_levels)
+            Sorted along the levels, so quantiles never cross.
+        """
+        horizon = self.spec.horizon
+        corrections = (out.float() * self.scales.target).double().cpu().numpy()
+        corrections = corrections.reshape(*corrections.shape[:-1], horizon, -1)  # (..., horizon, levels)
+        return scaler.inverse(np.sort(base[..., None] + corrections, axis=-1))

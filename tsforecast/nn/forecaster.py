@@ -1,0 +1,458 @@
+"""``RecurrentForecaster``: what the LSTM, GRU and RNN forecasters share (the cell is the difference).
+
+One network is trained on all series of a panel. The life of a fit: the panel's training parts fit
+a :class:`~tsforecast.nn.codec.PanelCodec` (per-series scaler, then global feature scales), which
+encodes them as device streams; :func:`~tsforecast.nn.training.fit_network` walks the streams
+(TBPTT chunks, or sliding windows) for a number of epochs fixed before training starts; the fitted
+state is set through :meth:`RecurrentForecaster.set_fitted_state`, the one door that model loading
+uses too. A forecast encodes the history with the same codec, runs the network over it and decodes
+the outputs at each series' last step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from tsforecast.base import BaseForecaster
+from tsforecast.data import Panel, check_min_length
+from tsforecast.data.frequency import long_season_for, seasonal_periods
+from tsforecast.data.labels import series_label
+from tsforecast.epochs import history_frame
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
+from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec
+from tsforecast.nn.device import autocast_for, resolve_device
+from tsforecast.nn.modules import NetworkConfig
+from tsforecast.nn.persistence import save
+from tsforecast.nn.state import FittedState
+from tsforecast.nn.streams import FeatureSpec, TBPTTSource, WindowSource, run_streams
+from tsforecast.nn.training import LoopConfig, fit_network, quantile_loss
+from tsforecast.scaling import SCALERS, resolve_kind
+
+__all__ = ["AUTO_MIN_EPOCHS", "AUTO_MIN_STEPS", "RecurrentForecaster", "inert_parameters"]
+
+PREDICT_BATCH = 4096  # series per forward pass at prediction (bounds activation memory)
+AUTO_MIN_EPOCHS = 40  # max_epochs="auto": at least this many passes over the data ...
+AUTO_MIN_STEPS = 1000  # ... and at least this many optimizer steps (one long series needs many epochs)
+
+
+def _positive(kind, closed="left"):
+    return Interval(kind, 1 if kind is Integral else 0, None, closed=closed)
+
+
+class RecurrentForecaster(BaseForecaster):
+    """Base class of the global recurrent forecasters; the subclass names the cell (``_cell``)."""
+
+    _cell = "lstm"
+    _missing_policy = "keep"  # interior NaN reach the model and are masked out of the loss
+    _parameter_constraints: dict = {
+        "horizon": [_positive(Integral)],
+        "season_length": [StrOptions({"auto"}), _positive(Integral)],
+        "long_season_length": [StrOptions({"auto"}), None, Interval(Integral, 2, None, closed="left")],
+        "hidden_size": [_positive(Integral)],
+        "num_layers": [_positive(Integral)],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "residual": ["boolean"],
+        "gate_init": [StrOptions({"standard", "chrono"})],
+        "training": [StrOptions({"tbptt", "windows"})],
+        "tbptt_steps": [_positive(Integral)],
+        "lookback": [_positive(Integral)],
+        "stream_length": [StrOptions({"auto"}), None, _positive(Integral)],
+        "warmup_steps": [None, Interval(Integral, 0, None, closed="left")],
+        "scaler": [StrOptions(set(SCALERS))],
+        "quantiles": [None, tuple, list],
+        "clip_norm": [None, _positive(Real, "neither")],
+        "learning_rate": [_positive(Real, "neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [StrOptions({"auto"}), _positive(Integral)],
+        "batch_size": [_positive(Integral)],
+        "validation_size": [Interval(Integral, 0, None, closed="left")],
+        "patience": [None, _positive(Integral)],
+        "max_time": [None, _positive(Real, "neither")],
+        "callbacks": [None, list, tuple],
+        "warm_start": ["boolean"],
+        "device": [str, torch.device],
+        "precision": [StrOptions({"fp32", "bf16"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        horizon=48,
+        season_length="auto",
+        long_season_length="auto",
+        hidden_size=64,
+        num_layers=2,
+        dropout=0.0,
+        residual=False,
+        gate_init="standard",
+        training="tbptt",
+        tbptt_steps=96,
+        lookback=168,
+        stream_length="auto",
+        warmup_steps=None,
+        scaler="auto",
+        quantiles=None,
+        clip_norm=1.0,
+        learning_rate=3e-3,
+        weight_decay=0.0,
+        max_epochs="auto",
+        batch_size=256,
+        validation_size=0,
+        patience=10,
+        max_time=None,
+        callbacks=None,
+        warm_start=False,
+        device="auto",
+        precision="fp32",
+        random_state=None,
+        verbose=False,
+    ):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.long_season_length = long_season_length
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.residual = residual
+        self.gate_init = gate_init
+        self.training = training
+        self.tbptt_steps = tbptt_steps
+        self.lookback = lookback
+        self.stream_length = stream_length
+        self.warmup_steps = warmup_steps
+        self.scaler = scaler
+        self.quantiles = quantiles
+        self.clip_norm = clip_norm
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.validation_size = validation_size
+        self.patience = patience
+        self.max_time = max_time
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.device = device
+        self.precision = precision
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _min_length(self) -> int:
+        seasons = [v for v in (self.season_length, self.long_season_length) if isinstance(v, Integral)]
+        return max(seasons, default=1) + 1
+
+    def _fit(self, panel: Panel) -> None:
+        device = resolve_device(self.device)
+        _warn_inert(self, device)
+        levels = _quantile_levels(self.quantiles)
+        codec_spec = self.feature_spec(panel)
+        train_parts = self._check_lengths(panel, codec_spec)
+        config = self.network_config(codec_spec.n_features, codec_spec.horizon * len(levels))
+        reuse = self._can_warm_start(config, codec_spec)
+        kind = self.codec_.scaler.kind if reuse else resolve_kind(self.scaler, train_parts)
+        codec = PanelCodec.fit(codec_spec, kind, train_parts, panel.ids, device)
+        chunk = self.tbptt_steps if self.training == "tbptt" else self.lookback
+        cut = self._stream_cut() if self.training == "tbptt" else None
+        train = codec.encode(train_parts, panel.ids, chunk, scaler=codec.scaler, cut=cut)
+        if reuse:
+            codec.scales = self.codec_.to(device).scales
+        else:
+            codec.fit_scales(train, chunk, self.batch_size)
+        if self.training == "tbptt":
+            source = TBPTTSource(train.streams, self.batch_size, self.tbptt_steps, codec.scales)
+        else:
+            source = WindowSource(train.streams, self.batch_size, self.lookback, codec.scales)
+
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        forked = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=forked):
+            torch.manual_seed(seed)
+            network = self.network_.to(device) if reuse else config.build().to(device)
+            self.set_fitted_state(FittedState(network, codec, levels, self.horizon, history_frame([]), panel))
+            loss_fn = quantile_loss(torch.as_tensor(levels, device=device))
+            validate = None
+            if self.validation_size:
+                held_out = codec.encode(panel.values, panel.ids, chunk, holdout=self.validation_size)
+                validate = lambda: run_streams(  # noqa: E731
+                    network, held_out.streams, chunk, PREDICT_BATCH, codec.scales, self._autocast(), loss_fn
+                )
+            history = fit_network(
+                network,
+                source,
+                self._loop_config(source),
+                loss_fn,
+                torch.Generator().manual_seed(seed),
+                self._autocast(),
+                validate,
+                self._epoch_callback(),
+            )
+        self.history_ = history_frame(history)
+
+    def set_fitted_state(self, state: FittedState) -> None:
+        """Set every fitted attribute at once: the one door of ``fit`` and of model loading."""
+        self.network_ = state.network
+        self.codec_ = state.codec
+        self.device_ = state.codec.device
+        self.quantile_levels_ = tuple(state.quantile_levels)
+        self.horizon_ = int(state.horizon)
+        self.history_ = state.history
+        self._set_training_panel(state.panel)
+
+    def feature_spec(self, panel: Panel) -> FeatureSpec:
+        """The feature layout for ``panel``: its seasons (``"auto"``: from the frequency) and the horizon."""
+        season, _ = seasonal_periods(panel.freq)
+        m = season if self.season_length == "auto" else int(self.season_length)
+        if self.long_season_length != "auto":
+            return FeatureSpec(m, int(self.long_season_length or 0), self.horizon)
+        long = long_season_for(m, panel.freq) or 0
+        # A long season is used when every series holds three of them (after the validation tail).
+        fits = long and panel.lengths.min() >= 3 * long + self.validation_size
+        return FeatureSpec(m, long if fits else 0, self.horizon)
+
+    def network_config(self, n_features: int, n_outputs: int) -> NetworkConfig:
+        """The network these parameters describe, for ``n_features`` inputs and ``n_outputs`` outputs."""
+        # Chrono spreads the gates' memory over what one gradient can reach: a chunk or a window.
+        span = self.tbptt_steps if self.training == "tbptt" else self.lookback
+        chrono_span = span if self.gate_init == "chrono" else None
+        return NetworkConfig(
+            self._cell,
+            n_features,
+            self.hidden_size,
+            self.num_layers,
+            n_outputs,
+            self.dropout,
+            self.residual,
+            chrono_span,
+        )
+
+    def _check_lengths(self, panel: Panel, spec) -> list:
+        extra = self.lookback if self.training == "windows" else 1
+        need = spec.context + 1 + extra + self.validation_size
+        what = (
+            f"{type(self).__name__} (context of {spec.context} steps = max(season_length, long season), "
+            f"{'lookback ' + str(self.lookback) if self.training == 'windows' else 'one target'}, "
+            f"validation_size {self.validation_size})"
+        )
+        check_min_length(panel, need, what)
+        train_parts = [v[: len(v) - self.validation_size] for v in panel.values]
+        longest = max(len(v) for v in train_parts) - spec.context - 1
+        if self.training == "tbptt" and self.tbptt_steps > longest:
+            raise InvalidInputError(
+                f"tbptt_steps={self.tbptt_steps} is longer than the longest training stream ({longest} steps "
+                f"after the {spec.context}-step context and validation_size={self.validation_size}); lower "
+                "tbptt_steps so that the series span several chunks."
+            )
+        observed = [np.isfinite(v[spec.context + 1 :]).any() for v in train_parts]
+        if not all(observed):
+            bad = panel.ids[observed.index(False)]
+            raise InvalidInputError(
+                f"{series_label(bad)} has no observed value after its first {spec.context} steps."
+            )
+        return train_parts
+
+    def _stream_cut(self) -> tuple:
+        warmup = self.tbptt_steps // 2 if self.warmup_steps is None else self.warmup_steps
+        return (2 * self.tbptt_steps if self.stream_length == "auto" else self.stream_length), warmup
+
+    def _loop_config(self, source) -> LoopConfig:
+        return LoopConfig(
+            max_epochs=self._epochs(source),
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            clip_norm=self.clip_norm,
+            patience=self.patience,
+            max_time=self.max_time,
+            verbose=bool(self.verbose),
+        )
+
+    def _epochs(self, source) -> int:
+        """``max_epochs``, or for "auto" enough epochs for ``AUTO_MIN_STEPS`` optimizer steps."""
+        if self.max_epochs != "auto":
+            return int(self.max_epochs)
+        return max(AUTO_MIN_EPOCHS, math.ceil(AUTO_MIN_STEPS / max(source.steps_per_epoch, 1)))
+
+    def _epoch_callback(self):
+        """After each epoch: extend ``history_`` (callbacks see it), then call the callbacks."""
+        records = []
+
+        def on_epoch(record) -> bool:
+            records.append(record)
+            self.history_ = history_frame(records)
+            stop = False
+            for callback in self.callbacks or ():
+                stop = bool(callback(self, record)) or stop
+            return stop
+
+        return on_epoch
+
+    def _can_warm_start(self, config: NetworkConfig, spec: FeatureSpec) -> bool:
+        """Whether ``warm_start`` continues the fitted network; warns when it cannot."""
+        if not (self.warm_start and hasattr(self, "network_")):
+            return False
+        old, new = self.network_.config.layout(), config.layout()
+        old["spec"], new["spec"] = _spec_list(self.codec_.spec), _spec_list(spec)
+        changed = {k: (old[k], new[k]) for k in new if old[k] != new[k]}
+        if changed:
+            what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            warnings.warn(
+                f"warm_start=True, but the network's architecture changed since the last fit ({what}; "
+                "spec is [season_length, long season, horizon]), so the fitted weights cannot be reused: "
+                "training starts from a new network. Keep those settings (and series long enough for the "
+                "same long season) to continue training, or set warm_start=False.",
+                TsforecastWarning,
+                stacklevel=4,
+            )
+        return not changed
+
+    def _autocast(self):
+        return autocast_for(self.device_, self.precision)
+
+    # -------------------------------------------------------------- predict
+    def _predict(self, panel: Panel, horizon: int, is_training_history: bool):
+        if horizon > self.horizon_:
+            raise InvalidParameterError(
+                f"horizon={horizon} exceeds the horizon the network was trained for ({self.horizon_}); it "
+                f"predicts all steps at once (direct multi-output). Pass horizon <= {self.horizon_}, or "
+                f"refit with horizon={horizon}."
+            )
+        codec = self.codec_
+        context = codec.spec.context
+        check_min_length(panel, context + 1, f"{type(self).__name__} (its {context}-step context)")
+        # A windows-trained network learned from `lookback` steps started from a zero state: it
+        # forecasts the same way, from the last window of each series.
+        keep_last = self.lookback if self.training == "windows" else None
+        encoded = codec.encode(panel.values, panel.ids, PREDICT_CHUNK, forecast=True, keep_last=keep_last)
+        self.network_.eval()
+        out = run_streams(
+            self.network_, encoded.streams, PREDICT_CHUNK, PREDICT_BATCH, codec.scales, self._autocast()
+        )
+        levels = self.quantile_levels_
+        forecast = codec.decode(out, codec.base(encoded.filled), encoded.scaler)[
+            :, :horizon
+        ]  # (series, h, levels)
+        point = forecast[..., levels.index(0.5)]
+        if self.quantiles is None:
+            return point
+        return {"point": point, **{f"q{q:g}": forecast[..., levels.index(q)] for q in self.quantiles}}
+
+    # ---------------------------------------------------------- diagnostics
+    def diagnose(self, y=None, **kwargs):
+        """Gradient flow, gate statistics, hidden-state norms, training history and errors, with findings.
+
+        ``y`` (default: the training data) and the keywords are those of
+        :func:`tsforecast.nn.diagnostics.diagnose`; returns its ``DiagnosticReport``.
+        """
+        from tsforecast.nn.diagnostics import diagnose
+
+        return diagnose(self, y, **kwargs)
+
+    # ---------------------------------------------------------- persistence
+    def save(self, path) -> None:
+        """Save the fitted forecaster to ``path`` (safetensors weights + JSON; no pickle).
+
+        Load it back with :func:`tsforecast.load`.
+        """
+        save(self, path)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "network_" in state and self.device_.type != "cpu":
+            state["network_"] = copy.deepcopy(self.network_).cpu()
+            state["codec_"] = self.codec_.to("cpu")
+            state["device_"] = torch.device("cpu")
+        return state
+
+
+def _spec_list(spec) -> list:
+    return [spec.season_length, spec.long_season_length, spec.horizon]
+
+
+def _quantile_levels(quantiles) -> tuple:
+    if quantiles is None:
+        return (0.5,)
+    try:
+        values = [float(q) for q in quantiles]
+    except (TypeError, ValueError):
+        values = []
+    if not values or any(not 0 < q < 1 for q in values) or len(set(values)) != len(values):
+        raise InvalidParameterError(
+            f"quantiles must be None or distinct levels strictly between 0 and 1, like (0.1, 0.5, 0.9); "
+            f"got {quantiles!r}."
+        )
+    return tuple(sorted(set(values) | {0.5}))
+
+
+def inert_parameters(params: dict, cell: str = "lstm", device_type: str | None = None) -> dict:
+    """Parameters set away from their defaults that have no effect with the others: name -> why.
+
+    Parameters
+    ----------
+    params : dict
+        The forecaster's parameters (``get_params()``); the defaults are those of
+        :class:`RecurrentForecaster`.
+    cell : {"lstm", "gru", "rnn"}
+    device_type : {"cpu", "cuda"}, optional
+        Where it trains, when known.
+
+    Examples
+    --------
+    >>> inert_parameters({"dropout": 0.2, "num_layers": 1, "training": "tbptt"})
+    {'dropout': 'dropout acts between stacked recurrent layers, and num_layers=1 has none'}
+    """
+    import inspect
+
+    defaults = {
+        name: p.default for name, p in inspect.signature(RecurrentForecaster.__init__).parameters.items()
+    }
+    value = {**defaults, **params}
+    rules = {
+        "dropout": (
+            value["num_layers"] == 1,
+            "dropout acts between stacked recurrent layers, and num_layers=1 has none",
+        ),
+        "residual": (value["num_layers"] == 1, "residual connections skip the layers after the first"),
+        "tbptt_steps": (value["training"] == "windows", "training='windows' trains on windows of lookback"),
+        "stream_length": (value["training"] == "windows", "streams are cut for training='tbptt' only"),
+        "warmup_steps": (
+            value["training"] == "windows" or value["stream_length"] is None,
+            "warm-up steps start streams cut from a longer series (training='tbptt', stream_length set)",
+        ),
+        "lookback": (value["training"] == "tbptt", "lookback is the window length of training='windows'"),
+        "patience": (value["validation_size"] == 0, "early stopping needs validation_size > 0"),
+        "gate_init": (cell == "rnn", "a vanilla RNN has no gates"),
+        "precision": (device_type == "cpu", "bf16 autocasts on CUDA only; on CPU training stays fp32"),
+    }
+    return {
+        name: why
+        for name, (inert, why) in rules.items()
+        if inert and name in params and _differs(params[name], defaults[name])
+    }
+
+
+def _differs(value, default) -> bool:
+    try:
+        return bool(value != default)
+    except (TypeError, ValueError):
+        return True
+
+
+def _warn_inert(estimator: RecurrentForecaster, device: torch.device) -> None:
+    inert = inert_parameters(estimator.get_params(deep=False), estimator._cell, device.type)
+    if inert:
+        what = "; ".join(f"{name}={getattr(estimator, name)!r}: {why}" for name, why in inert.items())
+        warnings.warn(
+            f"{type(estimator).__name__}: these parameters have no effect with the others ({what}). "
+            "Leave them at their defaults, or change the settings they depend on.",
+            TsforecastWarning,
+            stacklevel=4,
+        )
