@@ -85,10 +85,11 @@ def test_trials_sample_hidden_size_and_clip_norm_on_a_log_scale(study):
     complete = result.study.get_trials(states=(TrialState.COMPLETE,))
     assert complete
     for trial in complete:
-        assert {"hidden_size", "clip_norm", "learning_rate", "num_layers", "dropout", "tbptt_steps"} <= set(
-            trial.params
-        )
+        assert {"hidden_size", "clip_norm", "learning_rate", "num_layers", "tbptt_steps"} <= set(trial.params)
         assert trial.distributions["hidden_size"].log and trial.distributions["clip_norm"].log
+        # dropout acts between stacked layers: drawn only when the trial has more than one
+        assert ("dropout" in trial.params) == (trial.params["num_layers"] > 1), trial.params
+    assert any(t.params["num_layers"] == 1 for t in result.study.trials)
     assert result.best_params_["hidden_size"] == result.study.best_trial.params["hidden_size"]
     # Trials hold out a horizon of each fit's history for the per-epoch validation loss they report;
     # the refit learns from all of it.

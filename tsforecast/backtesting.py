@@ -125,12 +125,13 @@ def compare(
     progress = tqdm(total=len(estimators) * n_windows, disable=not verbose, desc="backtest")
     for model_name, estimator in estimators.items():
         fitted = None
-        for number, (history, actual) in enumerate(windows):
+        for number, (history_panel, history, actual) in enumerate(windows):
+            # The validated window itself goes to fit and predict: no pandas round trip per model.
             if refit or fitted is None:
-                fitted = clone(estimator).fit(history, freq=panel.freq, **_names(columns))
+                fitted = clone(estimator).fit(history_panel)
                 forecast = fitted.predict(horizon)
             else:
-                forecast = fitted.predict(horizon, y=history)
+                forecast = fitted.predict(horizon, y=history_panel)
             scored = _score(forecast, actual, history, columns, season_length, metrics)
             frames.append(scored[0].assign(model=model_name, window=number))
             per_series.append(scored[1].assign(model=model_name, window=number))
@@ -149,7 +150,11 @@ def _check_window_params(estimators, horizon, n_windows, step) -> None:
 
 
 def _window(panel: Panel, horizon: int, offset: int):
-    """History and actuals (long frames) of the window whose targets end ``offset`` before the end."""
+    """The window whose targets end ``offset`` before the end.
+
+    Its history as a panel answering in the long layout and as a long frame (for scoring), and its
+    actuals as a long frame.
+    """
     history = panel.head(horizon + offset)
     targets = panel.head(offset)
     actual = Panel(
@@ -160,7 +165,8 @@ def _window(panel: Panel, horizon: int, offset: int):
         panel.layout,
     )
     long_layout = replace(panel.layout, kind="long")
-    return to_long(history.replace_layout(long_layout)), to_long(actual.replace_layout(long_layout))
+    history = history.replace_layout(long_layout)
+    return history, to_long(history), to_long(actual.replace_layout(long_layout))
 
 
 def _names(columns: Columns) -> dict:

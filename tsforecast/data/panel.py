@@ -206,9 +206,10 @@ def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
         frame.columns = layout.column_index
         return frame
     cols = layout.columns
+    ids = [UNNAMED_SERIES_ID if sid is None else sid for sid in panel.ids]  # as to_long names them
     frame = pd.DataFrame(
         {
-            cols.id_col: np.repeat(np.asarray(panel.ids, dtype=object), horizon),
+            cols.id_col: np.repeat(np.asarray(ids, dtype=object), horizon),
             cols.time_col: _concat_indexes(futures),
             cols.pred_col: point.ravel(),
         }

@@ -12,6 +12,7 @@ the outputs at each series' last step.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import warnings
 from numbers import Integral, Real
@@ -36,7 +37,13 @@ from tsforecast.nn.streams import FeatureSpec, TBPTTSource, WindowSource, run_st
 from tsforecast.nn.training import LoopConfig, fit_network, quantile_loss
 from tsforecast.scaling import SCALERS, resolve_kind
 
-__all__ = ["AUTO_MIN_EPOCHS", "AUTO_MIN_STEPS", "RecurrentForecaster", "inert_parameters"]
+__all__ = [
+    "AUTO_MIN_EPOCHS",
+    "AUTO_MIN_STEPS",
+    "RecurrentForecaster",
+    "ineffective_parameters",
+    "inert_parameters",
+]
 
 PREDICT_BATCH = 4096  # series per forward pass at prediction (bounds activation memory)
 AUTO_MIN_EPOCHS = 40  # max_epochs="auto": at least this many passes over the data ...
@@ -345,6 +352,13 @@ class RecurrentForecaster(BaseForecaster):
             return point
         return {"point": point, **{f"q{q:g}": forecast[..., levels.index(q)] for q in self.quantiles}}
 
+    def ineffective_parameters(self, params: dict | None = None) -> dict:
+        """The parameters that have no effect given the others (``params`` override this estimator's).
+
+        See :func:`ineffective_parameters`; tuning skips drawing them.
+        """
+        return ineffective_parameters({**self.get_params(deep=False), **(params or {})}, self._cell)
+
     # ---------------------------------------------------------- diagnostics
     def diagnose(self, y=None, **kwargs):
         """Gradient flow, gate statistics, hidden-state norms, training history and errors, with findings.
@@ -392,29 +406,24 @@ def _quantile_levels(quantiles) -> tuple:
     return tuple(sorted(set(values) | {0.5}))
 
 
-def inert_parameters(params: dict, cell: str = "lstm", device_type: str | None = None) -> dict:
-    """Parameters set away from their defaults that have no effect with the others: name -> why.
+def ineffective_parameters(params: dict, cell: str = "lstm", device_type: str | None = None) -> dict:
+    """The parameters whose value has no effect given the others, whatever it is: name -> why.
 
     Parameters
     ----------
     params : dict
-        The forecaster's parameters (``get_params()``); the defaults are those of
-        :class:`RecurrentForecaster`.
+        Parameters of a recurrent forecaster; absent ones take :class:`RecurrentForecaster`'s
+        defaults.
     cell : {"lstm", "gru", "rnn"}
     device_type : {"cpu", "cuda"}, optional
         Where it trains, when known.
 
     Examples
     --------
-    >>> inert_parameters({"dropout": 0.2, "num_layers": 1, "training": "tbptt"})
-    {'dropout': 'dropout acts between stacked recurrent layers, and num_layers=1 has none'}
+    >>> sorted(ineffective_parameters({"num_layers": 1, "training": "windows"}))
+    ['dropout', 'patience', 'residual', 'stream_length', 'tbptt_steps', 'warmup_steps']
     """
-    import inspect
-
-    defaults = {
-        name: p.default for name, p in inspect.signature(RecurrentForecaster.__init__).parameters.items()
-    }
-    value = {**defaults, **params}
+    value = {**_defaults(), **params}
     rules = {
         "dropout": (
             value["num_layers"] == 1,
@@ -432,11 +441,28 @@ def inert_parameters(params: dict, cell: str = "lstm", device_type: str | None =
         "gate_init": (cell == "rnn", "a vanilla RNN has no gates"),
         "precision": (device_type == "cpu", "bf16 autocasts on CUDA only; on CPU training stays fp32"),
     }
+    return {name: why for name, (inert, why) in rules.items() if inert}
+
+
+def inert_parameters(params: dict, cell: str = "lstm", device_type: str | None = None) -> dict:
+    """The parameters set away from their defaults that have no effect with the others: name -> why.
+
+    Examples
+    --------
+    >>> inert_parameters({"dropout": 0.2, "num_layers": 1, "training": "tbptt"})
+    {'dropout': 'dropout acts between stacked recurrent layers, and num_layers=1 has none'}
+    """
+    defaults = _defaults()
     return {
         name: why
-        for name, (inert, why) in rules.items()
-        if inert and name in params and _differs(params[name], defaults[name])
+        for name, why in ineffective_parameters(params, cell, device_type).items()
+        if name in params and _differs(params[name], defaults[name])
     }
+
+
+def _defaults() -> dict:
+    signature = inspect.signature(RecurrentForecaster.__init__)
+    return {name: p.default for name, p in signature.parameters.items() if name != "self"}
 
 
 def _differs(value, default) -> bool:

@@ -241,6 +241,7 @@ def fit_network(
         if stopped_by:
             break
     progress_bar.close()
+    _warn_clipping(history, config)
     if stopped_by == "max_time":
         warnings.warn(
             f"training stopped by max_time={config.max_time:g} s after {len(history)} of "
@@ -302,15 +303,23 @@ def _epoch_record(epoch, losses, norms, bads, targets, val_loss, optimizer, conf
         steps=len(losses),
         targets=int(summary[5]),
     )
-    if record.clipped_fraction > config.clip_warn_fraction:
-        warnings.warn(
-            f"gradient clipping fired on {record.clipped_fraction:.0%} of the steps of epoch {epoch + 1} "
-            f"(clip_norm={config.clip_norm}, mean pre-clip norm {record.grad_norm_mean:.3g}); training "
-            "may be unstable: lower learning_rate or raise clip_norm.",
-            ClippingWarning,
-            stacklevel=4,
-        )
     return record
+
+
+def _warn_clipping(history: list, config: LoopConfig) -> None:
+    """One warning per fit when clipping fired on more than ``clip_warn_fraction`` of an epoch's steps."""
+    heavy = [r for r in history if r.clipped_fraction > config.clip_warn_fraction]
+    if not heavy:
+        return
+    worst = max(heavy, key=lambda r: r.clipped_fraction)
+    warnings.warn(
+        f"gradient clipping fired on more than {config.clip_warn_fraction:.0%} of the steps in {len(heavy)} "
+        f"of {len(history)} epochs (at most {worst.clipped_fraction:.0%}, epoch {worst.epoch}; "
+        f"clip_norm={config.clip_norm}, mean pre-clip norm {worst.grad_norm_mean:.3g}); training may be "
+        "unstable: lower learning_rate or raise clip_norm.",
+        ClippingWarning,
+        stacklevel=4,
+    )
 
 
 def _progress(config: LoopConfig):

@@ -17,7 +17,7 @@ from tsforecast.exceptions import InvalidParameterError
 _RECURRENT_PARAMS = ("hidden_size", "clip_norm", "learning_rate", "num_layers", "dropout", "tbptt_steps")
 
 
-def default_search_space(estimator, longest_stream: int | None = None) -> dict:
+def default_search_space(estimator, longest_stream: int | None = None, spec=None) -> dict:
     """The default space of a recurrent forecaster (LSTM, GRU or RNN).
 
     ``hidden_size`` (8 to 128) and ``clip_norm`` (0.1 to 10) on a log scale, ``learning_rate``
@@ -32,6 +32,10 @@ def default_search_space(estimator, longest_stream: int | None = None) -> dict:
     longest_stream : int, optional
         The most TBPTT steps any training stream of any validation window holds; longer chunks are
         left out of the space (the forecaster would reject them).
+    spec : FeatureSpec, optional
+        The estimator's feature layout on the data (``estimator.feature_spec(panel)``): its
+        ``season_length`` sets the unit of the ``tbptt_steps`` choices (default: the parameter, when
+        it is a number).
 
     Returns
     -------
@@ -67,7 +71,8 @@ def default_search_space(estimator, longest_stream: int | None = None) -> dict:
         "dropout": FloatDistribution(0.0, 0.3),
     }
     if params.get("training", "tbptt") == "tbptt":
-        unit = max(int(params["season_length"]), 12)
+        season = spec.season_length if spec is not None else params["season_length"]
+        unit = max(season if isinstance(season, int) else 1, 12)
         choices = {unit * k for k in (1, 2, 4, 7)} | {int(params["tbptt_steps"])}
         if longest_stream is not None:
             choices = {c for c in choices if c <= longest_stream} or {max(1, int(longest_stream))}
@@ -97,7 +102,11 @@ def check_space(space, estimator) -> Mapping | Callable:
 
 
 def suggest(trial, space, estimator) -> dict:
-    """Draw one trial's parameters from ``space`` (see the module docstring)."""
+    """Draw one trial's parameters from ``space`` (see the module docstring).
+
+    A mapping is drawn in its order; a parameter that the estimator's ``ineffective_parameters``
+    says has no effect given the values so far is not drawn (it keeps the estimator's value).
+    """
     if callable(space):
         params = space(trial)
         if not isinstance(params, Mapping):
@@ -106,7 +115,15 @@ def suggest(trial, space, estimator) -> dict:
             )
         _check_names(params, estimator, "the search_space function's result")
         return dict(params)
-    return {name: _suggest_one(trial, name, distribution) for name, distribution in space.items()}
+    # Draw in the space's order and skip a parameter the values drawn so far make ineffective
+    # (dropout of a one-layer network): TPE then never learns from a value that did nothing.
+    ineffective = getattr(estimator, "ineffective_parameters", None)
+    fixed, drawn = estimator.get_params(deep=False), {}
+    for name, distribution in space.items():
+        if ineffective is not None and name in ineffective({**fixed, **drawn}):
+            continue
+        drawn[name] = _suggest_one(trial, name, distribution)
+    return drawn
 
 
 def default_point(space, estimator) -> dict | None:

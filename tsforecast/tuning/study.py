@@ -10,6 +10,7 @@ from sklearn.base import clone
 
 from tsforecast.backtesting import backtest, compare
 from tsforecast.data import Columns, to_panel
+from tsforecast.data.frequency import seasonal_periods
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrainingError
 from tsforecast.registry import baseline_names, entry, estimator_class
 from tsforecast.tuning import storage as storages
@@ -162,15 +163,19 @@ def tune(
     )
     panel = to_panel(y, freq=fit_params.get("freq"), columns=columns, missing="keep")
     params = estimator.get_params(deep=False)
-    validation = Validation.coerce(validation).resolve(params.get("horizon"), params.get("season_length"))
+    season = params.get("season_length")
+    if season == "auto":  # the recurrent forecasters' default: the frequency's season
+        season = seasonal_periods(panel.freq)[0]
+    validation = Validation.coerce(validation).resolve(params.get("horizon"), season)
     n_trials = _check_budget(n_trials, timeout)
     fixed = _fixed_params(params, validation, random_state)
-    space = check_space(
-        search_space
-        if search_space is not None
-        else default_search_space(estimator, longest_stream(panel, validation, {**params, **fixed})),
-        estimator,
-    )
+    if search_space is None and hasattr(estimator, "feature_spec"):
+        prototype = clone(estimator).set_params(**fixed)
+        spec = prototype.feature_spec(panel.head(validation.span))
+        search_space = default_search_space(estimator, longest_stream(panel, validation, prototype), spec)
+    elif search_space is None:
+        search_space = default_search_space(estimator)  # explains that a space is needed
+    space = check_space(search_space, estimator)
     space = _hold(space, hold, estimator)
     prototypes = _baselines(baselines, validation)
     if metric == "owa" and naive2_name(prototypes) is None:

@@ -131,11 +131,13 @@ def fingerprint(panel) -> str:
     return digest.hexdigest()[:10]
 
 
-def longest_stream(panel, validation: Validation, params: dict) -> int:
-    """The most TBPTT steps a recurrent forecaster can use in the shortest (first) window's history."""
-    season = int(params.get("season_length", validation.season_length))
-    long = params.get("long_season_length", "auto")
-    long = (7 * season if season == 24 else 0) if long == "auto" else int(long or 0)
-    context = max(season, long)
-    validation_size = int(params.get("validation_size") or 0)
-    return int(panel.lengths.max()) - validation.span - context - 1 - validation_size
+def longest_stream(panel, validation: Validation, estimator) -> int:
+    """The most TBPTT steps a recurrent forecaster can use in the shortest (first) window's history.
+
+    ``estimator`` (with the trial-independent parameters set) says its context through its public
+    ``feature_spec`` (the seasons it would use on that history).
+    """
+    history = panel.head(validation.span)
+    context = estimator.feature_spec(history).context
+    validation_size = int(estimator.get_params(deep=False).get("validation_size") or 0)
+    return int(history.lengths.max()) - context - 1 - validation_size
