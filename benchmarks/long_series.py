@@ -42,13 +42,13 @@ def split(frame: pd.DataFrame, period: str):
     skip = 0 if period == "test" else ORIGINS * DAY  # validation: the 14 days before the test days
     frames = {sid: g.reset_index(drop=True) for sid, g in frame.groupby("unique_id", sort=True)}
     train, origins = [], []
-    for sid, g in frames.items():
+    for g in frames.values():
         end = len(g) - skip  # the period's last hour + 1
         start = end - ORIGINS * DAY
         train.append(g.iloc[:start])
     for k in range(ORIGINS):
         history, actual = [], []
-        for sid, g in frames.items():
+        for g in frames.values():
             cut = len(g) - skip - (ORIGINS - k) * DAY
             history.append(g.iloc[:cut])
             actual.append(g.iloc[cut : cut + DAY])

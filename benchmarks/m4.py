@@ -9,6 +9,9 @@ printed beside ours.
 
     python benchmarks/m4.py --frequency hourly --data-dir ../shared/data/m4 \\
         --models naive,snaive,naive2,ses,holt,damped,theta,autoets --json outputs/m4_hourly.json
+
+The recurrent models are trained once per seed of ``--seeds 0,1,2``: their rows show the mean and
+standard deviation over the seeds, and the JSON keeps each seed's scores.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import dataclasses
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -37,8 +41,9 @@ from tsforecast.metrics import evaluate, owa
 class ModelSpec:
     """A benchmark entry: how to build the model, and the M4 benchmark it corresponds to."""
 
-    factory: Callable[[M4Data, argparse.Namespace], object]  # (dataset, parsed flags) -> forecaster
+    factory: Callable[..., object]  # (dataset, parsed flags[, seed]) -> forecaster
     m4_name: str | None = None  # the method's row in the published results, if M4 ran it
+    seeded: bool = False  # a neural network: trained once per seed
 
 
 def _baseline(class_name: str) -> Callable[[M4Data, argparse.Namespace], object]:
@@ -57,12 +62,12 @@ def _baseline(class_name: str) -> Callable[[M4Data, argparse.Namespace], object]
 
 
 def _recurrent(class_name: str) -> Callable[[M4Data, argparse.Namespace], object]:
-    def factory(data: M4Data, args: argparse.Namespace):
+    def factory(data: M4Data, args: argparse.Namespace, seed: int = 0):
         cls = getattr(tsforecast, class_name)  # imports torch only when a network is asked for
         settings = {
             "horizon": data.horizon,
             "season_length": data.season_length,
-            "random_state": args.seed,
+            "random_state": seed,
             "device": args.device,
             "verbose": not args.quiet,
         }
@@ -85,9 +90,9 @@ MODELS: dict[str, ModelSpec] = {
     "theta": ModelSpec(_baseline("Theta"), "Theta"),
     "autoets": ModelSpec(_baseline("AutoETS")),
     "autoarima": ModelSpec(_baseline("AutoARIMA")),
-    "lstm": ModelSpec(_recurrent("LSTMForecaster")),
-    "gru": ModelSpec(_recurrent("GRUForecaster")),
-    "rnn": ModelSpec(_recurrent("RNNForecaster")),
+    "lstm": ModelSpec(_recurrent("LSTMForecaster"), seeded=True),
+    "gru": ModelSpec(_recurrent("GRUForecaster"), seeded=True),
+    "rnn": ModelSpec(_recurrent("RNNForecaster"), seeded=True),
 }
 
 # Published rows printed under the table besides the best one: the overall M4 winner and M4's own
@@ -101,11 +106,17 @@ REFERENCE_ROWS = {
 
 @dataclass
 class Result:
+    """One model's scores: a single run, or the mean over ``seeds`` (their spread in ``*_sd``)."""
+
     smape: float = math.nan
     mase: float = math.nan
     owa: float = math.nan
     seconds: float = math.nan
     error: str | None = None
+    seeds: dict = dataclasses.field(default_factory=dict)  # seed -> Result of that seed
+    smape_sd: float = math.nan
+    mase_sd: float = math.nan
+    owa_sd: float = math.nan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,11 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress output, only the table")
     options = parser.add_argument_group("model options")
     options.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of each baseline")
-    options.add_argument("--seed", type=int, default=0, help="random_state of the recurrent networks")
+    options.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=[0],
+        help="comma-separated random_state values of the recurrent networks (one fit per seed)",
+    )
     options.add_argument("--device", default="auto", help="device of the recurrent networks")
     options.add_argument("--epochs", type=_positive_int, help="max_epochs of the networks (default: theirs)")
     options.add_argument("--hidden-size", type=_positive_int, help="hidden_size of the networks")
-    options.add_argument("--max-time", type=float, help="training time budget of a network, in seconds")
+    options.add_argument(
+        "--max-time", type=float, help="safety cap on a network's training time, in seconds (warns when hit)"
+    )
     return parser
 
 
@@ -170,11 +188,18 @@ def main(argv=None) -> int:
     if args.limit is not None and args.limit < n_total:
         data = _first_series(data, args.limit)
 
-    results = {key: _run(key, data, args) for key in keys}
+    results = {
+        key: _run_seeds(key, data, args) if MODELS[key].seeded else _run(key, data, args) for key in keys
+    }
     reference, reference_note = _naive2_reference(data, published, n_total, results, args)
     for result in results.values():
         if result.error is None and reference is not None:
+            for one in result.seeds.values():
+                one.owa = owa(one.smape, one.mase, *reference)
             result.owa = owa(result.smape, result.mase, *reference)
+            if result.seeds:
+                result.owa = statistics.mean(one.owa for one in result.seeds.values())
+                result.owa_sd = _sd([one.owa for one in result.seeds.values()])
 
     print(_report(data, results, published, reference_note, n_total))
     if args.json is not None:
@@ -202,9 +227,39 @@ def _first_series(data: M4Data, n: int) -> M4Data:
     return dataclasses.replace(data, **subset)
 
 
-def _run(key: str, data: M4Data, args: argparse.Namespace) -> Result:
-    model = MODELS[key].factory(data, args)
-    _progress(args, f"{key}: fitting {type(model).__name__} on {data.n_series} series ...")
+def _seeds(text: str) -> list:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers; got {text}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("give at least one seed")
+    return list(dict.fromkeys(seeds))
+
+
+def _sd(values: list) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _run_seeds(key: str, data: M4Data, args: argparse.Namespace) -> Result:
+    """A neural model once per seed: the mean and standard deviation over the seeds."""
+    runs = {seed: _run(key, data, args, seed) for seed in args.seeds}
+    failed = [r.error for r in runs.values() if r.error is not None]
+    if failed:
+        return Result(error=failed[0], seeds=runs)
+    summary = Result(seeds=runs)
+    for name in ("smape", "mase", "seconds"):
+        values = [getattr(r, name) for r in runs.values()]
+        setattr(summary, name, statistics.mean(values))
+        if name != "seconds":
+            setattr(summary, f"{name}_sd", _sd(values))
+    return summary
+
+
+def _run(key: str, data: M4Data, args: argparse.Namespace, seed: int | None = None) -> Result:
+    model = MODELS[key].factory(data, args) if seed is None else MODELS[key].factory(data, args, seed)
+    label = key if seed is None else f"{key} (seed {seed})"
+    _progress(args, f"{label}: fitting {type(model).__name__} on {data.n_series} series ...")
     try:
         start = time.perf_counter()
         forecasts = model.fit(data.train).predict(data.horizon)
@@ -213,9 +268,9 @@ def _run(key: str, data: M4Data, args: argparse.Namespace) -> Result:
             forecasts, data.test, data.train, season_length=data.season_length, metrics=("smape", "mase")
         ).mean()
     except Exception as error:  # one failing model must not lose the others' results
-        _progress(args, f"{key}: failed with {type(error).__name__}: {error}", force=True)
+        _progress(args, f"{label}: failed with {type(error).__name__}: {error}", force=True)
         return Result(error=f"{type(error).__name__}: {error}")
-    _progress(args, f"{key}: sMAPE {scores['smape']:.3f}, MASE {scores['mase']:.3f} in {seconds:.1f} s")
+    _progress(args, f"{label}: sMAPE {scores['smape']:.3f}, MASE {scores['mase']:.3f} in {seconds:.1f} s")
     return Result(smape=float(scores["smape"]), mase=float(scores["mase"]), seconds=seconds)
 
 
@@ -238,7 +293,13 @@ def _report(data: M4Data, results: dict, published, reference_note: str, n_total
         header += ["M4 method", "M4 sMAPE", "M4 MASE", "M4 OWA"]
     rows = []
     for key, result in results.items():
-        row = [key, _num(result.smape), _num(result.mase), _num(result.owa), _num(result.seconds, 1)]
+        row = [
+            key if not result.seeds else f"{key} ({len(result.seeds)} seeds)",
+            _num(result.smape, sd=result.smape_sd),
+            _num(result.mase, sd=result.mase_sd),
+            _num(result.owa, sd=result.owa_sd),
+            _num(result.seconds, 1),
+        ]
         if published is not None:
             m4_name = MODELS[key].m4_name
             theirs = published.loc[m4_name] if m4_name in published.index else {}
@@ -281,8 +342,10 @@ def _reference_table(published: pd.DataFrame, data: M4Data) -> str:
     return _table(["method", "note", "team", "sMAPE", "MASE", "OWA"], rows, left={0, 1, 2})
 
 
-def _num(value, digits: int = 3) -> str:
-    return "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+def _num(value, digits: int = 3, sd: float = math.nan) -> str:
+    if value is None or pd.isna(value):
+        return "-"
+    return f"{value:.{digits}f}" + ("" if pd.isna(sd) else f" ± {sd:.{digits}f}")
 
 
 def _table(header: list, rows: list, left: set) -> str:
@@ -307,10 +370,7 @@ def _write_json(path: Path, data: M4Data, results: dict) -> None:
         "frequency": data.frequency,
         "n_series": data.n_series,
         "horizon": data.horizon,
-        "results": {
-            key: {name: finite(getattr(result, name)) for name in ("smape", "mase", "owa", "seconds")}
-            for key, result in results.items()
-        },
+        "results": {key: _result_json(result, finite) for key, result in results.items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
@@ -321,6 +381,18 @@ def _write_json(path: Path, data: M4Data, results: dict) -> None:
             os.remove(tmp.name)
             raise
     os.replace(tmp.name, path)  # readers never see a half-written file
+
+
+def _result_json(result: Result, finite) -> dict:
+    names = ("smape", "mase", "owa", "seconds")
+    document = {name: finite(getattr(result, name)) for name in names}
+    if result.seeds:
+        document.update({f"{name}_sd": finite(getattr(result, f"{name}_sd")) for name in names[:3]})
+        document["seeds"] = {
+            str(seed): {name: finite(getattr(one, name)) for name in names}
+            for seed, one in result.seeds.items()
+        }
+    return document
 
 
 def _progress(args: argparse.Namespace, message: str, force: bool = False) -> None:

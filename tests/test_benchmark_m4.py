@@ -109,10 +109,15 @@ def test_recurrent_models_run_with_their_flags(tmp_path):
     out = tmp_path / "m4.json"
     completed = run_benchmark(
         "--data-dir", M4_DIR, "--models", "lstm,gru", "--limit", 3, "--epochs", 1, "--hidden-size", 4,
-        "--device", "cpu", "--json", out, "--quiet",
+        "--device", "cpu", "--seeds", "0,1", "--json", out,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
+    assert "lstm (2 seeds)" in completed.stdout and " ± " in completed.stdout
     results = json.loads(out.read_text())["results"]
     assert list(results) == ["lstm", "gru"]
     for scores in results.values():
         assert np.isfinite([scores["smape"], scores["mase"], scores["owa"], scores["seconds"]]).all()
+        seeds = scores["seeds"]
+        assert list(seeds) == ["0", "1"] and seeds["0"]["smape"] != seeds["1"]["smape"]
+        assert scores["smape"] == pytest.approx(np.mean([seeds["0"]["smape"], seeds["1"]["smape"]]))
+        assert scores["smape_sd"] == pytest.approx(np.std([seeds["0"]["smape"], seeds["1"]["smape"]], ddof=1))

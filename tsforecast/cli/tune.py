@@ -9,7 +9,7 @@ long names with underscores, plus ``params`` (fixed estimator parameters) and ``
     n_trials: 40
     storage: postgresql://optuna:secret@db.internal/optuna
     study_name: m4-hourly-lstm
-    params: {max_time: 60, device: cpu}
+    params: {max_epochs: 10, device: cpu}
     search_space:
       hidden_size: {type: int, low: 16, high: 128, log: true}
       clip_norm: {type: float, low: 0.1, high: 10, log: true}

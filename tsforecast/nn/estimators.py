@@ -82,10 +82,10 @@ _PARAMETERS_DOC = """
         Peak of the one-cycle schedule.
     weight_decay : float, default=0.0
         AdamW weight decay (0: Adam).
-    max_epochs : int or "auto", default="auto"
-        Passes over the training data; the one-cycle learning-rate schedule spans them. "auto": at
-        least 40 epochs and at least 1,000 optimizer steps (a few long series give few steps per
-        epoch and need more epochs), fixed before training starts.
+    max_epochs : int, default=40
+        Passes over the training data; the one-cycle learning-rate schedule spans them. Counted in
+        passes, not optimizer steps: a few long series give few steps per epoch, and more passes
+        over them overfit (``benchmarks/README.md``, "Few long series").
     batch_size : int, default=256
         Streams (or windows) per batch.
     validation_size : int, default=0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import warnings
 from numbers import Integral, Real
 
@@ -38,16 +37,12 @@ from tsforecast.nn.training import LoopConfig, fit_network, quantile_loss
 from tsforecast.scaling import SCALERS, resolve_kind
 
 __all__ = [
-    "AUTO_MIN_EPOCHS",
-    "AUTO_MIN_STEPS",
     "RecurrentForecaster",
     "ineffective_parameters",
     "inert_parameters",
 ]
 
 PREDICT_BATCH = 4096  # series per forward pass at prediction (bounds activation memory)
-AUTO_MIN_EPOCHS = 40  # max_epochs="auto": at least this many passes over the data ...
-AUTO_MIN_STEPS = 1000  # ... and at least this many optimizer steps (one long series needs many epochs)
 
 
 def _positive(kind, closed="left"):
@@ -78,7 +73,7 @@ class RecurrentForecaster(BaseForecaster):
         "clip_norm": [None, _positive(Real, "neither")],
         "learning_rate": [_positive(Real, "neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [StrOptions({"auto"}), _positive(Integral)],
+        "max_epochs": [_positive(Integral)],
         "batch_size": [_positive(Integral)],
         "validation_size": [Interval(Integral, 0, None, closed="left")],
         "patience": [None, _positive(Integral)],
@@ -111,7 +106,7 @@ class RecurrentForecaster(BaseForecaster):
         clip_norm=1.0,
         learning_rate=3e-3,
         weight_decay=0.0,
-        max_epochs="auto",
+        max_epochs=40,
         batch_size=256,
         validation_size=0,
         patience=10,
@@ -196,7 +191,7 @@ class RecurrentForecaster(BaseForecaster):
             history = fit_network(
                 network,
                 source,
-                self._loop_config(source),
+                self._loop_config(),
                 loss_fn,
                 torch.Generator().manual_seed(seed),
                 self._autocast(),
@@ -271,9 +266,9 @@ class RecurrentForecaster(BaseForecaster):
         warmup = self.tbptt_steps // 2 if self.warmup_steps is None else self.warmup_steps
         return (2 * self.tbptt_steps if self.stream_length == "auto" else self.stream_length), warmup
 
-    def _loop_config(self, source) -> LoopConfig:
+    def _loop_config(self) -> LoopConfig:
         return LoopConfig(
-            max_epochs=self._epochs(source),
+            max_epochs=self.max_epochs,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
             clip_norm=self.clip_norm,
@@ -281,12 +276,6 @@ class RecurrentForecaster(BaseForecaster):
             max_time=self.max_time,
             verbose=bool(self.verbose),
         )
-
-    def _epochs(self, source) -> int:
-        """``max_epochs``, or for "auto" enough epochs for ``AUTO_MIN_STEPS`` optimizer steps."""
-        if self.max_epochs != "auto":
-            return int(self.max_epochs)
-        return max(AUTO_MIN_EPOCHS, math.ceil(AUTO_MIN_STEPS / max(source.steps_per_epoch, 1)))
 
     def _epoch_callback(self):
         """After each epoch: extend ``history_`` (callbacks see it), then call the callbacks."""

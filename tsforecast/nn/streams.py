@@ -53,12 +53,11 @@ class FeatureSpec:
         return self.season_length + 1 + long
 
     def offsets(self) -> dict:
-        """Offsets from ``t`` of the values each feature group reads (``gather``: all, in feature order)."""
+        """Offsets from ``t`` of the values each feature group reads."""
         m, big, h = self.season_length, self.long_season_length, np.arange(self.horizon)
         out = {"lags": np.arange(-m + 1, 1), "base": -m + (h % m) + 1, "targets": h + 1}
         if big:
             out["long"] = -big + (h % big) + 1
-        out["gather"] = np.concatenate([out["lags"], out.get("long", []), out["base"], out["targets"]])
         return {k: v.astype(np.int64) for k, v in out.items()}
 
     def level_lags(self) -> list:
@@ -109,7 +108,7 @@ class Streams:
     """
 
     spec: FeatureSpec
-    offsets: dict  # feature group -> device index tensor into a window of context + horizon + 1
+    offsets: dict  # feature group -> slice or device index into a window of context + horizon + 1
     z: torch.Tensor
     level: torch.Tensor
     obs: torch.Tensor
@@ -146,10 +145,9 @@ def build_streams(arrays: list, plan: StreamPlan, spec: FeatureSpec, chunk: int,
     shift = np.nanmean(np.where(valid_step, z[:, t0 : t0 + len(steps)], np.nan), axis=1, keepdims=True)
     shift = np.nan_to_num(shift)  # features are differences: a per-row shift keeps float32 exact enough
     as_float = lambda a: torch.as_tensor(a.astype(np.float32), device=device)  # noqa: E731
-    t0_offsets = {k: torch.as_tensor(v + t0, device=device) for k, v in spec.offsets().items()}
     return Streams(
         spec,
-        t0_offsets,
+        _selectors(spec, device),
         as_float(z - shift),
         as_float(level - shift),
         torch.as_tensor(obs, device=device),
@@ -167,8 +165,10 @@ def chunk_features(spec: FeatureSpec, off: dict, z: torch.Tensor, level: torch.T
     Parameters
     ----------
     spec : FeatureSpec
-    off : dict of str -> torch.Tensor
-        ``spec.offsets()`` shifted by ``spec.context``, on the device (``Streams.offsets``).
+    off : dict of str -> slice or torch.Tensor
+        Where each feature group reads in a window of ``context + horizon + 1`` values
+        (``Streams.offsets``): a slice when its offsets are consecutive (a view, no copy), else a
+        device index tensor.
     z, level, obs : torch.Tensor of shape (batch, C + context + horizon)
         Row segments starting ``context`` steps before the first step.
 
@@ -179,16 +179,26 @@ def chunk_features(spec: FeatureSpec, off: dict, z: torch.Tensor, level: torch.T
     t0, h = spec.context, spec.horizon
     steps = z.shape[1] - t0 - h
     win = z.unfold(1, t0 + h + 1, 1)  # (batch, C, t0 + h + 1) view; column j = offset j - t0
-    seen = obs.unfold(1, t0 + h + 1, 1)
-    values = win[..., off["gather"]]  # (batch, C, lags [+ long] + base + targets): one copy
-    n_rel = values.shape[-1] - 2 * h
-    lev = level[:, t0 : t0 + steps]  # (batch, C)
-    changes = [lev - level[:, t0 - lag : t0 - lag + steps] for lag in spec.level_lags()]  # (batch, C) each
-    x = torch.cat(
-        [values[..., :n_rel] - lev[..., None], torch.stack(changes, -1)], -1
-    )  # (batch, C, features)
-    y = values[..., n_rel + h :] - values[..., n_rel : n_rel + h]  # targets - seasonal naive: (batch, C, h)
-    return x, y, seen[..., off["targets"]]
+    lev = level[:, t0 : t0 + steps, None]  # (batch, C, 1)
+    relative = [win[..., off[group]] - lev for group in ("lags", "long") if group in off]
+    changes = [lev - level[:, t0 - lag : t0 - lag + steps, None] for lag in spec.level_lags()]
+    x = torch.cat([*relative, *changes], -1)  # (batch, C, features)
+    y = win[..., off["targets"]] - win[..., off["base"]]  # targets - seasonal naive: (batch, C, h)
+    return x, y, obs.unfold(1, t0 + h + 1, 1)[..., off["targets"]]
+
+
+def _selectors(spec: FeatureSpec, device) -> dict:
+    """Each feature group's offsets as a slice of the window when they allow one, else an index."""
+    selectors = {}
+    for group, offsets in spec.offsets().items():
+        columns = offsets + spec.context
+        if (np.diff(columns) == 1).all():
+            selectors[group] = slice(int(columns[0]), int(columns[-1]) + 1)
+        elif group == "base" and (columns == columns[0]).all():  # one column, broadcast over h
+            selectors[group] = slice(int(columns[0]), int(columns[0]) + 1)
+        else:
+            selectors[group] = torch.as_tensor(columns, device=device)
+    return selectors
 
 
 @dataclass
@@ -222,7 +232,7 @@ def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales
         step = torch.arange(c0, c0 + chunk, device=z.device)
         mask = mask & ((step >= warmup) & (step < n_steps))[..., None]  # (batch, C, horizon)
         trainable = bool(streams.has_target[rows, c0 : c0 + chunk].any())
-        yield x / scales.features, y / scales.target, mask, trainable
+        yield x.div_(scales.features), y.div_(scales.target), mask, trainable  # x, y: fresh tensors
 
 
 def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Scales):
@@ -319,11 +329,6 @@ class TBPTTSource:
     def n_batches(self) -> int:
         return math.ceil(self.streams.n_streams / self.batch_size)
 
-    @property
-    def steps_per_epoch(self) -> int:
-        """Optimizer steps in one epoch: chunks per batch (of its longest stream) times batches."""
-        return self.n_batches * math.ceil(int(self.streams.n_steps_host.max()) / self.chunk)
-
     def epoch(self, generator: torch.Generator):
         order = torch.randperm(self.streams.n_streams, generator=generator)
         on_device = order.to(self.streams.z.device)  # one copy per epoch
@@ -347,11 +352,6 @@ class WindowSource:
     @property
     def n_batches(self) -> int:
         return math.ceil(len(self.ends) / self.batch_size)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        """Optimizer steps in one epoch: one per batch of windows."""
-        return self.n_batches
 
     def epoch(self, generator: torch.Generator):
         order = torch.randperm(len(self.ends), generator=generator).to(self.ends.device)

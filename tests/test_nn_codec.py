@@ -1,0 +1,66 @@
+"""The codec between a panel and the network: what encode lays out and what decode gives back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec
+from tsforecast.nn.streams import FeatureSpec
+
+SPEC = FeatureSpec(season_length=4, long_season_length=0, horizon=6)
+
+
+def _series(n_series=3, length=40, seed=0) -> list:
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    return [
+        50.0 * (k + 1) + 5 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 1, length) for k in range(n_series)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["log", "standard", "level"])
+def test_a_zero_network_output_decodes_to_the_seasonal_naive_forecast(kind):
+    values, ids = _series(), ["a", "b", "c"]
+    codec = PanelCodec.fit(SPEC, kind, values, ids, torch.device("cpu"))
+    encoded = codec.encode(values, ids, PREDICT_CHUNK, forecast=True)
+    zero = torch.zeros(len(values), SPEC.horizon)  # (series, horizon * one level)
+    forecast = codec.decode(zero, codec.base(encoded.filled), encoded.scaler)[..., 0]
+    naive = np.stack([v[-4:][np.arange(SPEC.horizon) % 4] for v in values])  # last season, repeated
+    np.testing.assert_allclose(forecast, naive, rtol=1e-12)
+
+
+def test_decode_sorts_quantiles_so_they_never_cross():
+    values, ids = _series(), ["a", "b", "c"]
+    codec = PanelCodec.fit(SPEC, "standard", values, ids, torch.device("cpu"))
+    encoded = codec.encode(values, ids, PREDICT_CHUNK, forecast=True)
+    crossed = torch.tensor([[1.0, -1.0] * SPEC.horizon] * 3)  # (series, horizon * 2 levels), descending
+    out = codec.decode(crossed, codec.base(encoded.filled), encoded.scaler)  # (series, horizon, levels)
+    assert (np.diff(out, axis=-1) >= 0).all()
+
+
+def test_encode_plans_forecast_training_and_held_out_targets():
+    values, ids = _series(length=40), ["a", "b", "c"]
+    codec = PanelCodec.fit(SPEC, "standard", values, ids, torch.device("cpu"))
+    train = codec.encode(values, ids, 8)
+    forecast = codec.encode(values, ids, 8, forecast=True)
+    # Training streams end at the last step with a target; forecast streams at the last time stamp.
+    assert (train.streams.n_steps_host == 40 - SPEC.context - 1).all()
+    assert (forecast.streams.n_steps_host == 40 - SPEC.context).all()
+    held = codec.encode(values, ids, 8, holdout=5)
+    obs = held.streams.obs.numpy()  # (streams, width): target flags, the row starting at time 0
+    assert obs[:, 35:40].all() and not obs[:, :35].any()
+    cut = codec.encode(values, ids, 8, cut=(10, 3))
+    assert cut.streams.n_streams > len(values) and (cut.streams.n_steps_host <= 13).all()
+    last = codec.encode(values, ids, 8, forecast=True, keep_last=12)
+    assert (last.streams.n_steps_host == 12).all()
+
+
+def test_known_series_keep_their_training_statistics_new_ones_get_their_own():
+    values, ids = _series(), ["a", "b", "c"]
+    codec = PanelCodec.fit(SPEC, "standard", values, ids, torch.device("cpu"))
+    new = [v + 1000.0 for v in values[:2]]
+    scaler = codec.scaler_for(["b", "new"], new)
+    assert scaler.center[0] == codec.scaler.center[1]  # "b": the training statistics
+    assert scaler.center[1] == pytest.approx(new[1].mean())  # "new": its own
