@@ -73,6 +73,7 @@ def _recurrent(class_name: str) -> Callable[[M4Data, argparse.Namespace], object
         }
         flags = {"max_epochs": args.epochs, "hidden_size": args.hidden_size, "max_time": args.max_time}
         settings.update({name: value for name, value in flags.items() if value is not None})
+        settings.update(args.param)
         return cls(**settings)
 
     return factory
@@ -150,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated model keys, from: {', '.join(MODELS)}",
     )
     parser.add_argument("--limit", type=_positive_int, help="score only the first N series")
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="score on the last horizon of the training part instead of the test set (for choosing "
+        "settings; OWA then relative to Naive2 run on the same window)",
+    )
     parser.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress output, only the table")
     options = parser.add_argument_group("model options")
@@ -163,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--device", default="auto", help="device of the recurrent networks")
     options.add_argument("--epochs", type=_positive_int, help="max_epochs of the networks (default: theirs)")
     options.add_argument("--hidden-size", type=_positive_int, help="hidden_size of the networks")
+    options.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other parameter of the networks (repeatable), e.g. --param num_layers=1",
+    )
     options.add_argument(
         "--max-time", type=float, help="safety cap on a network's training time, in seconds (warns when hit)"
     )
@@ -187,6 +202,8 @@ def main(argv=None) -> int:
     n_total = data.n_series
     if args.limit is not None and args.limit < n_total:
         data = _first_series(data, args.limit)
+    if args.validation:
+        data, published = _validation_split(data), None
 
     results = {
         key: _run_seeds(key, data, args) if MODELS[key].seeded else _run(key, data, args) for key in keys
@@ -218,6 +235,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _validation_split(data: M4Data) -> M4Data:
+    """The training part without its last horizon, and that horizon as the data to score."""
+    train = data.train.groupby("unique_id", sort=False, group_keys=False)
+    last = train.tail(data.horizon)
+    return dataclasses.replace(data, train=data.train.drop(last.index).reset_index(drop=True), test=last)
+
+
 def _first_series(data: M4Data, n: int) -> M4Data:
     keep = data.train["unique_id"].unique()[:n]  # in file order
     subset = {
@@ -225,6 +249,16 @@ def _first_series(data: M4Data, n: int) -> M4Data:
         for name, frame in (("train", data.train), ("test", data.test))
     }
     return dataclasses.replace(data, **subset)
+
+
+def _param(text: str) -> tuple:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE; got {text}")
+    try:
+        return key, json.loads(value)  # numbers, true/false, null, quoted strings
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _seeds(text: str) -> list:

@@ -66,6 +66,19 @@ def framework_epochs(train: pd.DataFrame, epochs: int, **settings) -> LSTMForeca
     return model.fit(train)
 
 
+def plain_step(lstm, head, optimizer, params, batch, state):
+    """One TBPTT step of the plain loops: forward a chunk, masked MAE, backward, clip, Adam, detach."""
+    x, y, m = batch
+    out, state = lstm(x, state)  # (batch, chunk, 64)
+    pred = head(torch.cat([out, x], -1))  # (batch, chunk, horizon)
+    loss = ((pred - y).abs() * m).sum() / m.sum().clamp_min(1)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    return loss, tuple(s.detach() for s in state)
+
+
 def plain_epochs(model: LSTMForecaster, train: pd.DataFrame, epochs: int) -> list:
     """The same TBPTT work as ``model``'s training, written as a bare PyTorch loop; seconds per epoch."""
     panel = to_panel(train)  # the framework's own encoding below, so that the inputs are identical
@@ -92,15 +105,8 @@ def plain_epochs(model: LSTMForecaster, train: pd.DataFrame, epochs: int) -> lis
             xb, yb, mb = x_all[idx], y_all[idx], m_all[idx]
             state = None
             for c in range(0, xb.shape[1], chunk):
-                x, y, m = xb[:, c : c + chunk], yb[:, c : c + chunk], mb[:, c : c + chunk]
-                out, state = lstm(x, state)  # (batch, chunk, 64)
-                pred = head(torch.cat([out, x], -1))  # (batch, chunk, horizon)
-                loss = ((pred - y).abs() * m).sum() / m.sum().clamp_min(1)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                state = tuple(s.detach() for s in state)
+                chunk_batch = (xb[:, c : c + chunk], yb[:, c : c + chunk], mb[:, c : c + chunk])
+                loss, state = plain_step(lstm, head, optimizer, params, chunk_batch, state)
         loss.item()
         times.append(time.perf_counter() - start)
     return times
@@ -153,15 +159,8 @@ def minimal_plain(train: pd.DataFrame, epochs: int) -> float:
     for _ in range(epochs):
         state = None
         for c in range(0, n_steps, chunk):
-            xc, yc, mc = x[:, c : c + chunk], y[:, c : c + chunk], mask[:, c : c + chunk]
-            out, state = lstm(xc, state)  # (series, chunk, 64)
-            pred = head(torch.cat([out, xc], -1))  # (series, chunk, horizon)
-            loss = ((pred - yc).abs() * mc).sum() / mc.sum().clamp_min(1)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            state = tuple(s.detach() for s in state)
+            batch = (x[:, c : c + chunk], y[:, c : c + chunk], mask[:, c : c + chunk])
+            loss, state = plain_step(lstm, head, optimizer, params, batch, state)
         loss.item()
     return time.perf_counter() - start
 

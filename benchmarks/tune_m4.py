@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-windows", type=int, default=2, help="validation windows of 48 hours")
     parser.add_argument("--limit", type=int, default=None, help="tune on the first N series only")
     parser.add_argument("--pruner", default="median")
+    parser.add_argument(
+        "--baselines", default="snaive,naive2,autoets,theta", help="comma-separated registry names"
+    )
     parser.add_argument("--metric", default="mase")
     parser.add_argument("--storage", default="sqlite:///outputs/tune_m4.db")
     parser.add_argument("--study-name", default=None)
@@ -87,6 +90,7 @@ def main(argv=None) -> int:
         metric=args.metric,
         validation=Validation(n_windows=args.n_windows),
         include_default=True,
+        baselines=args.baselines,
         random_state=args.seed,
     )
     study_seconds = time.perf_counter() - started

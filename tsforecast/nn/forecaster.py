@@ -92,7 +92,7 @@ class RecurrentForecaster(BaseForecaster):
         season_length="auto",
         long_season_length="auto",
         hidden_size=64,
-        num_layers=2,
+        num_layers=1,
         dropout=0.0,
         residual=False,
         gate_init="standard",
