@@ -173,8 +173,11 @@ def test_callbacks_max_time_and_warm_start():
     with pytest.raises(KeyboardInterrupt, match="pruned"):
         LSTMForecaster(**{**TINY, "callbacks": [prune]}).fit(panel())
     with pytest.warns(TsforecastWarning, match=r"stopped by max_time=0.5 s after \d+ of 1000 epochs"):
-        budget = LSTMForecaster(**{**TINY, "max_epochs": 1000, "max_time": 0.5}).fit(panel())
+        seen = []
+        settings = {**TINY, "max_epochs": 1000, "max_time": 0.5, "callbacks": [lambda e, r: seen.append(r)]}
+        budget = LSTMForecaster(**settings).fit(panel())
     assert len(budget.history_) < 1000
+    assert seen[-1].stopped_by == "max_time"  # callbacks (logs, pruning) learn why it is the last epoch
     assert budget.history_["stopped_by"].iloc[-1] == "max_time"
     assert budget.history_["stopped_by"].iloc[:-1].isna().all()
     warm = LSTMForecaster(**{**TINY, "warm_start": True, "max_epochs": 1}).fit(panel())

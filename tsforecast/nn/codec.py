@@ -94,6 +94,8 @@ class PanelCodec:
 
     def scaler_for(self, ids: list, values: list) -> SeriesScaler:
         """Training statistics for known series, each new series' own statistics otherwise."""
+        if list(ids) == self.ids:  # the training panel (predict() without y): no per-series copies
+            return self.scaler
         parts = [
             self.scaler.subset([self._rows[sid]])
             if sid in self._rows
@@ -156,10 +158,7 @@ class PanelCodec:
         Made at each series' last step: ``(n_series, horizon)``; or at the steps ``times`` of every
         series: ``(n_series, len(times), horizon)``.
         """
-        offsets = self.spec.offsets()["base"]
-        if times is None:
-            return np.stack([f[len(f) - 1 + offsets] for f in filled])
-        return np.stack([f[times[:, None] + offsets] for f in filled])
+        return np.stack([self.spec.base(f, times) for f in filled])
 
     def decode(self, out: torch.Tensor, base: np.ndarray, scaler: SeriesScaler) -> np.ndarray:
         """Network outputs -> forecasts in the data's units.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import inspect
 import warnings
+from dataclasses import astuple
 from numbers import Integral, Real
 
 import numpy as np
@@ -296,7 +297,7 @@ class RecurrentForecaster(BaseForecaster):
         if not (self.warm_start and hasattr(self, "network_")):
             return False
         old, new = self.network_.config.layout(), config.layout()
-        old["spec"], new["spec"] = _spec_list(self.codec_.spec), _spec_list(spec)
+        old["spec"], new["spec"] = list(astuple(self.codec_.spec)), list(astuple(spec))
         changed = {k: (old[k], new[k]) for k in new if old[k] != new[k]}
         if changed:
             what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
@@ -374,10 +375,6 @@ class RecurrentForecaster(BaseForecaster):
             state["codec_"] = self.codec_.to("cpu")
             state["device_"] = torch.device("cpu")
         return state
-
-
-def _spec_list(spec) -> list:
-    return [spec.season_length, spec.long_season_length, spec.horizon]
 
 
 def _quantile_levels(quantiles) -> tuple:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,7 @@ def save(estimator, path) -> None:
         "class": type(estimator).__name__,
         "params": _jsonable(params, "parameters"),
         "network": asdict(estimator.network_.config),
-        "spec": [spec.season_length, spec.long_season_length, spec.horizon],
+        "spec": list(astuple(spec)),  # season_length, long_season_length, horizon
         "quantile_levels": list(estimator.quantile_levels_),
         "scaler_kind": codec.scaler.kind,
         "horizon": estimator.horizon_,

@@ -64,9 +64,13 @@ class FeatureSpec:
         """Lags of the level-change features ``L_t - L_{t-lag}``."""
         return [self.season_length] + ([self.long_season_length] if self.long_season_length else [])
 
-    def base(self, z_filled: np.ndarray) -> np.ndarray:
-        """Seasonal naive forecast (scaled space) made at the last step of a series."""
-        return z_filled[len(z_filled) - 1 + self.offsets()["base"]]
+    def base(self, z_filled: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
+        """Seasonal naive forecast from a filled series, in its units.
+
+        Made at its last step: ``(horizon,)``; or at each of ``times``: ``(len(times), horizon)``.
+        """
+        at = len(z_filled) - 1 if times is None else np.asarray(times)[:, None]
+        return z_filled[at + self.offsets()["base"]]
 
 
 def series_arrays(z: np.ndarray, season_length: int, cut: int | None = None, target_from: int = 0):

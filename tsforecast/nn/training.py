@@ -123,7 +123,7 @@ def train_step(
     ``grad_norm`` is the global L2 norm of the gradients before clipping; ``bad`` is True when the
     loss or that norm is not finite, in which case the weights are left exactly as they were.
     """
-    x, y, mask = batch[:3]
+    x, y, mask, _ = batch
     optimizer.zero_grad(set_to_none=True)
     with autocast():
         out, state = network(x, state)  # (batch, C, n_outputs); state (layers, batch, hidden)
@@ -232,9 +232,10 @@ def fit_network(
             config,
             time.perf_counter() - epoch_start,
         )
-        if on_epoch is not None and on_epoch(record):
-            stopped_by = stopped_by or "callback"
-        if stopped_by:
+        if stopped_by:  # callbacks (logs, pruning) see why this is the last epoch
+            record = replace(record, stopped_by=stopped_by)
+        if on_epoch is not None and on_epoch(record) and not stopped_by:
+            stopped_by = "callback"
             record = replace(record, stopped_by=stopped_by)
         history.append(record)
         _report(record, config, progress_bar)

@@ -10,7 +10,6 @@ from sklearn.base import clone
 
 from tsforecast.backtesting import backtest, compare
 from tsforecast.data import Columns, to_panel
-from tsforecast.data.frequency import seasonal_periods
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrainingError
 from tsforecast.registry import baseline_names, entry, estimator_class
 from tsforecast.tuning import storage as storages
@@ -163,16 +162,19 @@ def tune(
     )
     panel = to_panel(y, freq=fit_params.get("freq"), columns=columns, missing="keep")
     params = estimator.get_params(deep=False)
+    recurrent = hasattr(estimator, "feature_spec")
     season = params.get("season_length")
-    if season == "auto":  # the recurrent forecasters' default: the frequency's season
-        season = seasonal_periods(panel.freq)[0]
+    if recurrent and season == "auto":  # the estimator resolves its own season from the data
+        season = estimator.feature_spec(panel).season_length
     validation = Validation.coerce(validation).resolve(params.get("horizon"), season)
     n_trials = _check_budget(n_trials, timeout)
     fixed = _fixed_params(params, validation, random_state)
-    if search_space is None and hasattr(estimator, "feature_spec"):
+    if search_space is None and recurrent:
         prototype = clone(estimator).set_params(**fixed)
-        spec = prototype.feature_spec(panel.head(validation.span))
-        search_space = default_search_space(estimator, longest_stream(panel, validation, prototype), spec)
+        history = panel.head(validation.span)  # the first window's: the shortest
+        spec = prototype.feature_spec(history)
+        longest = longest_stream(history, spec.context, prototype.get_params()["validation_size"])
+        search_space = default_search_space(estimator, longest, spec)
     elif search_space is None:
         search_space = default_search_space(estimator)  # explains that a space is needed
     space = check_space(search_space, estimator)

@@ -131,13 +131,6 @@ def fingerprint(panel) -> str:
     return digest.hexdigest()[:10]
 
 
-def longest_stream(panel, validation: Validation, estimator) -> int:
-    """The most TBPTT steps a recurrent forecaster can use in the shortest (first) window's history.
-
-    ``estimator`` (with the trial-independent parameters set) says its context through its public
-    ``feature_spec`` (the seasons it would use on that history).
-    """
-    history = panel.head(validation.span)
-    context = estimator.feature_spec(history).context
-    validation_size = int(estimator.get_params(deep=False).get("validation_size") or 0)
-    return int(history.lengths.max()) - context - 1 - validation_size
+def longest_stream(history, context: int, validation_size: int = 0) -> int:
+    """The most TBPTT steps a recurrent forecaster with a ``context``-step context can use in ``history``."""
+    return int(history.lengths.max()) - context - 1 - int(validation_size or 0)
