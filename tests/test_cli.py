@@ -188,11 +188,11 @@ def test_backtest_prints_the_comparison_and_writes_it(workdir, store):
 
 
 def test_bad_parameter_and_missing_model_name_the_culprit(tmp_path):
-    from tsforecast.exceptions import IncompatibleModelError
+    from tsforecast.exceptions import ModelFileError
     from tsforecast.registry import build_estimator
 
     with pytest.raises(InvalidParameterError, match="snaive.params.season_length: expected int, got 'abc'"):
         build_estimator("snaive", {"season_length": "abc"}, where="snaive")
-    with pytest.raises(IncompatibleModelError, match="nowhere.safetensors: no such model file") as error:
+    with pytest.raises(ModelFileError, match="nowhere.safetensors: no such model file") as error:
         load_model(tmp_path / "nowhere.safetensors")
     assert for_error(error.value) == ExitCode.DATA

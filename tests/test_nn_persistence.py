@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from sklearn.base import clone
 
 import tsforecast
-from tsforecast.exceptions import IncompatibleModelError, InvalidParameterError
+from tsforecast.exceptions import ModelFileError, InvalidParameterError
 from tsforecast.nn import GRUForecaster, LSTMForecaster, load
 
 torch.set_num_threads(1)
@@ -111,11 +111,11 @@ def test_corrupted_files_are_refused_clearly(tmp_path):
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x00\x01not a model" * 10)
     for bad in (truncated, garbage, tmp_path / "missing.safetensors"):
-        with pytest.raises(IncompatibleModelError, match="cannot read"):
+        with pytest.raises(ModelFileError, match="cannot read"):
             load(bad)
     foreign = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, str(foreign))
-    with pytest.raises(IncompatibleModelError, match="not a tsforecast model"):
+    with pytest.raises(ModelFileError, match="not a tsforecast model"):
         load(foreign)
 
 
@@ -139,7 +139,7 @@ def _rewrite(path, target, edit):
 )
 def test_incompatible_versions_and_contents_are_refused(tmp_path, edit, match):
     bad = _rewrite(_saved(tmp_path), tmp_path / "edited.safetensors", edit)
-    with pytest.raises(IncompatibleModelError, match=match):
+    with pytest.raises(ModelFileError, match=match):
         load(bad)
 
 
@@ -160,7 +160,7 @@ def test_damaged_tensor_data_is_refused_clearly(tmp_path, damage):
     assert bytes(raw) != path.read_bytes()
     bad = tmp_path / "damaged.safetensors"
     bad.write_bytes(bytes(raw))
-    with pytest.raises(IncompatibleModelError, match=r"is corrupted: the data of tensor\(s\) .* SHA-256"):
+    with pytest.raises(ModelFileError, match=r"is corrupted: the data of tensor\(s\) .* SHA-256"):
         load(bad)
 
 
@@ -179,7 +179,7 @@ def test_format_1_files_without_checksums_still_load_but_non_finite_weights_are_
         as_format_1(document, tensors)
         tensors["network.head.weight"][0] = float("nan")
 
-    with pytest.raises(IncompatibleModelError, match="'network.head.weight' holds NaN or infinite"):
+    with pytest.raises(ModelFileError, match="'network.head.weight' holds NaN or infinite"):
         load(_rewrite(path, tmp_path / "nan.safetensors", nan_weight))
 
 
@@ -187,4 +187,4 @@ def test_unavailable_device_error_is_not_reported_as_a_bad_file(tmp_path):
     path = _saved(tmp_path)
     with pytest.raises(InvalidParameterError, match="device='cuda:99'") as raised:
         load(path, device="cuda:99")
-    assert not isinstance(raised.value, IncompatibleModelError)
+    assert not isinstance(raised.value, ModelFileError)

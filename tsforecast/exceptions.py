@@ -24,8 +24,15 @@ class TrainingError(TsforecastError, RuntimeError):
     """Training could not go on (for example the loss stayed non-finite)."""
 
 
-class IncompatibleModelError(TsforecastError, ValueError):
-    """A saved model file is corrupted or was written by an incompatible version."""
+class ModelFileError(TsforecastError, ValueError):
+    """A saved model file is unusable: damaged, tampered with, or written by an incompatible version.
+
+    Raised at load, before any forecast, with the file's path and what is wrong.
+    """
+
+
+#: The former name of :class:`ModelFileError`, kept so that existing ``except`` clauses still work.
+IncompatibleModelError = ModelFileError
 
 
 class TrackingError(TsforecastError, RuntimeError):
@@ -52,6 +59,7 @@ __all__ = [
     "IncompatibleModelError",
     "InvalidInputError",
     "InvalidParameterError",
+    "ModelFileError",
     "NotFittedError",
     "TrackingError",
     "TrainingError",

@@ -25,7 +25,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from tsforecast.exceptions import (
-    IncompatibleModelError,
+    ModelFileError,
     InvalidInputError,
     InvalidParameterError,
     NotFittedError,
@@ -59,7 +59,7 @@ _BY_ERROR: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (Terminated, ExitCode.TERMINATED),
     (InvalidParameterError, ExitCode.CONFIG),
     (InvalidInputError, ExitCode.DATA),
-    (IncompatibleModelError, ExitCode.DATA),
+    (ModelFileError, ExitCode.DATA),
     (TrainingError, ExitCode.TRAINING),
     (TrackingError, ExitCode.UNAVAILABLE),
     (UnavailableError, ExitCode.UNAVAILABLE),

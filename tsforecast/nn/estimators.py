@@ -22,7 +22,7 @@ batched pass, and read the outputs at the last step.
 
 from __future__ import annotations
 
-from tsforecast.exceptions import IncompatibleModelError
+from tsforecast.exceptions import ModelFileError
 from tsforecast.nn.device import resolve_device
 from tsforecast.nn.forecaster import RecurrentForecaster
 from tsforecast.nn.persistence import read
@@ -189,7 +189,7 @@ def load(path, device: str = "cpu"):
 
     Raises
     ------
-    IncompatibleModelError
+    ModelFileError
         The file is missing, corrupted (tensor data that no longer matches its checksum, non-finite
         weights), not a tsforecast model, or written by an incompatible version.
     InvalidParameterError
@@ -198,7 +198,7 @@ def load(path, device: str = "cpu"):
     classes = {cls.__name__: cls for cls in (LSTMForecaster, GRUForecaster, RNNForecaster)}
     saved = read(path, resolve_device(device))
     if saved.class_name not in classes:
-        raise IncompatibleModelError(
+        raise ModelFileError(
             f"{path} is not a usable tsforecast model: unknown forecaster class {saved.class_name!r}."
         )
     model = classes[saved.class_name](**saved.params)

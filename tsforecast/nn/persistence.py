@@ -13,7 +13,7 @@ estimator class, so it imports nothing above the codec.
 
 Loading verifies the checksums and that the weights and statistics are finite, so a file whose
 tensor data was damaged (flipped bits, a zeroed or overwritten tail) is refused with
-:class:`~tsforecast.exceptions.IncompatibleModelError` instead of forecasting garbage. Files of
+:class:`~tsforecast.exceptions.ModelFileError` instead of forecasting garbage. Files of
 format 1 (before checksums) still load, with the finiteness check only.
 """
 
@@ -34,7 +34,7 @@ from safetensors.torch import save_file
 import tsforecast
 from tsforecast.data import Columns, Layout, Panel
 from tsforecast.epochs import EpochRecord, history_frame
-from tsforecast.exceptions import IncompatibleModelError, InvalidInputError
+from tsforecast.exceptions import ModelFileError, InvalidInputError
 from tsforecast.nn.codec import PanelCodec
 from tsforecast.nn.modules import NetworkConfig
 from tsforecast.nn.state import FittedState
@@ -123,7 +123,7 @@ def read(path, device) -> SavedModel:
 
     Raises
     ------
-    IncompatibleModelError
+    ModelFileError
         The file is missing, corrupted (tensor data that no longer matches its checksum, non-finite
         weights), not a tsforecast model, or written by an incompatible version.
     """
@@ -155,7 +155,7 @@ def read(path, device) -> SavedModel:
             panel,
         )
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:
-        raise IncompatibleModelError(f"{path} is not a usable tsforecast model: {error}") from None
+        raise ModelFileError(f"{path} is not a usable tsforecast model: {error}") from None
     return SavedModel(document["class"], params, state)
 
 
@@ -181,30 +181,30 @@ def _read(path: Path):
             metadata = handle.metadata() or {}
             tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise IncompatibleModelError(
+        raise ModelFileError(
             f"cannot read {path} as a saved tsforecast model ({type(error).__name__}: {error}); the file "
             "is missing, truncated or corrupted. Save the model again with est.save(path)."
         ) from None
     if _KEY not in metadata:
-        raise IncompatibleModelError(
+        raise ModelFileError(
             f"{path} is a safetensors file but not a tsforecast model (no '{_KEY}' metadata)."
         )
     try:
         return json.loads(metadata[_KEY]), tensors
     except json.JSONDecodeError as error:
-        raise IncompatibleModelError(f"{path}: the model description is corrupted ({error}).") from None
+        raise ModelFileError(f"{path}: the model description is corrupted ({error}).") from None
 
 
 def _check_version(document: dict, path) -> None:
     fmt, saved = document.get("format_version"), str(document.get("package_version", "?"))
     current = tsforecast.__version__
     if fmt not in _READABLE_FORMATS:
-        raise IncompatibleModelError(
+        raise ModelFileError(
             f"{path} uses model format {fmt!r} (tsforecast {saved}); this tsforecast {current} reads formats "
             f"{list(_READABLE_FORMATS)}. Load it with tsforecast {saved}, or retrain and save it again."
         )
     if _major_minor(saved) > _major_minor(current) or _major_minor(saved)[0] != _major_minor(current)[0]:
-        raise IncompatibleModelError(
+        raise ModelFileError(
             f"{path} was saved by tsforecast {saved}, which is incompatible with this tsforecast {current} "
             "(a different major version, or a newer release). Install the matching version or retrain."
         )
@@ -215,23 +215,23 @@ def _check_tensors(document: dict, tensors: dict, path) -> None:
     checksums = document.get("checksums")
     if document.get("format_version") != 1:
         if not isinstance(checksums, dict):
-            raise IncompatibleModelError(
+            raise ModelFileError(
                 f"{path} is not a usable tsforecast model: it has no tensor checksums."
             )
         if missing := sorted(set(checksums) - set(tensors)):
-            raise IncompatibleModelError(
+            raise ModelFileError(
                 f"{path} is not a usable tsforecast model: tensor(s) {missing[:5]} listed when it was saved "
                 "are missing (the file was edited or damaged). Save the model again with est.save(path)."
             )
         if changed := sorted(name for name, t in tensors.items() if checksums.get(name) != _digest(t)):
-            raise IncompatibleModelError(
+            raise ModelFileError(
                 f"{path} is corrupted: the data of tensor(s) {changed[:5]} no longer match the SHA-256 "
                 "checksums written when the model was saved (bytes changed on disk or in transfer). "
                 "Restore the file from a good copy, or save the model again with est.save(path)."
             )
     for name, tensor in tensors.items():
         if name not in _MAY_HOLD_NAN and tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise IncompatibleModelError(
+            raise ModelFileError(
                 f"{path} is corrupted: tensor {name!r} holds NaN or infinite values, which a saved model "
                 "never has. Restore the file from a good copy, or retrain and save it again."
             )

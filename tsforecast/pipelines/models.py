@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sklearn.base import BaseEstimator
 
-from tsforecast.exceptions import IncompatibleModelError, InvalidParameterError
+from tsforecast.exceptions import ModelFileError, InvalidParameterError
 
 NEURAL_SUFFIX = ".safetensors"
 JOBLIB_SUFFIXES = (".joblib", ".pkl")
@@ -96,14 +96,14 @@ def load_model(reference, tracking_uri: str | None = None):
 
     Raises
     ------
-    IncompatibleModelError
+    ModelFileError
         When the file or URI cannot be loaded as a model.
     """
     if is_model_uri(str(reference)):
         return _load_mlflow(str(reference), tracking_uri)
     path = Path(reference)
     if not path.is_file():
-        raise IncompatibleModelError(
+        raise ModelFileError(
             f"{path}: no such model file (nor an MLflow model URI such as models:/NAME/latest)."
         )
     if path.suffix in JOBLIB_SUFFIXES:
@@ -112,7 +112,7 @@ def load_model(reference, tracking_uri: str | None = None):
         try:
             return joblib.load(path)
         except Exception as error:  # joblib raises whatever unpickling raised
-            raise IncompatibleModelError(f"{path} is not a usable joblib model: {error}") from None
+            raise ModelFileError(f"{path} is not a usable joblib model: {error}") from None
     import tsforecast
 
     return tsforecast.load(path)
@@ -180,7 +180,7 @@ def _load_mlflow(uri: str, tracking_uri: str | None):
         with using(resolve_store(tracking_uri)):
             model = mlflow.pyfunc.load_model(uri)
     except Exception as error:  # MLflow raises MlflowException, OSError, ... for a missing model
-        raise IncompatibleModelError(f"cannot load the MLflow model {uri!r}: {error}") from None
+        raise ModelFileError(f"cannot load the MLflow model {uri!r}: {error}") from None
     wrapped = model.unwrap_python_model() if hasattr(model, "unwrap_python_model") else None
     estimator = getattr(wrapped, "estimator_", None)
     return _PyfuncForecaster(model) if estimator is None else estimator
