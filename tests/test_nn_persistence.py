@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from sklearn.base import clone
 
 import tsforecast
-from tsforecast.exceptions import ModelFileError, InvalidParameterError
+from tsforecast.exceptions import InvalidParameterError, ModelFileError
 from tsforecast.nn import GRUForecaster, LSTMForecaster, load
 
 torch.set_num_threads(1)

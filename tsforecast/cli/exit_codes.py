@@ -25,9 +25,9 @@ from __future__ import annotations
 from enum import IntEnum
 
 from tsforecast.exceptions import (
-    ModelFileError,
     InvalidInputError,
     InvalidParameterError,
+    ModelFileError,
     NotFittedError,
     TrackingError,
     TrainingError,

@@ -34,7 +34,7 @@ from safetensors.torch import save_file
 import tsforecast
 from tsforecast.data import Columns, Layout, Panel
 from tsforecast.epochs import EpochRecord, history_frame
-from tsforecast.exceptions import ModelFileError, InvalidInputError
+from tsforecast.exceptions import InvalidInputError, ModelFileError
 from tsforecast.nn.codec import PanelCodec
 from tsforecast.nn.modules import NetworkConfig
 from tsforecast.nn.state import FittedState
@@ -215,9 +215,7 @@ def _check_tensors(document: dict, tensors: dict, path) -> None:
     checksums = document.get("checksums")
     if document.get("format_version") != 1:
         if not isinstance(checksums, dict):
-            raise ModelFileError(
-                f"{path} is not a usable tsforecast model: it has no tensor checksums."
-            )
+            raise ModelFileError(f"{path} is not a usable tsforecast model: it has no tensor checksums.")
         if missing := sorted(set(checksums) - set(tensors)):
             raise ModelFileError(
                 f"{path} is not a usable tsforecast model: tensor(s) {missing[:5]} listed when it was saved "

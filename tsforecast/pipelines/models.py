@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sklearn.base import BaseEstimator
 
-from tsforecast.exceptions import ModelFileError, InvalidParameterError
+from tsforecast.exceptions import InvalidParameterError, ModelFileError
 
 NEURAL_SUFFIX = ".safetensors"
 JOBLIB_SUFFIXES = (".joblib", ".pkl")
