@@ -1,6 +1,7 @@
 """The typed schema of a pipeline YAML file, and loading one with overrides.
 
-:func:`load_config` reads the YAML, applies ``--set key=value`` overrides (dotted paths), expands
+:func:`load_config` reads the YAML (one reader, :mod:`tsforecast.pipelines.yaml_loader`: ``1e-3`` is a
+float, dates stay strings), applies ``--set key=value`` overrides (dotted paths), expands
 ``${VAR}`` and ``${VAR:-default}`` from the environment in string values, and validates the result
 against :class:`PipelineConfig` before anything runs. Every problem is reported with the dotted path
 of the offending field (``model.params.hidden_size: expected int, got 'abc'``), including the model
@@ -20,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from tsforecast.exceptions import InvalidParameterError
+from tsforecast.pipelines.staleness import MaxStaleness
+from tsforecast.pipelines.yaml_loader import Loader, parse_value
 from tsforecast.registry import MODELS, build_estimator
 
 METRICS = ("smape", "mase", "mae", "rmse")
@@ -46,6 +49,7 @@ class FileData(_Section):
     missing: Literal["error", "interpolate", "keep"] = "error"
     short_series: Literal["error", "drop"] = "error"
     limit_series: Annotated[int, Field(ge=1)] | None = None
+    max_staleness: MaxStaleness = 1  # see tsforecast.pipelines.staleness
 
 
 class M4DataSource(_Section):
@@ -180,7 +184,8 @@ def load_config(path, overrides=(), environ=None) -> PipelineConfig:
         The YAML file.
     overrides : sequence of str
         ``key=value`` items; ``key`` is a dotted path (``model.params.hidden_size``, ``baselines.0``),
-        ``value`` is parsed as YAML (``8`` is an int, ``null`` is None, ``[a, b]`` a list).
+        ``value`` is parsed as YAML (``8`` is an int, ``1e-3`` a float, ``null`` None, ``[a, b]`` a
+        list; :func:`tsforecast.pipelines.yaml_loader.parse_value`).
     environ : mapping, optional
         Variables for ``${VAR}`` expansion (default: ``os.environ``).
 
@@ -222,7 +227,7 @@ def load_config(path, overrides=(), environ=None) -> PipelineConfig:
 
 def _read_yaml(path: Path, text: str) -> tuple[dict, list]:
     """The YAML document as a dict, and its duplicated keys as problems (YAML keeps the last one)."""
-    loader = _Loader(text)
+    loader = Loader(text)
     try:
         node = loader.get_single_node()
         raw = loader.construct_document(node) if node is not None else None
@@ -254,14 +259,6 @@ def _duplicated_keys(node, where: str) -> list:
         for i, item in enumerate(node.value):
             problems += _duplicated_keys(item, f"{where}.{i}")
     return problems
-
-
-def parse_value(text: str):
-    """A ``--set`` value as YAML (dates stay strings)."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return text
 
 
 def _apply_override(raw: dict, item: str) -> None:
@@ -436,6 +433,8 @@ def _describe(item: dict) -> str:
         return f"{where}: required field is missing."
     if kind in _EXPECTED:
         return f"{where}: expected {_EXPECTED[kind]}, got {got!r}."
+    if kind == "value_error":  # from a field validator: its message says what was expected
+        return f"{where}: {item['ctx']['error']}"
     if kind == "literal_error":
         return f"{where}: expected {item['ctx']['expected']}, got {got!r}."
     message = item["msg"][0].lower() + item["msg"][1:]
@@ -478,16 +477,6 @@ def _section_of(annotation):
         if found is not None:
             return found
     return None
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML without implicit dates: ``2024-05-01`` stays a string."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 __all__ = ["ConfigError", "PipelineConfig", "load_config", "parse_value"]
