@@ -21,6 +21,7 @@ from tsforecast.data.io import read_frame
 from tsforecast.data.labels import series_label
 from tsforecast.exceptions import InvalidInputError
 from tsforecast.pipelines.schema import ConfigError, PipelineConfig
+from tsforecast.pipelines.staleness import as_of_moment, check_fresh, series_ends
 
 logger = logging.getLogger(__name__)
 
@@ -119,18 +120,22 @@ def load(config: PipelineConfig, as_of: AsOf) -> Inputs:
     return inputs
 
 
-def validate(inputs: Inputs, config: PipelineConfig, min_length: int, needed_by: str) -> Inputs:
-    """The validate step: every series checked (:func:`tsforecast.data.to_panel`) and long enough.
+def validate(
+    inputs: Inputs, config: PipelineConfig, min_length: int, needed_by: str, as_of: AsOf | None = None
+) -> Inputs:
+    """The validate step: every series checked (:func:`tsforecast.data.to_panel`), recent and long enough.
 
     The test data are checked here too (known series, numbers, some of the forecasts' time stamps),
-    so that bad actuals stop the run before any training rather than in the evaluate step.
+    so that bad actuals stop the run before any training rather than in the evaluate step. The data
+    file's record (``inputs.files``) gets the earliest and latest last time stamp of its series.
 
     Raises
     ------
     InvalidInputError
         Naming the series: non-numeric or infinite values, duplicated or unsorted time stamps,
-        irregular spacing, missing values under ``missing: error``, a series shorter than
-        ``min_length`` under ``short_series: error``; test data that cannot score the forecasts.
+        irregular spacing, missing values under ``missing: error``, data that end too long before
+        ``as_of`` (``data.max_staleness``, :mod:`tsforecast.pipelines.staleness`), a series shorter
+        than ``min_length`` under ``short_series: error``; test data that cannot score the forecasts.
     """
     if inputs.history.empty:
         raise InvalidInputError(
@@ -144,6 +149,12 @@ def validate(inputs: Inputs, config: PipelineConfig, min_length: int, needed_by:
     )
     if missing == "error":
         _reject_gaps(panel, config.data.kind)
+    ends = series_ends(panel)
+    for item in inputs.files:
+        if item["role"] == "data":
+            item["last_time_stamp"] = ends
+    if as_of is not None:
+        _check_fresh(panel, getattr(config.data, "max_staleness", None), as_of)
     if getattr(config.data, "short_series", "error") == "drop":
         panel = _drop_short(panel, min_length, needed_by, inputs.stats)
     check_min_length(panel, min_length, needed_by)
@@ -251,6 +262,19 @@ def _cut(history: pd.DataFrame, as_of: AsOf) -> tuple[pd.DataFrame, int]:
     if dropped:
         logger.info("--as-of %s: %d row(s) after it are left out", as_of.label, dropped)
     return history[keep.to_numpy()], dropped
+
+
+def _check_fresh(panel, limit, as_of: AsOf) -> None:
+    """Refuse data that end too long before the as-of date (datetime time stamps only)."""
+    if limit is None or not isinstance(panel.index[0], pd.DatetimeIndex):
+        return
+    moment, is_now = as_of_moment(as_of.last_moment, panel.index[0].tz)
+    if is_now:
+        when = f"now ({moment.strftime('%Y-%m-%d %H:%M')}), before the end of the as-of date"
+    else:
+        when = f"the end of {as_of.label}" if as_of.whole_day else as_of.label
+    logger.debug("data.max_staleness %r: checking the series' ends against %s", limit, moment)
+    check_fresh(panel, limit, moment, as_of.label, when)
 
 
 def _drop_short(panel, min_length: int, needed_by: str, stats: dict):

@@ -180,7 +180,7 @@ class _Run:
         history = self.inputs.history
         with steps("validate", f"{history['unique_id'].nunique()} series, {len(history)} rows"):
             needed_by = f"a backtest of {windows} window(s) of {config.horizon} steps"
-            self.inputs = data.validate(self.inputs, config, shortest, needed_by)
+            self.inputs = data.validate(self.inputs, config, shortest, needed_by, self.as_of)
         with self._tracked_run():
             with steps("backtest", f"{', '.join(estimators)} on the last {windows} window(s)"):
                 self.result = self._backtest(estimators)
