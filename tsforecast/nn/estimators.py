@@ -22,7 +22,7 @@ batched pass, and read the outputs at the last step.
 
 from __future__ import annotations
 
-from tsforecast.exceptions import ModelFileError
+from tsforecast.exceptions import InvalidParameterError, ModelFileError
 from tsforecast.nn.device import resolve_device
 from tsforecast.nn.forecaster import RecurrentForecaster
 from tsforecast.nn.persistence import read
@@ -181,6 +181,11 @@ class RNNForecaster(RecurrentForecaster):  # noqa: D101 (__doc__ is assembled be
 def load(path, device: str = "cpu"):
     """Load a forecaster written by ``est.save(path)``.
 
+    The file's SHA-256 checksum is verified before anything in it is used, its description is
+    checked against the model-file schema, and the saved parameters against the estimator's
+    allowed values (see :mod:`tsforecast.nn.persistence`). Files of formats 1-3 load with a
+    :class:`~tsforecast.exceptions.TsforecastWarning` (their description is not checksummed).
+
     Parameters
     ----------
     path : str or Path
@@ -190,8 +195,9 @@ def load(path, device: str = "cpu"):
     Raises
     ------
     ModelFileError
-        The file is missing, corrupted (tensor data that no longer matches its checksum, non-finite
-        weights), not a tsforecast model, or written by an incompatible version.
+        The file is missing, corrupted (bytes that no longer match its checksum), not a tsforecast
+        model, written by an incompatible version, or holds a description, parameters or tensors
+        that break the schema. The message names the file and what is wrong.
     InvalidParameterError
         ``device`` is unknown or not available on this machine.
     """
@@ -201,6 +207,25 @@ def load(path, device: str = "cpu"):
         raise ModelFileError(
             f"{path} is not a usable tsforecast model: unknown forecaster class {saved.class_name!r}."
         )
-    model = classes[saved.class_name](**saved.params)
+    cls = classes[saved.class_name]
+    if (
+        unknown := sorted(set(saved.params) - set(cls().get_params(deep=False)))
+    ) or "callbacks" in saved.params:
+        raise ModelFileError(
+            f"{path} is not a usable tsforecast model: params holds {unknown or ['callbacks']}, which "
+            f"{cls.__name__} does not take (or does not save)."
+        )
+    model = cls(**saved.params)
+    try:
+        model._check_params()
+    except InvalidParameterError as error:
+        raise ModelFileError(
+            f"{path} is not a usable tsforecast model: its saved params are invalid: {error}"
+        ) from None
+    if saved.state.network.config.cell != cls._cell:
+        raise ModelFileError(
+            f"{path} is not a usable tsforecast model: a {cls.__name__} with a network of "
+            f"{saved.state.network.config.cell!r} cells (network.cell must be {cls._cell!r})."
+        )
     model.set_fitted_state(saved.state)
     return model
