@@ -21,6 +21,12 @@ exit code 5 when several trials in a row fail). With ``seed``, every trial's net
 it, and the sampler draws trial ``k`` from a stream seeded with ``(seed, k)``: workers running the
 same command draw different parameters, and one worker rerunning a new study draws the same ones.
 
+Rerun the command to resume its study. A study records the settings that define its trials' scores
+(the model, fixed ``--param`` values, the search space, metric, windows and data) and a rerun with
+any of them changed is refused (exit code 2) naming each difference; pass another ``--study-name``
+or ``--storage`` to start a new study. ``--n-trials``, ``--timeout``, ``--seed``, ``--quiet`` and the
+number of workers may differ between runs.
+
 DATA may also name an M4 subset, ``m4:hourly``: its training part is tuned on (horizon and season
 length from the M4 specification) and ``--test m4`` scores the refitted model on its test part; the
 files are read from ``--data-dir`` (see :func:`tsforecast.datasets.load_m4`).
@@ -102,7 +108,12 @@ def add_parser(subparsers) -> None:
     )
     add("--n-trials", type=int, help="finished trials the study should hold (default 20)")
     add("--timeout", type=float, help="seconds after which this worker starts no new trial")
-    add("--storage", metavar="URL", help="Optuna RDB URL or SQLite path (default sqlite:///optuna.db)")
+    add(
+        "--storage",
+        metavar="URL",
+        help="Optuna RDB URL (sqlite:///, postgresql://, mysql+pymysql://) or SQLite file path "
+        "(default sqlite:///optuna.db)",
+    )
     add("--study-name", help="default: model, metric and a hash of the data")
     add("--pruner", choices=PRUNERS, help="default median")
     add("--metric", choices=METRICS, help="objective on the validation windows (default mase)")
@@ -284,14 +295,18 @@ def _read_data(settings: TuneSettings, args):
 
 
 def _estimator(cls, params: dict):
+    """The estimator of the study, its parameters checked before a storage is opened or created."""
     from tsforecast.exceptions import InvalidParameterError
+    from tsforecast.tuning.space import check_parameters
 
     unknown = sorted(set(params) - set(cls._get_param_names()))
     if unknown:
         raise InvalidParameterError(
             f"{cls.__name__} has no parameter(s) {unknown}; its parameters are {cls._get_param_names()}."
         )
-    return cls(**params)
+    estimator = cls(**params)
+    check_parameters(estimator)
+    return estimator
 
 
 def _space(spec):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from numbers import Real
 
+from sklearn.base import clone
+
 from tsforecast.exceptions import InvalidParameterError
 
 # The parameters every default space covers; a forecaster lacking them needs a space of its own.
@@ -81,8 +83,14 @@ def default_search_space(estimator, longest_stream: int | None = None, spec=None
 
 
 def check_space(space, estimator) -> Mapping | Callable:
-    """Validate a user's space early: known parameter names and Optuna distributions."""
-    from optuna.distributions import BaseDistribution
+    """Validate a space before any trial: known parameter names, Optuna distributions, allowed values.
+
+    The ends of every range and every categorical choice are checked against the estimator's own
+    parameter table, so a range the estimator rejects (``learning_rate`` from 0) stops the study
+    before it starts rather than failing its trials. A function of the trial is checked by the
+    first trial it gives a bad value, which then stops the study.
+    """
+    from optuna.distributions import BaseDistribution, CategoricalDistribution
 
     if callable(space):
         return space
@@ -98,7 +106,45 @@ def check_space(space, estimator) -> Mapping | Callable:
                 f"search_space[{name!r}] must be an optuna.distributions object (IntDistribution, "
                 f"FloatDistribution, CategoricalDistribution); got {distribution!r}."
             )
+        ends = (
+            distribution.choices
+            if isinstance(distribution, CategoricalDistribution)
+            else (distribution.low, distribution.high)
+        )
+        for value in ends:
+            check_parameters(
+                clone(estimator).set_params(**{name: value}),
+                f"search_space[{name!r}] allows {value!r}",
+                "keep the range or choices inside the values allowed",
+            )
     return dict(space)
+
+
+_FIX = "fix the value (tune --param KEY=VALUE, params: in the YAML file, or the estimator's constructor)"
+
+
+def check_parameters(estimator, where: str = "the estimator's parameters", fix: str = _FIX) -> None:
+    """Check ``estimator``'s parameters against its own table of allowed values, before any trial.
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming ``where`` and the parameter, with the value received and the values allowed.
+
+    Examples
+    --------
+    >>> from tsforecast.nn.estimators import LSTMForecaster  # doctest: +SKIP
+    >>> check_parameters(LSTMForecaster(learning_rate=-1))  # doctest: +SKIP
+    Traceback (most recent call last):
+    InvalidParameterError: the estimator's parameters: The 'learning_rate' parameter of ...
+    """
+    check = getattr(estimator, "_check_params", None)  # BaseForecaster's: the check fit runs first
+    if check is None:
+        return
+    try:
+        check()
+    except InvalidParameterError as error:
+        raise InvalidParameterError(f"{where}: {error} Nothing was tuned: {fix}.") from None
 
 
 def suggest(trial, space, estimator) -> dict:

@@ -7,11 +7,18 @@ processes on one or many machines that open the same study name in the same stor
 trials: Optuna's storage hands each its own trial, and with the heartbeat on (the default here) a
 trial whose process died (SIGKILL, a lost machine) stops beating and is marked FAIL by the next
 worker that starts a trial, so the others carry on. No coordination of our own.
+
+A storage is checked before anything is opened or created (:func:`parse_storage`): a value that is
+neither a URL of a supported database (:data:`DIALECTS`) nor a plain file path raises
+:class:`~tsforecast.exceptions.InvalidParameterError` naming it (password hidden), and a database
+that is down raises :class:`~tsforecast.exceptions.UnavailableError` (retry later).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -23,6 +30,10 @@ DEFAULT_STORAGE = "sqlite:///optuna.db"
 HEARTBEAT_INTERVAL_S = 60
 FINISHED_STATES = ("COMPLETE", "PRUNED")  # the trials that count towards n_trials
 SETTINGS_ATTR = "tsforecast.settings"
+# The databases Optuna's RDB storage is written and tested for (SQLAlchemy dialect names).
+DIALECTS = ("sqlite", "postgresql", "mysql")
+_EXAMPLES = "sqlite:///optuna.db, postgresql://user:password@host/db or mysql+pymysql://user:password@host/db"
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")  # C:\ or C:/, the one colon a file path may hold
 
 
 def make_storage(url=None, *, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=None, retry_stale=0):
@@ -32,7 +43,8 @@ def make_storage(url=None, *, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_per
     ----------
     url : str or path-like, optional
         An Optuna RDB URL (``sqlite:///optuna.db``, ``postgresql://user:password@host/db``, ...) or a
-        file path, read as an SQLite file. Default: ``sqlite:///optuna.db`` in the working directory.
+        file path, read as an SQLite file (see :func:`parse_storage`). Default: ``sqlite:///optuna.db``
+        in the working directory.
     heartbeat_interval : int or None, default=60
         Seconds between a running trial's heartbeats; None turns the heartbeat off (a killed worker's
         trial then stays RUNNING forever).
@@ -47,6 +59,14 @@ def make_storage(url=None, *, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_per
     -------
     optuna.storages.RDBStorage
 
+    Raises
+    ------
+    InvalidParameterError
+        A malformed or empty URL, an unknown database or driver, a driver that is not installed, an
+        SQLite file that cannot be opened; nothing is created for them.
+    UnavailableError
+        A database that is down or refuses the connection: retrying later may work.
+
     Examples
     --------
     >>> storage = make_storage("sqlite:///:memory:", heartbeat_interval=10)  # doctest: +SKIP
@@ -56,14 +76,14 @@ def make_storage(url=None, *, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_per
     import optuna
     import sqlalchemy.exc
 
-    url = _url(url)
+    url = parse_storage(url)
     if heartbeat_interval is not None and grace_period is None:
         grace_period = 2 * int(heartbeat_interval)
     for name, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise InvalidParameterError(f"{name} must be a whole number of seconds >= 1; got {value!r}.")
     engine_kwargs = {}
-    _make_sqlite_folder(url)
+    _make_sqlite_folder(url)  # only now: a storage that fails its checks leaves nothing on disk
     if url.startswith("sqlite"):
         # Workers sharing one SQLite file wait for each other's write locks instead of failing.
         engine_kwargs["connect_args"] = {"timeout": 60}
@@ -82,6 +102,12 @@ def make_storage(url=None, *, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_per
                 heartbeat_stale_trial_callback=callback,
             )
         except sqlalchemy.exc.OperationalError as error:
+            if url.startswith("sqlite") and "unable to open" in str(error):
+                reason = getattr(error, "orig", error)
+                raise InvalidParameterError(
+                    f"storage {redact(url)!r}: SQLite cannot open this file ({reason}); pass a file in a "
+                    "folder you may write to."
+                ) from None
             # A database that is down or refuses us: retrying later may work (exit code 6).
             raise UnavailableError(
                 f"cannot open the Optuna storage {redact(url)!r}: {getattr(error, 'orig', error)}"
@@ -108,13 +134,116 @@ def storage_url(storage) -> str:
     return redact(getattr(storage, "url", None) or type(storage).__name__)
 
 
-def redact(url: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
-    scheme, sep, rest = str(url).partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
-        return str(url)
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+def redact(url) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``; malformed URLs too.
+
+    Examples
+    --------
+    >>> redact("postgresql://tuner:secret@db:5432/optuna")
+    'postgresql://tuner:***@db:5432/optuna'
+    >>> redact("postgres:/tuner:secret@db")
+    'postgres:***@db'
+    """
+    text = str(url)
+    credentials, at, host = text.rpartition("@")
+    if not at:
+        return text
+    scheme, sep, userinfo = credentials.partition("//")
+    if not sep:
+        scheme, userinfo = "", credentials
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{sep}{user}:***@{host}" if colon else text
+
+
+def parse_storage(url) -> str:
+    r"""``url`` checked, as the URL Optuna opens; nothing is opened or created here.
+
+    None is the default (``sqlite:///optuna.db``). A value with ``://`` is a SQLAlchemy URL of one of
+    :data:`DIALECTS`, with a driver SQLAlchemy knows (whether it is installed is checked when the
+    storage opens). Any other value is a file path, read as an SQLite file; since a colon or a ``//``
+    in such a value means a mistyped URL (``postgres:/db``, ``sqlite//optuna.db``, ``::::``), a path
+    holds neither, except a Windows drive (``C:\studies\optuna.db``); pass a ``pathlib.Path``
+    for any other name.
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the value (password hidden) and what is wrong.
+
+    Examples
+    --------
+    >>> parse_storage("postgresql://tuner:secret@db/optuna")
+    'postgresql://tuner:secret@db/optuna'
+    >>> parse_storage("postgres:/db")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tsforecast.exceptions.InvalidParameterError: storage 'postgres:/db' is neither a database URL nor ...
+    """
+    if url is None:
+        return DEFAULT_STORAGE
+    if isinstance(url, os.PathLike):
+        return _sqlite_file(Path(url), str(url))
+    text = str(url)
+    if not text.strip():
+        raise InvalidParameterError(
+            f"storage is empty ({text!r}); pass a URL such as {_EXAMPLES}, or a file path (read as an SQLite "
+            "file), or leave it out for ./optuna.db."
+        )
+    if "://" in text:
+        return _database_url(text)
+    if (":" in text and not _DRIVE.match(text)) or "//" in text.replace("\\", "/"):
+        raise InvalidParameterError(
+            f"storage {redact(text)!r} is neither a database URL nor a file path: a URL reads "
+            f"dialect://..., e.g. {_EXAMPLES}; a file path (read as an SQLite file) holds no ':' and no "
+            "'//'. Nothing was created."
+        )
+    return _sqlite_file(Path(text), text)
+
+
+def _database_url(text: str) -> str:
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    shown = redact(text)
+    try:
+        parsed = make_url(text)
+    except sqlalchemy.exc.ArgumentError:
+        raise InvalidParameterError(
+            f"storage {shown!r} is not a valid database URL; write dialect[+driver]://user:password@host/db, "
+            f"e.g. {_EXAMPLES}. Nothing was created."
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in DIALECTS:
+        hint = " (SQLAlchemy spells it postgresql://)" if backend == "postgres" else ""
+        raise InvalidParameterError(
+            f"storage {shown!r}: unknown database {backend!r}{hint}; supported: {', '.join(DIALECTS)} "
+            f"(e.g. {_EXAMPLES})."
+        )
+    try:
+        parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise InvalidParameterError(
+            f"storage {shown!r}: SQLAlchemy has no driver {parsed.get_driver_name()!r} for {backend}; "
+            f"write {backend}:// for its default driver or name a known one (e.g. {_EXAMPLES})."
+        ) from None
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _refuse_folder(Path(parsed.database), text)
+    return text
+
+
+def _sqlite_file(path: Path, shown: str) -> str:
+    """The ``sqlite:///`` URL of a file path."""
+    path = path.expanduser()
+    _refuse_folder(path, shown)
+    return f"sqlite:///{path.resolve().as_posix()}"
+
+
+def _refuse_folder(path: Path, shown: str) -> None:
+    if path.is_dir():
+        raise InvalidParameterError(
+            f"storage {redact(shown)!r} is a folder; name the SQLite file in it, e.g. "
+            f"{(path / 'optuna.db').as_posix()}."
+        )
 
 
 def resolve_pruner(pruner):
@@ -168,11 +297,15 @@ def resolve_sampler(sampler, random_state):
 def open_study(storage, study_name: str, sampler, pruner, settings: dict):
     """Create the study, or load it when it exists (``load_if_exists``), checking it is the same job.
 
-    ``settings`` (metric, windows, data fingerprint...) are recorded with a new study; a study found
-    under the same name with other settings raises, since its scores would not be comparable.
+    ``settings`` (what defines the study: :func:`~tsforecast.tuning.settings.study_settings`) are
+    recorded with a new study; a study found under the same name with other settings raises, naming
+    each difference, since its trials' scores are not comparable with this run's.
     """
     import optuna
 
+    from tsforecast.tuning.settings import differences, plain
+
+    settings = plain(settings)
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
@@ -184,12 +317,12 @@ def open_study(storage, study_name: str, sampler, pruner, settings: dict):
     recorded = study.user_attrs.get(SETTINGS_ATTR)
     if recorded is None:
         study.set_user_attr(SETTINGS_ATTR, settings)
-    elif (changed := {k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v}) != {}:
-        details = ", ".join(f"{k}: study has {old!r}, now {new!r}" for k, (old, new) in changed.items())
+    elif changed := differences(recorded, settings):
         raise InvalidParameterError(
             f"study {study_name!r} in {storage_url(storage)!r} was created for another tuning job "
-            f"({details}); "
-            "its scores are not comparable. Pass another study_name, or the settings it was created with."
+            f"({'; '.join(changed)}); its trials' scores are not comparable with this run's, so it is not "
+            "resumed. To resume it, rerun with the settings it was created with; to start a new study, "
+            "pass another study name (--study-name, study_name=) or another storage (--storage, storage=)."
         )
     return study
 
@@ -214,13 +347,11 @@ def _make_sqlite_folder(url: str) -> None:
     """SQLite creates the file but not its folder: ``sqlite:///outputs/study/optuna.db`` works too."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
-        Path(url[len(prefix) :].split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _url(url) -> str:
-    if url is None:
-        return DEFAULT_STORAGE
-    text = str(url)
-    if "://" in text:
-        return text
-    return f"sqlite:///{Path(text).expanduser().resolve().as_posix()}"
+        folder = Path(url[len(prefix) :].split("?", 1)[0]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InvalidParameterError(
+                f"storage {redact(url)!r}: cannot create its folder {folder} ({error.strerror or error}); "
+                "pass a file in a folder you may write to."
+            ) from None

@@ -15,8 +15,15 @@ from tsforecast.registry import baseline_names, entry, estimator_class
 from tsforecast.tuning import storage as storages
 from tsforecast.tuning.objective import ERROR_ATTR, PARAMS_ATTR, SCORES_ATTR, Objective
 from tsforecast.tuning.result import DEFAULT, TUNED, TuningResult, leaderboard, naive2_name, verdict
-from tsforecast.tuning.space import check_space, default_point, default_search_space, describe
-from tsforecast.tuning.validation import Validation, check_metric, fingerprint, longest_stream, scores_of
+from tsforecast.tuning.settings import study_settings
+from tsforecast.tuning.space import (
+    check_parameters,
+    check_space,
+    default_point,
+    default_search_space,
+    describe,
+)
+from tsforecast.tuning.validation import Validation, check_metric, longest_stream, scores_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -157,6 +164,7 @@ def tune(
     >>> print(result.verdict)  # doctest: +SKIP
     """
     metric = check_metric(metric)
+    check_parameters(estimator)  # a bad setting stops here, before any study is opened, even a full one
     columns = Columns(
         *(fit_params.get(k, d) for k, d in (("id_col", "unique_id"), ("time_col", "ds"), ("target_col", "y")))
     )
@@ -182,13 +190,7 @@ def tune(
     prototypes = _baselines(baselines, validation)
     if metric == "owa" and naive2_name(prototypes) is None:
         raise InvalidParameterError("metric='owa' is relative to Naive2: add 'naive2' to baselines.")
-    settings = {
-        "estimator": type(estimator).__name__,
-        "metric": metric,
-        "validation": [validation.n_windows, validation.step, validation.horizon, validation.season_length],
-        "data": fingerprint(panel),
-        "fixed_params": {k: v for k, v in fixed.items() if k != "random_state"},
-    }
+    settings = study_settings(estimator, fixed, space, metric, validation, panel)
     study_name = study_name or f"{settings['estimator']}-{metric}-{settings['data']}"
     with _optuna_verbosity(verbose):
         store = storages.resolve_storage(storage)
@@ -207,8 +209,8 @@ def tune(
 
         with _parent_run(tracker, settings, study, store, space, pruner) as active:
             rows, reference = _score_baselines(prototypes, y, validation, verbose, active, fit_params)
-            point = default_point(space, estimator) if include_default else None
-            if point is not None and not study.get_trials(deepcopy=False):
+            point = default_point(space, estimator)
+            if include_default and point is not None and not study.get_trials(deepcopy=False):
                 # A new study starts from the estimator's own parameters: the "default" row for free.
                 study.enqueue_trial(point, user_attrs={DEFAULT_ATTR: True}, skip_if_exists=True)
             objective = Objective(
@@ -222,7 +224,9 @@ def tune(
             best_params = {k: v for k, v in trial_params.items() if k not in _TRIAL_ONLY or k not in fixed}
             rows[TUNED] = (TUNED, best.user_attrs[SCORES_ATTR], best.number)
             if include_default:
-                rows.update(_default_row(study, estimator, y, validation, reference, verbose, fit_params))
+                rows.update(
+                    _default_row(study, estimator, point, y, validation, reference, verbose, fit_params)
+                )
             table = leaderboard(rows, metric)
             beat, sentence = verdict(table, metric, type(estimator).__name__, validation)
             _LOGGER.info("%s", sentence)
@@ -339,12 +343,16 @@ def _score_baselines(prototypes: dict, y, validation: Validation, verbose, activ
     }, reference
 
 
-def _default_row(study, estimator, y, validation: Validation, reference, verbose, fit_params) -> dict:
-    """The estimator's own parameters: their trial when the study ran them, else a backtest of it as given."""
+def _default_row(study, estimator, point, y, validation: Validation, reference, verbose, fit_params) -> dict:
+    """The estimator's own parameters: their trial when the study ran them, else a backtest of it as given.
+
+    A resumed study's default trial counts only when it drew the ``point`` this estimator holds.
+    """
     from optuna.trial import TrialState
 
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if trial.user_attrs.get(DEFAULT_ATTR):
+        drew = point is not None and all(point.get(k) == v for k, v in trial.params.items())
+        if trial.user_attrs.get(DEFAULT_ATTR) and drew:
             return {DEFAULT: (DEFAULT, trial.user_attrs[SCORES_ATTR], trial.number)}
     try:
         args = validation.backtest_args()
@@ -463,7 +471,7 @@ def _parent_run(tracker, settings: dict, study, store, space, pruner):
         "validation": settings["validation"],
         "pruner": pruner if isinstance(pruner, str) or pruner is None else type(pruner).__name__,
         "search_space": describe(space),
-        "fixed_params": settings["fixed_params"],
+        "params": settings["params"],
     }
     with tracker.parent(params):
         yield True
