@@ -6,6 +6,17 @@ answers, the experiment exists or can be created, the run starts) and raises
 reported with a warning on this module's logger and the run gets a ``tsforecast.incomplete`` tag when
 the store still answers; the fit goes on and its result is returned. Epoch metrics are queued
 (MLflow's asynchronous logging), so a slow store never slows training.
+
+Time limits: the pre-flight waits at most 10 s for each answer, without retry, unless the environment
+sets ``MLFLOW_HTTP_REQUEST_TIMEOUT`` / ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` (see
+:mod:`tsforecast.tracking.store`). The calls after it use MLflow's own settings, the user's or
+MLflow's defaults (120 s per attempt, 7 retries with growing backoff: about 20 minutes before one
+call gives up), because a store that has just answered is more likely slow or rate-limiting, which
+those retries are made for, than gone, and a large model upload must not be cut short. A server that
+dies in the middle of a run therefore delays each remaining logging call by that much before its
+warning; jobs that cannot wait set both variables (``MLFLOW_HTTP_REQUEST_TIMEOUT=30`` and
+``MLFLOW_HTTP_REQUEST_MAX_RETRIES=2`` bound a call to about 2 minutes) or rely on their
+orchestrator's timeout (SIGTERM ends the command with exit code 143, previous outputs kept).
 """
 
 from __future__ import annotations
@@ -27,7 +38,15 @@ from tsforecast.tracking.epochs import (
     stopped_by,
     validation_note,
 )
-from tsforecast.tracking.store import Store, locate, open_experiment, using
+from tsforecast.tracking.store import (
+    Store,
+    did_not_answer,
+    locate,
+    no_answer_message,
+    open_experiment,
+    preflight_limits,
+    using,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,12 +89,15 @@ def run(experiment=None, run_name=None, *, tracking_uri=None, tags=None):
     store, experiment_id, parent = locate(experiment, tracking_uri)
     all_tags = {"tsforecast.version": tsforecast.__version__, **(tags or {})}
     with using(store):
-        try:
-            active = mlflow.start_run(
-                experiment_id=experiment_id, run_name=run_name, nested=parent is not None, tags=all_tags
-            )
-        except Exception as error:
-            raise TrackingError(f"cannot start an MLflow run in {store.uri!r}: {error}") from error
+        with preflight_limits() as limits:
+            try:
+                active = mlflow.start_run(
+                    experiment_id=experiment_id, run_name=run_name, nested=parent is not None, tags=all_tags
+                )
+            except Exception as error:
+                if did_not_answer(error):
+                    raise TrackingError(no_answer_message(store.uri, limits)) from error
+                raise TrackingError(f"cannot start an MLflow run in {store.uri!r}: {error}") from error
         status = "FAILED"
         try:
             yield active.info.run_id
