@@ -207,3 +207,24 @@ def test_too_short_series_named():
     panel = to_panel(pd.DataFrame({"long": np.arange(10.0), "tiny": [np.nan] * 8 + [1.0, 2.0]}))
     with pytest.raises(InvalidInputError, match="'tiny' has 2 observations but Model needs at least 5"):
         check_min_length(panel, 5, "Model")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected_next"),
+    [
+        ("2024-01-01", "2024-02-01", "2024-03-01"),  # month starts: not 31 days
+        ("2024-01-31", "2024-02-29", "2024-03-31"),  # month ends
+        ("2024-01-01", "2024-04-01", "2024-07-01"),  # quarter starts
+        ("2024-01-01 00:00", "2024-01-01 06:00", "2024-01-01 12:00"),  # a fixed step
+    ],
+)
+def test_two_time_stamps_imply_their_calendar_frequency(first, second, expected_next):
+    panel = to_panel(pd.Series([1.0, 2.0], index=pd.DatetimeIndex([first, second])))
+    forecast = from_panel(panel, np.zeros((1, 1)))
+    assert forecast.index[0] == pd.Timestamp(expected_next)
+
+
+def test_two_time_stamps_off_every_calendar_frequency_ask_for_freq():
+    y = pd.Series([1.0, 2.0], index=pd.DatetimeIndex(["2024-01-05", "2024-02-04"]), name="y")
+    with pytest.raises(InvalidInputError, match=r"cannot infer a frequency.*Pass freq="):
+        to_panel(y)

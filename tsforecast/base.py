@@ -34,6 +34,7 @@ from tsforecast.data import (
     to_panel,
 )
 from tsforecast.data.frequency import index_kind
+from tsforecast.data.labels import series_label
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
 
 
@@ -113,7 +114,7 @@ class BaseForecaster(BaseEstimator):
         horizon = self._resolve_horizon(horizon)
         _reject_exogenous(X, type(self).__name__)
         panel = self.training_panel_ if y is None else self.validate_history(y)
-        forecasts = self._predict(panel, horizon, y is None)
+        forecasts = self._checked_predict(panel, horizon, y is None)
         if not isinstance(forecasts, dict):
             return from_panel(panel, forecasts)
         extra = {k: v for k, v in forecasts.items() if k != "point"}
@@ -143,7 +144,23 @@ class BaseForecaster(BaseEstimator):
         arrays of that shape (quantiles).
         """
         check_is_fitted(self, "training_panel_")
-        return self._predict(panel, self._resolve_horizon(horizon), panel is self.training_panel_)
+        return self._checked_predict(panel, self._resolve_horizon(horizon), panel is self.training_panel_)
+
+    def _checked_predict(self, panel: Panel, horizon: int, is_training_history: bool):
+        """``_predict``, refusing non-finite forecasts: they never leave ``predict`` silently."""
+        forecasts = self._predict(panel, horizon, is_training_history)
+        arrays = forecasts.values() if isinstance(forecasts, dict) else [forecasts]
+        bad_rows = np.flatnonzero(~np.all([np.isfinite(a).all(axis=1) for a in arrays], axis=0))
+        if bad_rows.size:
+            first = bad_rows[0]
+            peak = np.nanmax(np.abs(panel.values[first]), initial=0.0)
+            raise InvalidInputError(
+                f"{type(self).__name__} forecasts {series_label(panel.ids[first])} as NaN or infinite "
+                f"({bad_rows.size} of {panel.n_series} series): its history reaches |y| = {peak:.3g}, "
+                "and the forecast leaves float64's range. Divide the data by a constant (forecasts "
+                "scale back exactly) or choose another model for that series."
+            )
+        return forecasts
 
     def validate_history(self, y) -> Panel:
         """Validate ``y`` as history to forecast from and return it as a :class:`Panel`.

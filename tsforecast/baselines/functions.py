@@ -16,16 +16,60 @@ from tsforecast.baselines.smoothing import (
     _forecast_theta,
 )
 
+# Sums of squares overflow float64 beyond about 1e154 and lose every digit below about 1e-154: a
+# series whose largest magnitude lies outside [2**-500, 2**500] is fitted divided by a power of two
+# (exact in floating point, so nothing but the exponent changes) and its forecasts multiplied back.
+# Inside that band nothing is rescaled, so the published M4 figures reproduce bit for bit.
+_SAFE_EXPONENTS = (-500, 500)
+
+
+def _power_of_two_scale(y):
+    """1.0, or the power of two that brings ``max |y|`` near 1 when it lies outside the safe band."""
+    peak = float(np.max(np.abs(y), initial=0.0))
+    if peak == 0.0:
+        return 1.0
+    exponent = int(np.frexp(peak)[1])  # peak = mantissa * 2**exponent, mantissa in [0.5, 1)
+    low, high = _SAFE_EXPONENTS
+    # 2**(exponent - 1) stays finite for the largest float64 (2**1024 is inf).
+    return 1.0 if low <= exponent <= high else float(np.ldexp(1.0, exponent - 1))
+
+
+def _magnitude_safe(fit, forecast):
+    """``(fit, forecast)`` that work on any finite float64 series (see :data:`_SAFE_EXPONENTS`).
+
+    A rescaled series' state keeps the model's numbers in units of ``y / scale`` and records
+    ``scale``; every other state is the model's own.
+    """
+
+    def safe_fit(y, season_length=1):
+        scale = _power_of_two_scale(y)
+        if scale == 1.0:
+            return fit(y, season_length)
+        return {**fit(y / scale, season_length), "scale": scale}
+
+    def safe_forecast(state, y, h):
+        scale = state.get("scale", 1.0)
+        if scale == 1.0:
+            return forecast(state, y, h)
+        with np.errstate(over="ignore"):  # a forecast beyond float64's range is refused by predict
+            return forecast(state, y / scale, h) * scale
+
+    return safe_fit, safe_forecast
+
+
 _METHODS = {
-    "naive": (_fit_last, _forecast_last),
-    "seasonal_naive": (_fit_last, _forecast_last),
-    "naive2": (partial(_fit_adjusted, smooth=False), _forecast_adjusted),
-    "ses": (_fit_adjusted, _forecast_adjusted),
-    "holt": (partial(_fit_adjusted, trend=True), _forecast_adjusted),
-    "damped": (partial(_fit_adjusted, trend=True, damped=True), _forecast_adjusted),
-    "theta": (_fit_theta, _forecast_theta),
-    "auto_ets": (_fit_auto_ets, _forecast_ets),
-    "auto_arima": (_fit_auto_arima, _forecast_arima),
+    name: _magnitude_safe(fit, forecast)
+    for name, (fit, forecast) in {
+        "naive": (_fit_last, _forecast_last),
+        "seasonal_naive": (_fit_last, _forecast_last),
+        "naive2": (partial(_fit_adjusted, smooth=False), _forecast_adjusted),
+        "ses": (_fit_adjusted, _forecast_adjusted),
+        "holt": (partial(_fit_adjusted, trend=True), _forecast_adjusted),
+        "damped": (partial(_fit_adjusted, trend=True, damped=True), _forecast_adjusted),
+        "theta": (_fit_theta, _forecast_theta),
+        "auto_ets": (_fit_auto_ets, _forecast_ets),
+        "auto_arima": (_fit_auto_arima, _forecast_arima),
+    }.items()
 }
 
 

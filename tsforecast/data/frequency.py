@@ -108,12 +108,31 @@ def _datetime_offset(index: pd.DatetimeIndex, series_id, freq):
         if inferred is not None:
             return pd.tseries.frequencies.to_offset(inferred)
     if len(index) == 2:
-        return pd.tseries.frequencies.to_offset(index[1] - index[0])
+        offset = _offset_of_two(index[0], index[1])
+        if offset is not None:
+            return offset
     raise InvalidInputError(
         f"{series_label(series_id)}: cannot infer a frequency from its time stamps "
         f"(first ones: {list(index[:4].astype(str))}); they are irregular or too few. "
         "Pass freq= (for example freq='h') or fill the gaps."
     )
+
+
+# Calendar frequencies whose steps vary in length: from two time stamps a step of 28 days or more
+# is read as one of these when both stamps lie on it, never as a fixed number of days.
+_CALENDAR_OFFSETS = ("MS", "ME", "QS", "QE", "YS", "YE")
+
+
+def _offset_of_two(first: pd.Timestamp, second: pd.Timestamp):
+    """The frequency two time stamps imply, or None when they could mean several."""
+    step = second - first
+    if step < pd.Timedelta(days=28):
+        return pd.tseries.frequencies.to_offset(step)  # fixed-length steps: hours, days, weeks
+    for name in _CALENDAR_OFFSETS:
+        offset = pd.tseries.frequencies.to_offset(name)
+        if offset.is_on_offset(first) and first + offset == second:
+            return offset
+    return None  # 28+ days off every calendar frequency (e.g. 30 days): ask for freq=
 
 
 def _check_regular(index: pd.Index, expected: pd.Index, series_id) -> None:
