@@ -132,13 +132,16 @@ def check_fresh(panel, limit, moment: pd.Timestamp, as_of: str, when: str | None
     listed = ", ".join(f"{series_label(panel.ids[i])} ends at {ends[i]}" for i in stale[:_LISTED])
     if len(stale) > _LISTED:
         listed += f", and {len(stale) - _LISTED} more"
-    latest = ends[stale].max()
+    if len(stale) == len(ends):
+        latest = ends.max().date().isoformat()
+        remedy = f"run for the date the data are for (--as-of {latest})"
+    else:
+        remedy = "leave the series that stopped out of the file"
     raise InvalidInputError(
         f"the data are out of date: {len(stale)} of {len(ends)} series end too long before the as-of date "
-        f"{as_of} ({allowed} by {when or moment}): {listed}. Forecasts would start after the data's end, not "
-        f"after the as-of date. Update the data file, run for the date the data are for (--as-of "
-        f"{latest.date().isoformat()}), or allow it with data.max_staleness (a number of time stamps, a "
-        "duration such as '7D', or null for no check)."
+        f"{as_of} ({allowed} by {when or moment}): {listed}. Forecasts would start after the data's end, "
+        f"not after the as-of date. Update the data file, {remedy}, or allow it with data.max_staleness "
+        "(a number of time stamps, a duration such as '7D', or null for no check)."
     )
 
 
