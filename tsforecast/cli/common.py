@@ -121,7 +121,7 @@ def model_defaults(args) -> dict:
 
 
 def check_output(path, what: str = "--output") -> Path:
-    """The output file's suffix must name a format :func:`tsforecast.data.io.write_frame` writes."""
+    """A table's output file, checked before any work: a format ``write_frame`` writes, a writable place."""
     from tsforecast.data.io import file_format
     from tsforecast.exceptions import InvalidInputError
 
@@ -129,7 +129,24 @@ def check_output(path, what: str = "--output") -> Path:
         file_format(path, writing=True)
     except InvalidInputError as error:
         raise InvalidParameterError(f"{what}: {error}") from None
-    return Path(path)
+    return check_writable(path, what)
+
+
+def check_writable(path, what: str = "--output") -> Path:
+    """Raise unless a file can be written at ``path`` (its folder is created when missing).
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the option and the path (exit 2): a parent that is a file, no permission, a read-only
+        file system, a folder in place of the file.
+    """
+    from tsforecast.data.io import check_writable as check
+
+    try:
+        return check(path)
+    except InvalidParameterError as error:
+        raise InvalidParameterError(f"{what} {error}") from None
 
 
 def print_frame(frame, title: str | None = None) -> None:

@@ -66,7 +66,7 @@ def run(args) -> int:
         raise InvalidParameterError("--alias: name the registered model too (--register NAME).")
     params = common.parse_params(args.param)
     estimator = build_estimator(args.model, params, defaults=common.model_defaults(args), where=args.model)
-    check_model_path(estimator, args.output)
+    common.check_writable(check_model_path(estimator, args.output), "--output")
     if args.forecast_output:
         common.check_output(args.forecast_output, "--forecast-output")
     history = common.read_input(args.data, args)

@@ -16,6 +16,7 @@ then renamed over the target, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tsforecast.exceptions import InvalidInputError
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 # What write_frame compresses, by suffix; pandas reads these and the read-only ones below.
@@ -151,20 +152,96 @@ def write_frame(
 
 
 def write_bytes(data: bytes, path) -> Path:
-    """Write raw bytes atomically (temporary file, fsync, rename); returns the path."""
+    """Write raw bytes atomically (temporary file, fsync, rename); returns the path.
+
+    Raises
+    ------
+    InvalidParameterError
+        When the location cannot hold the file (see :func:`check_writable`); other ``OSError`` (a
+        full disk) propagate as they are.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = _temporary(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = _temporary(path)
+    except OSError as error:
+        if error.errno in _UNUSABLE:
+            raise _unusable(path, error) from None
+        raise
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in _UNUSABLE:  # e.g. path is a folder
+            raise _unusable(path, error) from None
         raise
     return path
+
+
+def check_writable(path, *, folder: bool = False) -> Path:
+    """Make sure a file can be written at ``path`` (or into the folder ``path``), before any work.
+
+    The folder is created when missing, as the writers here do; a file is created in it and removed
+    again, which also works where permission bits do not tell (root, read-only mounts, ACLs).
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the path and why: a parent is a file, permission denied, a read-only file system, the
+        target is a folder. Other ``OSError`` (a full disk) propagate as they are.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> blocker = pathlib.Path(tempfile.mkdtemp()) / "blocker"
+    >>> _ = blocker.write_text("a file, not a folder")
+    >>> check_writable(blocker / "out.csv")
+    Traceback (most recent call last):
+    ...
+    tsforecast.exceptions.InvalidParameterError: .../blocker/out.csv: cannot write there: ...
+    """
+    path = Path(path)
+    where = path if folder else path.parent
+    try:
+        if not folder and path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a folder", str(path))
+        where.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".tsforecast-check.", dir=where)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        if error.errno in _UNUSABLE:
+            raise _unusable(path, error, folder) from None
+        raise
+    return path
+
+
+# Errors that say the location cannot hold a file (a retry would fail the same way), as opposed to
+# a full disk or an I/O error.
+_UNUSABLE = {
+    errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.EISDIR,
+    errno.ENAMETOOLONG, errno.ELOOP, errno.ENOENT,
+}  # fmt: skip
+
+
+def _unusable(path: Path, error: OSError, folder: bool = False) -> InvalidParameterError:
+    """One line naming ``path`` and why it cannot hold a file (``error.errno`` in ``_UNUSABLE``)."""
+    candidates = [path, *path.parents] if folder else list(path.parents)
+    existing = next((p for p in candidates if p.is_symlink() or p.exists()), None)
+    reason = error.strerror or str(error)
+    if error.errno == errno.EISDIR and not folder:
+        reason = f"{path} is a folder"
+    elif existing is not None and not existing.is_dir():
+        reason = f"{existing} is not a folder"
+    elif existing is not None:
+        reason = f"{reason}: {existing}"
+    return InvalidParameterError(
+        f"{path}: cannot write there ({reason}); choose another location or make it writable."
+    )
 
 
 def _temporary(path: Path) -> tuple[int, str]:

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tsforecast.exceptions import UnavailableError
+from tsforecast.pipelines.schema import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +56,37 @@ class OutputStore:
     def __init__(self, root):
         self.root = Path(root)
 
+    def check(self, labels=()) -> None:
+        """Raise unless the run can publish here: checked before any work, so a run fails fast.
+
+        The root (created when missing) and its ``.versions`` must take new files, and each of
+        ``labels`` (an as-of date, ``current``) must be absent or a link this store wrote.
+
+        Raises
+        ------
+        ConfigError
+            Naming ``outputs.dir`` and the path (exit 2: a retry fails the same way).
+        """
+        from tsforecast.data.io import check_writable
+        from tsforecast.exceptions import InvalidParameterError
+
+        try:
+            check_writable(self.root, folder=True)
+            check_writable(self.root / VERSIONS, folder=True)
+        except InvalidParameterError as error:
+            raise ConfigError(f"outputs.dir: {error}") from None
+        for label in labels:
+            self._check_link(self.root / label)
+
     @contextmanager
     def locked(self):
-        """Hold the pipeline's lock; raise :class:`UnavailableError` if another run holds it."""
+        """Hold the pipeline's lock; raise :class:`UnavailableError` if another run holds it.
+
+        Raises :class:`ConfigError` when the root cannot take files (:meth:`check`).
+        """
         import fcntl
 
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.check()
         with open(self.root / LOCK, "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -160,13 +186,18 @@ class OutputStore:
                 shutil.rmtree(folder, ignore_errors=True)
                 logger.debug("removed unused output folder %s", folder)
 
+    @staticmethod
+    def _check_link(link: Path) -> None:
+        if link.exists() and not link.is_symlink():
+            kind = "folder" if link.is_dir() else "file"
+            raise ConfigError(
+                f"outputs.dir: {link} is a real {kind}, not a link written by tsforecast; move it away so "
+                "the pipeline can publish its outputs there."
+            )
+
     def _point(self, name: str, target: Path) -> None:
         link = self.root / name
-        if link.exists() and not link.is_symlink():
-            raise UnavailableError(
-                f"{link} is a real folder, not one written by tsforecast; move it away so the pipeline "
-                "can publish its outputs there."
-            )
+        self._check_link(link)
         temporary = self.root / f".{name}.{uuid.uuid4().hex[:8]}.link"
         os.symlink(target, temporary)
         os.replace(temporary, link)

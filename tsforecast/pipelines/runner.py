@@ -146,6 +146,7 @@ def run_pipeline(config: PipelineConfig, as_of: data.AsOf, *, progress: bool = F
     """
     store = OutputStore(config.outputs.dir)
     with store.locked():
+        store.check([as_of.label, "current"])  # before any work: a run that cannot publish fails fast
         return _Run(config, as_of, store, progress).execute()
 
 
