@@ -95,7 +95,7 @@ def test_state_is_carried_but_detached_between_chunks():
     y, mask = torch.randn(2, 5, 3), torch.ones(2, 5, 3, dtype=torch.bool)
     with torch.no_grad():
         _, expected = net(x1)  # the state at the chunk edge, before the step moves the weights
-    _, _, _, state = train_step(net, optimizer, (x1, y, mask, True), None, MAE, None)
+    state = train_step(net, optimizer, (x1, y, mask, True), None, MAE, None).state
     for carried, reference in zip(state, expected, strict=True):
         assert carried.grad_fn is None and not carried.requires_grad
         torch.testing.assert_close(carried, reference)
@@ -167,7 +167,8 @@ def test_clipping_after_backward_records_the_pre_clip_norm():
     optimizer = torch.optim.SGD(net.parameters(), lr=0.0)  # lr 0: only the clipping touches the grads
     optimizer.defaults["fused"] = None
     clip = float(manual) / 4
-    _, norm, bad, _ = train_step(net, optimizer, batch, None, MAE, clip)
+    step = train_step(net, optimizer, batch, None, MAE, clip)
+    norm, bad = step.grad_norm, step.bad
     assert not bad
     torch.testing.assert_close(norm, manual)
     after = torch.linalg.vector_norm(
@@ -192,15 +193,16 @@ def test_non_finite_loss_skips_the_step_without_touching_weights_or_moments():
     train_step(net, optimizer, _batch(), None, MAE, 1.0)
     weights = copy.deepcopy(net.state_dict())
     moments = copy.deepcopy(optimizer.state_dict())
-    loss, _, bad, _ = train_step(net, optimizer, _batch(nan=True), None, MAE, 1.0)
-    assert bool(bad) and not torch.isfinite(loss)
+    step = train_step(net, optimizer, _batch(nan=True), None, MAE, 1.0)
+    assert bool(step.bad) and not torch.isfinite(step.loss)
     for k, v in net.state_dict().items():
         assert torch.equal(v, weights[k])
     for key, state in optimizer.state_dict()["state"].items():
         for name, value in state.items():
             assert torch.equal(value, moments["state"][key][name])
-    _, _, bad, _ = train_step(net, optimizer, _batch(), None, MAE, 1.0)
-    assert not bool(bad) and not torch.equal(net.state_dict()["head.bias"], weights["head.bias"])
+    assert not bool(train_step(net, optimizer, _batch(), None, MAE, 1.0).bad) and not torch.equal(
+        net.state_dict()["head.bias"], weights["head.bias"]
+    )
 
 
 class _Source:
@@ -305,3 +307,33 @@ def test_windows_see_the_same_features_as_the_streams():
     torch.testing.assert_close(x[0], x_all[0, 11:21])
     torch.testing.assert_close(y[0, 0], y_all[0, 20])
     assert torch.equal(mask[0, 0], m_all[0, 20])
+
+
+def test_train_step_reports_the_seasonal_naive_loss_on_the_same_targets():
+    batch = _batch()
+    step = train_step(network(), torch.optim.Adam(network().parameters()), batch, None, MAE, 1.0)
+    torch.testing.assert_close(step.naive_loss, batch[1].abs().mean())  # a zero correction's MAE
+
+
+def test_an_exploding_loss_raises_training_error_naming_the_epoch():
+    config = LoopConfig(max_epochs=3, learning_rate=1e4)
+    with pytest.raises(
+        TrainingError, match=r"diverged in epoch 1 of 3: its mean training loss .* more than 100"
+    ):
+        fit_network(network(), _Source([_batch()] * 4), config, MAE, torch.Generator())
+
+
+def test_non_finite_weights_raise_training_error():
+    # AdamW multiplies the weights by 1 - lr * weight_decay (about -1e5 at the schedule's start) every
+    # step: float32 overflows after some eight steps, within the first epoch.
+    config = LoopConfig(max_epochs=2, learning_rate=1e-2, weight_decay=1e8)
+    with pytest.raises(
+        TrainingError, match=r"diverged in epoch 1 of 2: the network's weights are no longer finite"
+    ):
+        fit_network(network(), _Source([_batch()] * 12), config, MAE, torch.Generator())
+
+
+def test_an_epoch_without_a_finite_step_raises_even_below_max_bad_steps():
+    config = LoopConfig(max_epochs=3, learning_rate=1e-2, max_bad_steps=100)
+    with pytest.raises(TrainingError, match=r"not finite for 2 optimisation steps in a row \(every step"):
+        fit_network(network(), _Source([_batch(nan=True)] * 2), config, MAE, torch.Generator())

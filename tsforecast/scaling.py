@@ -20,7 +20,8 @@ auto       ``log`` when every training value of every       resolved at fit
 =========  ===============================================  ============================
 
 A zero spread (a constant series) falls back to a scale of 1. Missing values (NaN) are ignored when
-fitting and stay NaN when transforming.
+fitting and stay NaN when transforming. The statistics are finite for finite values anywhere in the
+float64 range (they are computed on the values divided by a power of two that bounds them).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def resolve_kind(kind: str, values: list) -> str:
 
 def _stats(kind: str, y: np.ndarray) -> tuple[float, float]:
     y = y[np.isfinite(y)]
+    # Computed on y / 2**e, where 2**e bounds |y|, then scaled back: the squares of the standard
+    # deviation and the sums of the means neither overflow (values near 1e300) nor underflow (near
+    # 1e-300), and a power of two divides and multiplies exactly, so other data get the same bits.
+    exponent = int(np.frexp(np.max(np.abs(y)))[1]) if y.size else 0
+    y = np.ldexp(y, -exponent)
     if kind == "level":
         center, spread = 0.0, np.mean(np.abs(y))
     elif kind == "standard":
@@ -65,8 +71,9 @@ def _stats(kind: str, y: np.ndarray) -> tuple[float, float]:
     elif kind == "minmax":
         center, spread = np.min(y), np.ptp(y)
     else:  # log, none: stateless
-        center, spread = 0.0, 1.0
-    return float(center), float(spread) if spread > 0 else 1.0
+        return 0.0, 1.0
+    center, spread = float(np.ldexp(center, exponent)), float(np.ldexp(spread, exponent))
+    return center, spread if spread > 0 else 1.0
 
 
 @dataclass

@@ -161,7 +161,7 @@ class PanelCodec:
         return np.stack([self.spec.base(f, times) for f in filled])
 
     def decode(self, out: torch.Tensor, base: np.ndarray, scaler: SeriesScaler) -> np.ndarray:
-        """Network outputs -> forecasts in the data's units.
+        """Network outputs -> forecasts in the data's units: :meth:`decode_scaled`, then un-scaled.
 
         Parameters
         ----------
@@ -177,7 +177,14 @@ class PanelCodec:
         np.ndarray of shape (n_series, ..., horizon, n_levels)
             Sorted along the levels, so quantiles never cross.
         """
+        return scaler.inverse(self.decode_scaled(out, base))
+
+    def decode_scaled(self, out: torch.Tensor, base: np.ndarray) -> np.ndarray:
+        """Network outputs -> forecasts in the scaled space ``(n_series, ..., horizon, n_levels)``.
+
+        The outputs times the target scale, plus the seasonal naive ``base``, sorted along the levels.
+        """
         horizon = self.spec.horizon
         corrections = (out.float() * self.scales.target).double().cpu().numpy()
         corrections = corrections.reshape(*corrections.shape[:-1], horizon, -1)  # (..., horizon, levels)
-        return scaler.inverse(np.sort(base[..., None] + corrections, axis=-1))
+        return np.sort(base[..., None] + corrections, axis=-1)

@@ -30,6 +30,7 @@ from tsforecast.epochs import history_frame
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
 from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec
 from tsforecast.nn.device import autocast_for, resolve_device
+from tsforecast.nn.divergence import check_forecast_range, check_forecasts
 from tsforecast.nn.modules import NetworkConfig
 from tsforecast.nn.persistence import save
 from tsforecast.nn.state import FittedState
@@ -189,17 +190,25 @@ class RecurrentForecaster(BaseForecaster):
                 validate = lambda: run_streams(  # noqa: E731
                     network, held_out.streams, chunk, PREDICT_BATCH, codec.scales, self._autocast(), loss_fn
                 )
-            history = fit_network(
-                network,
-                source,
-                self._loop_config(),
-                loss_fn,
-                torch.Generator().manual_seed(seed),
-                self._autocast(),
-                validate,
-                self._epoch_callback(),
-            )
-        self.history_ = history_frame(history)
+            try:
+                history = fit_network(
+                    network,
+                    source,
+                    self._loop_config(),
+                    loss_fn,
+                    torch.Generator().manual_seed(seed),
+                    self._autocast(),
+                    validate,
+                    self._epoch_callback(),
+                )
+                self.history_ = history_frame(history)
+                # The last rule of tsforecast.nn.divergence: forecasts far outside the training range.
+                scaled, forecast, encoded = self._forecast(panel)
+                unit, fit = float(codec.scales.target), self._loop_config()
+                check_forecast_range(scaled, forecast, encoded.filled, panel.values, unit, panel.ids, fit=fit)
+            except Exception:
+                self._clear_fitted_state()  # a failed fit leaves nothing that predict or save could use
+                raise
 
     def set_fitted_state(self, state: FittedState) -> None:
         """Set every fitted attribute at once: the one door of ``fit`` and of model loading."""
@@ -210,6 +219,12 @@ class RecurrentForecaster(BaseForecaster):
         self.horizon_ = int(state.horizon)
         self.history_ = state.history
         self._set_training_panel(state.panel)
+
+    def _clear_fitted_state(self) -> None:
+        """Remove what :meth:`set_fitted_state` set, except ``history_`` (it shows what went wrong)."""
+        fitted = ("network_", "codec_", "device_", "quantile_levels_", "horizon_", "training_panel_")
+        for name in (*fitted, "n_series_", "freq_"):
+            self.__dict__.pop(name, None)
 
     def feature_spec(self, panel: Panel) -> FeatureSpec:
         """The feature layout for ``panel``: its seasons (``"auto"``: from the frequency) and the horizon."""
@@ -322,9 +337,27 @@ class RecurrentForecaster(BaseForecaster):
                 f"predicts all steps at once (direct multi-output). Pass horizon <= {self.horizon_}, or "
                 f"refit with horizon={horizon}."
             )
-        codec = self.codec_
-        context = codec.spec.context
+        context = self.codec_.spec.context
         check_min_length(panel, context + 1, f"{type(self).__name__} (its {context}-step context)")
+        scaled, forecast, encoded = self._forecast(panel)
+        scaled, forecast = scaled[:, :horizon], forecast[:, :horizon]  # (series, h, levels)
+        if not is_training_history:  # fit checked the training history (and raised)
+            unit = float(self.codec_.scales.target)
+            check_forecast_range(scaled, forecast, encoded.filled, panel.values, unit, panel.ids, fit=None)
+        levels = self.quantile_levels_
+        point = forecast[..., levels.index(0.5)]
+        if self.quantiles is None:
+            return point
+        return {"point": point, **{f"q{q:g}": forecast[..., levels.index(q)] for q in self.quantiles}}
+
+    def _forecast(self, panel: Panel):
+        """Forecasts of the full horizon from the end of ``panel``, never non-finite.
+
+        Returns ``(scaled, forecast, encoded)``: the forecasts in the scaler's space and in the data's
+        units, both ``(series, horizon, levels)``, and the encoded history. Raises ``TrainingError``
+        (non-finite weights) or ``InvalidInputError`` naming the series instead of a non-finite one.
+        """
+        codec = self.codec_
         # A windows-trained network learned from `lookback` steps started from a zero state: it
         # forecasts the same way, from the last window of each series.
         keep_last = self.lookback if self.training == "windows" else None
@@ -333,14 +366,11 @@ class RecurrentForecaster(BaseForecaster):
         out = run_streams(
             self.network_, encoded.streams, PREDICT_CHUNK, PREDICT_BATCH, codec.scales, self._autocast()
         )
-        levels = self.quantile_levels_
-        forecast = codec.decode(out, codec.base(encoded.filled), encoded.scaler)[
-            :, :horizon
-        ]  # (series, h, levels)
-        point = forecast[..., levels.index(0.5)]
-        if self.quantiles is None:
-            return point
-        return {"point": point, **{f"q{q:g}": forecast[..., levels.index(q)] for q in self.quantiles}}
+        scaled = codec.decode_scaled(out, codec.base(encoded.filled))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            forecast = encoded.scaler.inverse(scaled)
+        check_forecasts(self.network_, scaled, forecast, panel.ids, encoded.scaler.kind)
+        return scaled, forecast, encoded
 
     def ineffective_parameters(self, params: dict | None = None) -> dict:
         """The parameters that have no effect given the others (``params`` override this estimator's).

@@ -9,9 +9,9 @@ uses), so the decision stays on the device and costs no host sync. The state pas
 chunk is detached, so no graph spans two chunks.
 
 The host synchronises only every ``log_every`` steps and at the end of an epoch, where it reads the
-epoch's losses and gradient norms and checks for a run of non-finite steps (``max_bad_steps`` in a
-row raise :class:`~tsforecast.exceptions.TrainingError`; the weights are then the last good ones,
-since bad steps never changed them).
+epoch's losses and gradient norms and applies the divergence rule of :mod:`tsforecast.nn.divergence`
+(a run of ``max_bad_steps`` non-finite steps or an epoch of them, non-finite weights, a loss far above
+the seasonal naive forecast's), which raises :class:`~tsforecast.exceptions.TrainingError`.
 """
 
 from __future__ import annotations
@@ -22,17 +22,19 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from tsforecast.epochs import EpochRecord
 from tsforecast.exceptions import ClippingWarning, TrainingError, TsforecastWarning
+from tsforecast.nn.divergence import check_epoch, finite_flag
 from tsforecast.nn.modules import detach_state
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoopConfig", "fit_network", "one_cycle", "quantile_loss", "train_step"]
+__all__ = ["LoopConfig", "Step", "fit_network", "one_cycle", "quantile_loss", "train_step"]
 
 
 @dataclass(frozen=True)
@@ -115,13 +117,22 @@ def make_optimizer(network: nn.Module, learning_rate: float, weight_decay: float
         return kind(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
 
 
+class Step(NamedTuple):
+    """What one optimisation step did, as device tensors (no host sync)."""
+
+    loss: torch.Tensor  # the chunk's loss, before the update
+    grad_norm: torch.Tensor  # global L2 norm of the gradients before clipping
+    bad: torch.Tensor  # the loss or the norm was not finite: the weights were left as they were
+    state: object  # the recurrent state after the chunk, detached
+    naive_loss: torch.Tensor  # the loss of a zero correction (the seasonal naive forecast)
+
+
 def train_step(
     network, optimizer, batch, state, loss_fn, clip_norm, autocast=contextlib.nullcontext, last_only=False
-):
-    """One optimisation step on one chunk; returns ``(loss, grad_norm, bad, state)`` as device tensors.
+) -> Step:
+    """One optimisation step on one chunk (see :class:`Step`).
 
-    ``grad_norm`` is the global L2 norm of the gradients before clipping; ``bad`` is True when the
-    loss or that norm is not finite, in which case the weights are left exactly as they were.
+    A step whose loss or pre-clip gradient norm is not finite leaves the weights exactly as they were.
     """
     x, y, mask, _ = batch
     optimizer.zero_grad(set_to_none=True)
@@ -130,6 +141,7 @@ def train_step(
     if last_only:
         out = out[:, -1:]  # (batch, 1, n_outputs)
     loss, _ = loss_fn(out.float(), y, mask)
+    naive, _ = loss_fn(torch.zeros_like(out, dtype=torch.float32), y, mask)  # no graph: a constant
     loss.backward()
     params = [p for p in network.parameters() if p.grad is not None]
     norm = nn.utils.clip_grad_norm_(params, math.inf if clip_norm is None else clip_norm)
@@ -139,7 +151,7 @@ def train_step(
         optimizer.step()
     elif not bool(bad):  # pragma: no cover - devices without fused Adam
         optimizer.step()
-    return loss.detach(), norm.detach(), bad, detach_state(state)
+    return Step(loss.detach(), norm.detach(), bad, detach_state(state), naive)
 
 
 def fit_network(
@@ -186,7 +198,7 @@ def fit_network(
     stopped_by = None
     for epoch in range(config.max_epochs):
         network.train()
-        epoch_start, losses, norms, bads, targets = time.perf_counter(), [], [], [], []
+        epoch_start, losses, norms, bads, targets, naives = time.perf_counter(), [], [], [], [], []
         for b, (n_chunks, chunks) in enumerate(source.epoch(generator)):
             state = None
             for c, batch in enumerate(chunks):
@@ -197,10 +209,12 @@ def fit_network(
                 progress = (epoch + (b + c / n_chunks) / n_batches) / config.max_epochs
                 for group in optimizer.param_groups:
                     group["lr"] = one_cycle(progress, config.learning_rate)
-                loss, norm, bad, state = train_step(
+                step = train_step(
                     network, optimizer, batch, state, loss_fn, config.clip_norm, autocast, source.last_only
                 )
-                losses.append(loss), norms.append(norm), bads.append(bad), targets.append(batch[2].sum())
+                state, bad = step.state, step.bad
+                losses.append(step.loss), norms.append(step.grad_norm), bads.append(bad)
+                targets.append(batch[2].sum()), naives.append(step.naive_loss)
                 bad_run = (bad_run + 1) * bad
                 worst_run = torch.maximum(worst_run, bad_run)
                 if len(losses) % config.log_every == 0:
@@ -221,13 +235,11 @@ def fit_network(
                 waited += 1
                 if config.patience is not None and waited >= config.patience:
                     stopped_by = stopped_by or "patience"
-        record = _epoch_record(
+        record, naive_loss, weights_finite = _epoch_record(
             epoch,
-            losses,
-            norms,
-            bads,
-            targets,
+            (losses, norms, bads, targets, naives),
             val_loss,
+            network,
             optimizer,
             config,
             time.perf_counter() - epoch_start,
@@ -239,6 +251,8 @@ def fit_network(
             record = replace(record, stopped_by=stopped_by)
         history.append(record)
         _report(record, config, progress_bar)
+        if record.steps:  # after the callbacks, so that the diverged epoch is logged too
+            check_epoch(record, naive_loss, weights_finite, config)
         if stopped_by:
             break
     progress_bar.close()
@@ -268,11 +282,14 @@ def _check_bad_run(worst_run, config: LoopConfig, history: list) -> None:
         )
 
 
-def _epoch_record(epoch, losses, norms, bads, targets, val_loss, optimizer, config, seconds) -> EpochRecord:
+def _epoch_record(epoch, steps, val_loss, network, optimizer, config, seconds):
+    """The epoch's record, the seasonal naive loss on its finite steps and whether the weights are finite."""
+    losses, norms, bads, targets, naives = steps
     learning_rate = optimizer.param_groups[0]["lr"]
     if not losses:
         nan = float("nan")
-        return EpochRecord(epoch + 1, nan, val_loss, nan, nan, 0.0, learning_rate, seconds, 0, 0, 0)
+        record = EpochRecord(epoch + 1, nan, val_loss, nan, nan, 0.0, learning_rate, seconds, 0, 0, 0)
+        return record, nan, True
     loss, norm, bad = torch.stack(losses), torch.stack(norms), torch.stack(bads)
     good = ~bad
     clipped = (norm > config.clip_norm) & good if config.clip_norm is not None else torch.zeros_like(good)
@@ -286,6 +303,8 @@ def _epoch_record(epoch, losses, norms, bads, targets, val_loss, optimizer, conf
                 clipped.sum() / n_good,
                 bad.sum(),
                 torch.stack(targets).sum(),
+                torch.where(good, torch.stack(naives), 0).sum() / n_good,
+                finite_flag(network),
             ]
         )
         .double()
@@ -304,7 +323,7 @@ def _epoch_record(epoch, losses, norms, bads, targets, val_loss, optimizer, conf
         steps=len(losses),
         targets=int(summary[5]),
     )
-    return record
+    return record, summary[6], bool(summary[7])
 
 
 def _warn_clipping(history: list, config: LoopConfig) -> None:
