@@ -51,3 +51,23 @@ def test_fit_sees_only_the_values_it_is_given():
     again = SeriesScaler("standard").fit([changed[:3]])
     assert head.state() == again.state()
     assert SeriesScaler.from_state(head.state()).state() == head.state()
+
+
+@pytest.mark.parametrize("kind", ["level", "standard", "robust", "minmax"])
+@pytest.mark.parametrize("size", [1e300, 1e307, 1e-300])
+def test_statistics_are_finite_anywhere_in_the_float64_range(kind, size):
+    # Around 1e300 the squares of the standard deviation used to overflow (a NaN/inf forecast);
+    # around 1e-300 they underflowed to a zero spread. The statistics scale with the data.
+    y = np.array([1.0, 2.0, 3.0, 4.0, 10.0])
+    scaler, reference = SeriesScaler(kind).fit([y * size]), SeriesScaler(kind).fit([y])
+    np.testing.assert_allclose(scaler.center, reference.center * size, rtol=1e-12)
+    np.testing.assert_allclose(scaler.scale, reference.scale * size, rtol=1e-12)
+    z = scaler.transform([y * size])[0]
+    np.testing.assert_allclose(z, reference.transform([y])[0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(scaler.inverse(z[None])[0], y * size, rtol=1e-12)
+
+
+def test_statistics_of_ordinary_data_keep_their_exact_bits():
+    y = np.random.default_rng(0).normal(1234.5, 67.8, 500)
+    scaler = SeriesScaler("standard").fit([y])
+    assert (scaler.center[0], scaler.scale[0]) == (np.mean(y), np.std(y))
