@@ -191,7 +191,8 @@ def test_a_malformed_pipeline_tracking_uri_exits_2(folder, capsys):
     [
         ("postgres:/bad", "no tracking store for the scheme 'postgres' (did you mean 'postgresql'?)"),
         ("sqlite//bad", "reads as a sqlite URI without the ':'"),
-        ("::::", "a local path with ':'"),
+        ("::::", "a local path holds no ':' and no '//'"),
+        ("runs//mlflow", "a local path holds no ':' and no '//'"),
         ("http:/x", "names no host"),
         ("http://", "names no host"),
         ("http://host:port", "does not parse as a URL"),
@@ -201,12 +202,14 @@ def test_a_malformed_pipeline_tracking_uri_exits_2(folder, capsys):
         ("file://elsewhere/runs", "a file URI names a local folder"),
         ("", "it is empty"),
         (" http://localhost:5000", "white space"),
+        ("postgresql://tracker:secret@db:port/mlflow", "postgresql://tracker:***@db:port/mlflow"),
     ],
 )
 def test_check_names_the_value_and_the_problem(uri, problem):
     with pytest.raises(InvalidParameterError, match="is not a tracking URI") as error:
         store.check_tracking_uri(uri)
-    assert f"tracking_uri={uri!r}" in str(error.value) and problem in str(error.value)
+    assert f"tracking_uri={store.redact_uri(uri)!r}" in str(error.value) and problem in str(error.value)
+    assert "secret" not in str(error.value)
 
 
 @pytest.mark.parametrize(

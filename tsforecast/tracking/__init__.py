@@ -18,8 +18,11 @@ Where runs go: the ``tracking_uri`` argument, else ``MLFLOW_TRACKING_URI``, else
 that needs no server: ``./mlflow.db`` (SQLite) with artifacts in ``./mlartifacts/``. Browse it with
 ``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
 
-Failures: a store that cannot be used raises :class:`~tsforecast.exceptions.TrackingError` before
-anything is trained; a logging call that fails after the run started only warns (see
+Failures: a malformed tracking URI raises :class:`~tsforecast.exceptions.InvalidParameterError`
+(:func:`check_tracking_uri`); a store that cannot be used, or does not answer within the
+pre-flight's limits (10 s per request, no retry, unless ``MLFLOW_HTTP_REQUEST_TIMEOUT`` /
+``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` say otherwise), raises :class:`~tsforecast.exceptions.TrackingError`
+before anything is trained; a logging call that fails after the run started only warns (see
 :mod:`tsforecast.tracking.runs`).
 
 Examples
@@ -35,12 +38,13 @@ Examples
 
 from tsforecast.exceptions import TrackingError
 from tsforecast.tracking.runs import run, track_backtest, track_fit
-from tsforecast.tracking.store import DEFAULT_EXPERIMENT, Store, resolve_store
+from tsforecast.tracking.store import DEFAULT_EXPERIMENT, Store, check_tracking_uri, resolve_store
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "Store",
     "TrackingError",
+    "check_tracking_uri",
     "resolve_store",
     "run",
     "track_backtest",

@@ -15,7 +15,7 @@ call gives up), because a store that has just answered is more likely slow or ra
 those retries are made for, than gone, and a large model upload must not be cut short. A server that
 dies in the middle of a run therefore delays each remaining logging call by that much before its
 warning; jobs that cannot wait set both variables (``MLFLOW_HTTP_REQUEST_TIMEOUT=30`` and
-``MLFLOW_HTTP_REQUEST_MAX_RETRIES=2`` bound a call to about 2 minutes) or rely on their
+``MLFLOW_HTTP_REQUEST_MAX_RETRIES=2`` bound a call to about 1.5 minutes) or rely on their
 orchestrator's timeout (SIGTERM ends the command with exit code 143, previous outputs kept).
 """
 
@@ -45,6 +45,7 @@ from tsforecast.tracking.store import (
     no_answer_message,
     open_experiment,
     preflight_limits,
+    redact_uri,
     using,
 )
 
@@ -97,7 +98,9 @@ def run(experiment=None, run_name=None, *, tracking_uri=None, tags=None):
             except Exception as error:
                 if did_not_answer(error):
                     raise TrackingError(no_answer_message(store.uri, limits)) from error
-                raise TrackingError(f"cannot start an MLflow run in {store.uri!r}: {error}") from error
+                raise TrackingError(
+                    f"cannot start an MLflow run in {redact_uri(store.uri)!r}: {error}"
+                ) from error
         status = "FAILED"
         try:
             yield active.info.run_id
