@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from modelfiles import as_legacy, rewrite
 from safetensors import safe_open
 from safetensors.torch import save_file
 from sklearn.base import clone
 
 import tsforecast
-from tsforecast.exceptions import InvalidParameterError, ModelFileError
+from tsforecast.exceptions import InvalidParameterError, ModelFileError, TsforecastWarning
 from tsforecast.nn import GRUForecaster, LSTMForecaster, load
 
 torch.set_num_threads(1)
@@ -119,15 +120,6 @@ def test_corrupted_files_are_refused_clearly(tmp_path):
         load(foreign)
 
 
-def _rewrite(path, target, edit):
-    with safe_open(str(path), framework="pt") as handle:
-        document = json.loads(handle.metadata()["tsforecast"])
-        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
-    edit(document, tensors)
-    save_file(tensors, str(target), metadata={"tsforecast": json.dumps(document)})
-    return target
-
-
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
@@ -138,7 +130,7 @@ def _rewrite(path, target, edit):
     ],
 )
 def test_incompatible_versions_and_contents_are_refused(tmp_path, edit, match):
-    bad = _rewrite(_saved(tmp_path), tmp_path / "edited.safetensors", edit)
+    bad = rewrite(_saved(tmp_path), tmp_path / "edited.safetensors", edit)  # re-sealed: a faulty writer
     with pytest.raises(ModelFileError, match=match):
         load(bad)
 
@@ -148,39 +140,62 @@ def _data_start(raw: bytes) -> int:
     return 8 + int.from_bytes(raw[:8], "little")
 
 
-@pytest.mark.parametrize("damage", ["flipped byte", "zeroed tail"])
-def test_damaged_tensor_data_is_refused_clearly(tmp_path, damage):
+@pytest.mark.parametrize("damage", ["flipped byte", "zeroed tail", "flipped date"])
+def test_damaged_files_are_refused_clearly(tmp_path, damage):
     path = _saved(tmp_path)
     raw = bytearray(path.read_bytes())
     start = _data_start(bytes(raw))
     if damage == "flipped byte":
         raw[(start + len(raw)) // 2] ^= 0xFF
-    else:
+    elif damage == "zeroed tail":
         raw[-20:] = bytes(20)
+    else:
+        field = b'\\"starts\\": ['
+        raw[raw.index(field) + len(field)] ^= 0x01  # the first start's first digit
     assert bytes(raw) != path.read_bytes()
     bad = tmp_path / "damaged.safetensors"
     bad.write_bytes(bytes(raw))
-    with pytest.raises(ModelFileError, match=r"is corrupted: the data of tensor\(s\) .* SHA-256"):
+    with pytest.raises(
+        ModelFileError, match=r"damaged.safetensors is corrupted: its bytes no longer match the SHA-256"
+    ):
         load(bad)
 
 
 def test_format_1_files_without_checksums_still_load_but_non_finite_weights_are_refused(tmp_path):
     path = _saved(tmp_path)
     expected = load(path).predict()
-
-    def as_format_1(document, tensors):
-        document.update(format_version=1)
-        document.pop("checksums")
-
-    old = _rewrite(path, tmp_path / "old.safetensors", as_format_1)
-    pd.testing.assert_series_equal(load(old).predict(), expected)
+    old = rewrite(path, tmp_path / "old.safetensors", lambda d, t: as_legacy(d, t, 1), seal=False)
+    with pytest.warns(TsforecastWarning, match="format-1 model file"):
+        pd.testing.assert_series_equal(load(old).predict(), expected)
 
     def nan_weight(document, tensors):
-        as_format_1(document, tensors)
+        as_legacy(document, tensors, 1)
         tensors["network.head.weight"][0] = float("nan")
 
-    with pytest.raises(ModelFileError, match="'network.head.weight' holds NaN or infinite"):
-        load(_rewrite(path, tmp_path / "nan.safetensors", nan_weight))
+    with (
+        pytest.warns(TsforecastWarning),
+        pytest.raises(ModelFileError, match="'network.head.weight' holds NaN"),
+    ):
+        load(rewrite(path, tmp_path / "nan.safetensors", nan_weight, seal=False))
+
+
+def test_format_3_files_keep_their_per_tensor_checksums(tmp_path):
+    path = _saved(tmp_path)
+    expected = load(path).predict()
+    old = rewrite(path, tmp_path / "old.safetensors", lambda d, t: as_legacy(d, t, 3), seal=False)
+    with pytest.warns(TsforecastWarning, match="format-3 model file .* checksums its tensors but not"):
+        pd.testing.assert_series_equal(load(old).predict(), expected)
+
+    def changed_weight(document, tensors):
+        as_legacy(document, tensors, 3)
+        tensors["network.head.weight"][0] += 1.0  # after the checksums were taken
+
+    damaged = rewrite(path, tmp_path / "damaged.safetensors", changed_weight, seal=False)
+    with (
+        pytest.warns(TsforecastWarning),
+        pytest.raises(ModelFileError, match=r"tensor\(s\) \['network.head.weight'\]"),
+    ):
+        load(damaged)
 
 
 def test_unavailable_device_error_is_not_reported_as_a_bad_file(tmp_path):

@@ -57,7 +57,6 @@ from tsforecast.data.io import write_bytes
 from tsforecast.epochs import EpochRecord, history_frame
 from tsforecast.exceptions import (
     InvalidInputError,
-    InvalidParameterError,
     ModelFileError,
     TrainingError,
     TsforecastWarning,
@@ -173,7 +172,7 @@ def save(estimator, path) -> None:
         raise (TrainingError if non_finite else InvalidInputError)(
             f"cannot save the model to {path}: {'; '.join(problems[:3])}. Nothing was written."
         )
-    _write(_sealed(tensors, json.dumps(document)), Path(path))
+    write_bytes(_sealed(tensors, json.dumps(document)), path)  # atomic; InvalidParameterError if unusable
 
 
 def read(path, device) -> SavedModel:
@@ -266,23 +265,6 @@ def _digest_span(raw: bytes) -> tuple | None:
     size = int.from_bytes(raw[:8], "little")
     found = list(_DIGEST_FIELD.finditer(raw, 8, 8 + size))
     return found[0].span(1) if len(found) == 1 else None
-
-
-def _write(data: bytes, path: Path) -> None:
-    try:
-        write_bytes(data, path)
-    except (
-        PermissionError,
-        FileNotFoundError,
-        FileExistsError,
-        NotADirectoryError,
-        IsADirectoryError,
-    ) as error:
-        where = path if isinstance(error, IsADirectoryError) else path.parent
-        raise InvalidParameterError(
-            f"cannot save the model to {path}: {error.strerror or error} ({where}). Choose a path in a "
-            "folder you can write to (or create it). Nothing was written."
-        ) from None
 
 
 def _raw(path) -> bytes:

@@ -1,14 +1,15 @@
 """Fitted models as files or MLflow models: save, load, and score the current model as is.
 
 A neural forecaster is saved with its own ``save`` (one safetensors file, no pickle); a baseline,
-which has no ``save``, with joblib. :func:`load_model` also takes an MLflow model URI
-(``runs:/<run>/model``, ``models:/<name>/latest``, ``models:/<name>@<alias>``) and loads it through
-``mlflow.pyfunc``; a tsforecast pyfunc model is unwrapped to the forecaster it serves.
+which has no ``save``, with joblib and a SHA-256 trailer (:mod:`tsforecast.baselines.persistence`).
+Both are written atomically and verified at load: a changed byte is a ``ModelFileError``.
+:func:`load_model` also takes an MLflow model URI (``runs:/<run>/model``, ``models:/<name>/latest``,
+``models:/<name>@<alias>``) and loads it through ``mlflow.pyfunc``; a tsforecast pyfunc model is
+unwrapped to the forecaster it serves.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -55,26 +56,26 @@ def check_model_path(estimator, path) -> Path:
 
 
 def save_model(estimator, path) -> Path:
-    """Write a fitted forecaster to ``path`` (see :func:`check_model_path` for the suffixes)."""
-    import joblib
+    """Write a fitted forecaster to ``path`` atomically (see :func:`check_model_path` for the suffixes).
+
+    A recurrent forecaster writes its own checksummed safetensors file (``est.save``); any other
+    forecaster a joblib file with a SHA-256 trailer (:func:`tsforecast.baselines.persistence.dump`).
+    Either way a missing folder is created and a failed save leaves an existing file as it was.
+
+    Raises
+    ------
+    InvalidParameterError
+        The suffix does not fit the model, or the folder cannot be created or written to.
+    TrainingError
+        A recurrent network holds NaN or infinite weights (nothing is written).
+    """
+    from tsforecast.baselines.persistence import dump
 
     path = check_model_path(estimator, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if _has_own_format(estimator):
-            estimator.save(temporary)
-        else:
-            joblib.dump(estimator, temporary)
-        with open(temporary, "rb") as stream:
-            os.fsync(stream.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)  # as a plain open() would create it
-        os.replace(temporary, path)  # a reader never sees half a model
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    if _has_own_format(estimator):
+        estimator.save(path)
+        return path
+    return dump(estimator, path)
 
 
 def load_model(reference, tracking_uri: str | None = None):
@@ -107,12 +108,9 @@ def load_model(reference, tracking_uri: str | None = None):
             f"{path}: no such model file (nor an MLflow model URI such as models:/NAME/latest)."
         )
     if path.suffix in JOBLIB_SUFFIXES:
-        import joblib
+        from tsforecast.baselines.persistence import load
 
-        try:
-            return joblib.load(path)
-        except Exception as error:  # joblib raises whatever unpickling raised
-            raise ModelFileError(f"{path} is not a usable joblib model: {error}") from None
+        return load(path)
     import tsforecast
 
     return tsforecast.load(path)
