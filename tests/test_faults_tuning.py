@@ -269,6 +269,9 @@ def test_passwords_stay_hidden_and_a_database_that_is_down_is_still_retry_later(
     assert "secret" not in str(caught.value)
     with pytest.raises(InvalidParameterError, match="is a folder"):
         make_storage(tmp_path)
+    (tmp_path / "notes.txt").write_text("a file where a folder should be")
+    with pytest.raises(InvalidParameterError, match="cannot create its folder"):
+        make_storage(f"sqlite:///{tmp_path / 'notes.txt' / 'optuna.db'}")
     pytest.importorskip("psycopg", reason="the psycopg driver is not installed")
     with pytest.raises(UnavailableError, match=r"tuner:\*\*\*@127"):
         make_storage(f"postgresql://tuner:secret@127.0.0.1:{free_port()}/optuna")  # nobody listens
