@@ -9,6 +9,8 @@ data and a leaderboard that says whether tuning beat the baselines.
 Studies live in an Optuna RDB storage (default: the SQLite file ``./optuna.db``), so an interrupted
 job resumes where it stopped, and workers on several machines that run the same command against one
 PostgreSQL or MySQL database share a study; Optuna's heartbeat marks a dead worker's trial FAIL.
+A study records the settings that define its scores (:mod:`tsforecast.tuning.settings`), and a run
+with other settings is refused rather than mixed into it.
 
 Importing this package imports neither optuna nor torch; they load when a study runs.
 

@@ -92,10 +92,15 @@ def tune(
     storage : str, path or optuna storage, optional
         An Optuna RDB URL or SQLite file path (default ``sqlite:///optuna.db`` in the working
         directory), opened with the heartbeat on (:func:`~tsforecast.tuning.make_storage`), or any
-        Optuna storage object.
+        Optuna storage object. A malformed or empty URL, or one of an unsupported database, raises
+        before anything is created (:func:`~tsforecast.tuning.storage.parse_storage`).
     study_name : str, optional
         Default: the estimator class, the metric and a hash of the data, so the same call on the
-        same data resumes and other data starts another study.
+        same data resumes and other data starts another study. A study records the settings that
+        define it (:mod:`tsforecast.tuning.settings`: the estimator's parameters that are not
+        searched, the search space, metric, windows and data); resuming it with any of them changed
+        raises, naming each difference. ``n_trials``, ``timeout``, ``n_jobs``, ``random_state``,
+        ``verbose`` and the number of workers may differ.
     pruner : {"median", "hyperband", "none"} or optuna.pruners.BasePruner, default="median"
     baselines : "default", sequence or mapping, default="default"
         Scored once on the validation windows: ``"default"`` is seasonal naive, Naive2, AutoETS and
@@ -146,7 +151,9 @@ def tune(
     Raises
     ------
     InvalidParameterError
-        For an unusable setting, or a study of that name created for another job.
+        For an unusable setting (the estimator's parameters and the search space's ranges are
+        checked against the estimator's own table before any study is opened), or a study of that
+        name created with other settings.
     TrainingError
         When no trial completed, or when :func:`failure_limit` trials in a row failed in this
         call (the message gives the failures).
