@@ -199,10 +199,10 @@ def check_writable(path, *, folder: bool = False) -> Path:
     >>> import tempfile, pathlib
     >>> blocker = pathlib.Path(tempfile.mkdtemp()) / "blocker"
     >>> _ = blocker.write_text("a file, not a folder")
-    >>> check_writable(blocker / "out.csv")
+    >>> check_writable(blocker / "out.csv")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    tsforecast.exceptions.InvalidParameterError: .../blocker/out.csv: cannot write there: ...
+    tsforecast.exceptions.InvalidParameterError: .../blocker/out.csv: cannot write there (.../blocker is not a folder); ...
     """
     path = Path(path)
     where = path if folder else path.parent
