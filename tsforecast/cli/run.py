@@ -48,7 +48,8 @@ def add_parser(subparsers) -> None:
         "--as-of",
         metavar="DATE",
         help="the date the run is for (YYYY-MM-DD or an ISO time stamp; default: today): names the "
-        "outputs folder, and datetime data after it is left out",
+        "outputs folder, and datetime data after it is left out; data that end too long before it "
+        "stop the run with exit 3 (data.max_staleness)",
     )
     parser.add_argument(
         "--set",
@@ -57,7 +58,8 @@ def add_parser(subparsers) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override a field by its dotted path, value read as YAML (repeatable), e.g. "
-        "model.params.hidden_size=32, data.path=sales.csv, tracking.enabled=false",
+        "model.params.hidden_size=32, model.params.learning_rate=1e-3, data.path=sales.csv, "
+        "tracking.enabled=false",
     )
     parser.add_argument("--check", action="store_true", help="validate the pipeline and exit (nothing runs)")
 
