@@ -234,6 +234,15 @@ def test_malformed_storage_is_a_configuration_error_and_creates_nothing(value, t
     assert _files(tmp_path) == before
 
 
+def test_a_malformed_tracking_uri_stops_tuning_before_a_study_is_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    storage = tmp_path / "optuna.db"
+    with pytest.raises(InvalidParameterError, match="sqlite//x"):
+        tune(LSTMForecaster(**TINY), _panel(), storage=f"sqlite:///{storage}", search_space=CLIP,
+             tracking=True, tracking_uri="sqlite//x", **QUICK)  # fmt: skip
+    assert not storage.exists() and not (tmp_path / "sqlite").exists()
+
+
 def test_malformed_storage_in_the_command_exits_2_naming_it(tmp_path, monkeypatch, capsys):
     _panel().to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "tune.yaml").write_text(yaml.safe_dump(CONFIG))

@@ -199,6 +199,10 @@ def tune(
         raise InvalidParameterError("metric='owa' is relative to Naive2: add 'naive2' to baselines.")
     settings = study_settings(estimator, fixed, space, metric, validation, panel)
     study_name = study_name or f"{settings['estimator']}-{metric}-{settings['data']}"
+    if tracking:  # a malformed tracking URI fails here, before a study is created (no network call)
+        from tsforecast.tracking.store import resolve_store
+
+        resolve_store(tracking_uri)
     with _optuna_verbosity(verbose):
         store = storages.resolve_storage(storage)
         study = storages.open_study(
