@@ -7,6 +7,7 @@ study here is tiny: one validation window, one or two epochs, one or two trials.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -284,3 +285,18 @@ def test_passwords_stay_hidden_and_a_database_that_is_down_is_still_retry_later(
     pytest.importorskip("psycopg", reason="the psycopg driver is not installed")
     with pytest.raises(UnavailableError, match=r"tuner:\*\*\*@127"):
         make_storage(f"postgresql://tuner:secret@127.0.0.1:{free_port()}/optuna")  # nobody listens
+
+
+def test_scientific_notation_is_a_float_in_tune_config_files_and_params(tmp_path):
+    # Issue 15 item 8: YAML 1.1 would read 1e-3 and 1e1 as strings.
+    _panel().to_csv(tmp_path / "train.csv", index=False)
+    config = yaml.safe_dump(CONFIG).replace("max_epochs: 1", "max_epochs: 1\n  learning_rate: 1e-3")
+    config = config.replace("high: 10", "high: 1e1")
+    (tmp_path / "tune.yaml").write_text(config)
+    done = _tune_cli(tmp_path, "--n-trials", "1", "--param", "weight_decay=2E-5", "--storage", "s.db")
+    assert done.returncode == 0, done.stderr[-2000:]
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    (name,) = optuna.get_all_study_names(url)
+    settings = optuna.load_study(study_name=name, storage=url).user_attrs[SETTINGS_ATTR]
+    assert settings["params"]["learning_rate"] == 0.001 and settings["params"]["weight_decay"] == 2e-5
+    assert json.loads(settings["search_space"]["clip_norm"])["attributes"]["high"] == 10.0

@@ -170,7 +170,7 @@ def settings_from(args) -> TuneSettings:
         flags.pop("quiet", None)  # absent or the command's default: the YAML file may say otherwise
     values.update(flags)
     params = dict(values.pop("params", None) or {})
-    params.update({k: _number(v) for k, v in parse_params(getattr(args, "param", None) or []).items()})
+    params.update(parse_params(getattr(args, "param", None) or []))
     if values.get("tracking_uri"):
         values["tracking"] = True
     try:
@@ -342,9 +342,10 @@ def _read_config(path) -> dict:
     import yaml
 
     from tsforecast.exceptions import InvalidParameterError
+    from tsforecast.pipelines.yaml_loader import load_yaml
 
     try:
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        values = load_yaml(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise InvalidParameterError(f"--config {path}: cannot be read as YAML: {error}") from None
     if not isinstance(values, dict):
@@ -357,16 +358,6 @@ def _read_config(path) -> dict:
         known = sorted(TuneSettings.__dataclass_fields__)
         raise InvalidParameterError(f"--config {path}: unknown setting(s) {unknown}; known: {known}.")
     return values
-
-
-def _number(value):
-    """YAML 1.1 reads ``1e-3`` as a string; a learning rate written so is meant as a float."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def _redacted(storage) -> str:
