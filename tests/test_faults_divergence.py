@@ -18,6 +18,7 @@ from clitools import cli, main_in_process
 
 from tsforecast import LSTMForecaster
 from tsforecast.cli.exit_codes import ExitCode
+from tsforecast.data import to_panel
 from tsforecast.exceptions import InvalidInputError, NotFittedError, TrainingError, TsforecastWarning
 from tsforecast.nn.divergence import check_forecast_range, check_forecasts, parameters_finite
 from tsforecast.scaling import SeriesScaler
@@ -88,13 +89,14 @@ def test_forecasts_that_overflow_when_unscaled_name_the_series():
 
 
 def test_forecasts_far_outside_the_training_range_fail_fit_and_warn_at_predict():
-    history, values = [np.array([0.0, 1.0])], [np.array([1.0, np.e])]
+    history = [np.array([0.0, 1.0])]  # log values: the data are 1 and e
+    panel = to_panel(pd.DataFrame({"s": np.exp(history[0])}, index=pd.RangeIndex(2)))
     far = np.array([[[12.0]]])  # 11 spans above the range [0, 1]
     with pytest.raises(TrainingError, match=r"series 's' range from .*11 spans beyond .*allows 10"):
-        check_forecast_range(far, np.exp(far), history, values, 1.0, ["s"], fit=LSTMForecaster())
+        check_forecast_range(far, np.exp(far), history, panel, 1.0, LSTMForecaster())
     with pytest.warns(TsforecastWarning, match=r"11 spans beyond"):
-        check_forecast_range(far, np.exp(far), history, values, 1.0, ["s"], fit=None)
-    check_forecast_range(np.array([[[10.9]]]), None, history, values, 1.0, ["s"], fit=None)  # 9.9: fine
+        check_forecast_range(far, np.exp(far), history, panel, 1.0)
+    check_forecast_range(np.array([[[10.9]]]), None, history, panel, 1.0)  # 9.9 spans: fine
 
 
 def test_standard_scaler_around_1e300_gives_finite_forecasts():

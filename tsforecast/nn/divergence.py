@@ -175,14 +175,15 @@ def check_forecasts(network: nn.Module, scaled: np.ndarray, forecast: np.ndarray
     )
 
 
-def check_forecast_range(
-    scaled: np.ndarray, forecast: np.ndarray, history: list, values: list, unit: float, ids: list, *, fit
-):
-    """Rule 4: forecasts far outside the training range; ``TrainingError`` at ``fit``, else a warning.
+def check_forecast_range(scaled, forecast, history: list, panel, unit: float, config=None) -> None:
+    """Rule 4: forecasts far outside the history's range; ``TrainingError`` in ``fit``, else a warning.
 
-    ``history`` is each series' scaled values and ``values`` the same in the data's units; ``fit``
-    is a ``LoopConfig`` during ``fit`` (for the advice), None for a forecast from a new history.
+    ``scaled`` and ``forecast`` are the forecasts from the end of the :class:`~tsforecast.data.Panel`
+    ``panel`` in the scaler's space and in the data's units ``(n_series, ...)``, ``history`` each
+    series' scaled values, ``unit`` the target scale. ``config`` is the ``LoopConfig`` of the fit that
+    made them (the rule raises, with advice), or None for a forecast from a new history (it warns).
     """
+    ids, values = panel.ids, panel.values
     spans = spans_outside(scaled, history, unit)
     far = np.flatnonzero(spans > FORECAST_SPANS)
     if not len(far):
@@ -195,10 +196,9 @@ def check_forecast_range(
         f"{spans[first]:.3g} spans beyond the range of its values ({np.nanmin(values[first]):.4g} to "
         f"{np.nanmax(values[first]):.4g}; the rule allows {FORECAST_SPANS:g}, measured in the scaler's space)"
     )
-    if fit is not None:
-        raise TrainingError(
-            f"training diverged: {what}. {advice(fit.learning_rate, fit.weight_decay, fit.clip_norm)}"
-        )
+    if config is not None:
+        what += ". " + advice(config.learning_rate, config.weight_decay, config.clip_norm)
+        raise TrainingError(f"training diverged: {what}")
     warnings.warn(
         f"{what}; the history may be far from what the model was trained on.", TsforecastWarning, stacklevel=4
     )

@@ -137,6 +137,13 @@ _PARAMETERS_DOC = """
     TBPTT, ``stream_length`` under windows, ``patience`` without a validation tail, ...) raise a
     :class:`~tsforecast.exceptions.TsforecastWarning` at ``fit``
     (see :func:`tsforecast.nn.forecaster.inert_parameters`).
+
+    ``fit`` raises :class:`~tsforecast.exceptions.TrainingError` when training diverges (non-finite
+    steps or weights, a loss far above the seasonal naive forecast's, forecasts far outside the
+    training range: the rule is :mod:`tsforecast.nn.divergence`); the estimator is then unfitted and
+    ``history_`` keeps the epochs up to the one that diverged. ``predict`` never returns a
+    non-finite forecast: it raises ``TrainingError`` for non-finite weights, and
+    :class:`~tsforecast.exceptions.InvalidInputError` naming the series whose history gives one.
 """
 
 

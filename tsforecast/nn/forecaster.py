@@ -204,8 +204,8 @@ class RecurrentForecaster(BaseForecaster):
                 self.history_ = history_frame(history)
                 # The last rule of tsforecast.nn.divergence: forecasts far outside the training range.
                 scaled, forecast, encoded = self._forecast(panel)
-                unit, fit = float(codec.scales.target), self._loop_config()
-                check_forecast_range(scaled, forecast, encoded.filled, panel.values, unit, panel.ids, fit=fit)
+                unit = float(codec.scales.target)
+                check_forecast_range(scaled, forecast, encoded.filled, panel, unit, self._loop_config())
             except Exception:
                 self._clear_fitted_state()  # a failed fit leaves nothing that predict or save could use
                 raise
@@ -343,7 +343,7 @@ class RecurrentForecaster(BaseForecaster):
         scaled, forecast = scaled[:, :horizon], forecast[:, :horizon]  # (series, h, levels)
         if not is_training_history:  # fit checked the training history (and raised)
             unit = float(self.codec_.scales.target)
-            check_forecast_range(scaled, forecast, encoded.filled, panel.values, unit, panel.ids, fit=None)
+            check_forecast_range(scaled, forecast, encoded.filled, panel, unit)
         levels = self.quantile_levels_
         point = forecast[..., levels.index(0.5)]
         if self.quantiles is None:

@@ -304,7 +304,7 @@ def _epoch_record(epoch, steps, val_loss, network, optimizer, config, seconds):
                 bad.sum(),
                 torch.stack(targets).sum(),
                 torch.where(good, torch.stack(naives), 0).sum() / n_good,
-                finite_flag(network),
+                finite_flag(network).double(),
             ]
         )
         .double()
