@@ -128,6 +128,16 @@ def test_fit_and_run_give_up_on_a_silent_server_within_30_s(folder, silent):
     assert not list(folder.glob("outputs/*/forecasts*"))
 
 
+def test_predict_from_a_silent_or_malformed_tracking_store_fails_fast_with_the_right_code(folder, silent):
+    args = ["predict", "models:/sales/1", "--data", "sales.csv", "--output", "f.csv", "--tracking-uri"]
+    (hung, seconds), (malformed, _) = commands([*args, silent.uri], [*args, "sqlite//bad"], cwd=folder)
+    assert hung.returncode == 6, hung.stderr
+    assert f"MLflow tracking server {silent.uri!r} did not answer" in hung.stderr and seconds < 30
+    assert malformed.returncode == 2, malformed.stderr  # a configuration error, not a bad model file
+    assert "'sqlite//bad'" in malformed.stderr and not (folder / "sqlite").exists()
+    assert not (folder / "f.csv").exists()
+
+
 def test_the_users_timeout_and_retries_are_kept(folder, silent, monkeypatch):
     # The pre-flight default cut to 1 s: a user's 2 s must still apply, and their one retry too.
     monkeypatch.setitem(store.PREFLIGHT_LIMITS, "MLFLOW_HTTP_REQUEST_TIMEOUT", "1")

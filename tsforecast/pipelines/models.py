@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sklearn.base import BaseEstimator
 
-from tsforecast.exceptions import InvalidParameterError, ModelFileError
+from tsforecast.exceptions import InvalidParameterError, ModelFileError, TrackingError
 
 NEURAL_SUFFIX = ".safetensors"
 JOBLIB_SUFFIXES = (".joblib", ".pkl")
@@ -172,13 +172,24 @@ def _has_own_format(estimator) -> bool:
 def _load_mlflow(uri: str, tracking_uri: str | None):
     import mlflow
 
-    from tsforecast.tracking.store import resolve_store, using
+    from tsforecast.tracking.store import (
+        did_not_answer,
+        no_answer_message,
+        preflight_limits,
+        resolve_store,
+        using,
+    )
 
-    try:
-        with using(resolve_store(tracking_uri)):
+    store = resolve_store(tracking_uri)  # a malformed URI is a configuration error, not a bad model
+    # The download is bounded like the tracking pre-flight: a server that never answers is exit 6
+    # within seconds, not MLflow's default of minutes of retries.
+    with using(store), preflight_limits() as limits:
+        try:
             model = mlflow.pyfunc.load_model(uri)
-    except Exception as error:  # MLflow raises MlflowException, OSError, ... for a missing model
-        raise ModelFileError(f"cannot load the MLflow model {uri!r}: {error}") from None
+        except Exception as error:  # MLflow raises MlflowException, OSError, ... for a missing model
+            if did_not_answer(error):
+                raise TrackingError(no_answer_message(store.uri, limits)) from error
+            raise ModelFileError(f"cannot load the MLflow model {uri!r}: {error}") from None
     wrapped = model.unwrap_python_model() if hasattr(model, "unwrap_python_model") else None
     estimator = getattr(wrapped, "estimator_", None)
     return _PyfuncForecaster(model) if estimator is None else estimator
