@@ -13,7 +13,7 @@ leaves the estimator unfitted, when any of these holds:
    the loss of the seasonal naive forecast on the same targets (floored at one target scale, the
    standard deviation of the training targets, so that a panel the naive forecast fits exactly
    still has a unit). The network's output is a correction of that forecast and starts at zero,
-   so training starts at a ratio of 1 and a healthy network stays below it; a diverged one is at
+   so training starts at a ratio of 1 and a healthy network ends below it; a diverged one is at
    hundreds to billions.
 4. **Absurd forecasts**: at the end of ``fit``, a series' forecast from its training history lies
    more than :data:`FORECAST_SPANS` (10) spans beyond the range of its scaled training values,
@@ -25,11 +25,15 @@ Why these numbers: a healthy fit stays far from both. With learning rates from t
 up to 0.1 (ten times the top of the tuning range), on 120 M4 Hourly series and the five PJM load
 series, with the log, level and standard scalers and with quantiles, the largest epoch loss was 1.2
 times the seasonal naive forecast's, and forecasts reached at most 0.35 spans beyond the training
-range. The failures of issue 15 are far past them: ``learning_rate=1000`` on data around 10 has a
-loss ratio near 850 in its first epoch and forecasts from 1e-38 to 1e57 (hundreds of spans in log
+range; none of 210 random panels (1 to 3 series, values from 1e-30 to 1e30, constant and stepped
+series, gaps, every scaler and cell, TBPTT and windows) tripped the rule. A deliberately weak model
+(``learning_rate=1.0``, ``hidden_size=2``, one epoch, as the pipeline tests' quality gate uses) is
+at a ratio of 3.6 and one span: weak, not diverged, so it is the quality gate's to judge. The
+failures of issue 15 are far past them: ``learning_rate=1000`` on data around 10 has a loss ratio
+near 850 in its first epoch and forecasts from 1e-38 to 1e57 (hundreds of spans in log
 space); ``learning_rate=1e6`` near 1e6 in its first epoch, ``weight_decay=1e6`` near 2e4 in its
 second. With the log scaler, 10 spans of a series moving between 9 and 11 still allow forecasts
-from about 1 to 100.
+from about 1.2 to 80.
 
 A forecast (``predict``) is never non-finite: non-finite weights raise ``TrainingError`` (the model
 diverged: refit it), a non-finite forecast from finite weights raises
@@ -52,6 +56,7 @@ __all__ = [
     "FORECAST_SPANS",
     "LOSS_RATIO",
     "check_epoch",
+    "check_forecast_range",
     "check_forecasts",
     "finite_flag",
     "parameters_finite",
@@ -83,7 +88,7 @@ def parameters_finite(module: nn.Module) -> bool:
     return bool(finite_flag(module))
 
 
-def advice(learning_rate: float, weight_decay: float, clip_norm) -> str:
+def _advice(learning_rate: float, weight_decay: float, clip_norm) -> str:
     """What to change after a divergence, with the values that diverged."""
     lower = f"lower learning_rate (now {learning_rate:g})"
     if weight_decay > 0:
@@ -98,7 +103,7 @@ def check_epoch(record, naive_loss: float, weights_finite: bool, config) -> None
     ``record`` is the epoch's :class:`~tsforecast.epochs.EpochRecord`, ``naive_loss`` the seasonal
     naive forecast's mean loss on its finite steps, ``config`` the loop's ``LoopConfig``.
     """
-    what = advice(config.learning_rate, config.weight_decay, config.clip_norm)
+    what = _advice(config.learning_rate, config.weight_decay, config.clip_norm)
     where = f"training diverged in epoch {record.epoch} of {config.max_epochs}"
     if not weights_finite:
         raise TrainingError(f"{where}: the network's weights are no longer finite (NaN or inf). {what}")
@@ -197,7 +202,7 @@ def check_forecast_range(scaled, forecast, history: list, panel, unit: float, co
         f"{np.nanmax(values[first]):.4g}; the rule allows {FORECAST_SPANS:g}, measured in the scaler's space)"
     )
     if config is not None:
-        what += ". " + advice(config.learning_rate, config.weight_decay, config.clip_norm)
+        what += ". " + _advice(config.learning_rate, config.weight_decay, config.clip_norm)
         raise TrainingError(f"training diverged: {what}")
     warnings.warn(
         f"{what}; the history may be far from what the model was trained on.", TsforecastWarning, stacklevel=4
