@@ -191,8 +191,10 @@ def test_a_malformed_pipeline_tracking_uri_exits_2(folder, capsys):
     (folder / "pipeline.yaml").write_text(
         PIPELINE.replace("plots: false", "plots: false, tracking_uri: '::::'")
     )
+    assert main_in_process("run", "pipeline.yaml", "--check") == 2  # found when the file is checked
+    assert "tracking.tracking_uri='::::' is not a tracking URI" in capsys.readouterr().err
     assert main_in_process("run", "pipeline.yaml", "--as-of", "2024-02-25") == 2
-    assert "tracking_uri='::::' is not a tracking URI" in capsys.readouterr().err
+    assert "tracking.tracking_uri='::::' is not a tracking URI" in capsys.readouterr().err
     assert not (folder / "::::").exists() and not (folder / "mlflow.db").exists()
 
 

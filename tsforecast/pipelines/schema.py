@@ -363,6 +363,13 @@ def _semantic_problems(config: PipelineConfig) -> list:
         problems.append("evaluation.test_path: required to evaluate file data (the actuals that follow it).")
     if config.tracking.registry is not None and not config.tracking.enabled:
         problems.append("tracking.register: registering a model needs tracking.enabled: true.")
+    if config.tracking.enabled and config.tracking.tracking_uri is not None:
+        from tsforecast.tracking.store import check_tracking_uri  # no mlflow import: a string check
+
+        try:
+            check_tracking_uri(config.tracking.tracking_uri, "tracking.tracking_uri")
+        except InvalidParameterError as error:
+            problems.append(str(error))
     return problems
 
 
