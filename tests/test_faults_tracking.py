@@ -22,6 +22,7 @@ from clitools import cli_env, main_in_process
 mlflow = pytest.importorskip("mlflow")
 
 from tsforecast.exceptions import InvalidParameterError, TrackingError  # noqa: E402
+from tsforecast.redaction import redact_url  # noqa: E402
 from tsforecast.tracking import store  # noqa: E402
 
 pytestmark = [pytest.mark.tracking, pytest.mark.timeout(120)]
@@ -220,7 +221,7 @@ def test_a_malformed_pipeline_tracking_uri_exits_2(folder, capsys):
 def test_check_names_the_value_and_the_problem(uri, problem):
     with pytest.raises(InvalidParameterError, match="is not a tracking URI") as error:
         store.check_tracking_uri(uri)
-    assert f"tracking_uri={store.redact_uri(uri)!r}" in str(error.value) and problem in str(error.value)
+    assert f"tracking_uri={redact_url(uri)!r}" in str(error.value) and problem in str(error.value)
     assert "secret" not in str(error.value)
 
 

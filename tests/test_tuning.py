@@ -537,14 +537,15 @@ def test_workers_starting_at_once_end_with_one_study_run(tmp_path, mlflow_server
 
 
 def test_settings_are_checked_with_messages_that_name_the_problem(tmp_path):
-    from tsforecast.tuning.storage import make_storage, redact, resolve_pruner
+    from tsforecast.redaction import redact_url
+    from tsforecast.tuning.storage import make_storage, resolve_pruner
 
     assert isinstance(resolve_pruner("median"), optuna.pruners.MedianPruner)
     assert isinstance(resolve_pruner("hyperband"), optuna.pruners.HyperbandPruner)
     assert isinstance(resolve_pruner(None), optuna.pruners.NopPruner)
     with pytest.raises(InvalidParameterError, match="pruner must be"):
         resolve_pruner("sometimes")
-    assert redact("postgresql://tuner:secret@db:5432/optuna") == "postgresql://tuner:***@db:5432/optuna"
+    assert redact_url("postgresql://tuner:secret@db:5432/optuna") == "postgresql://tuner:***@db:5432/optuna"
     storage = make_storage(tmp_path / "path.db", heartbeat_interval=5)
     assert storage.url == f"sqlite:///{(tmp_path / 'path.db').as_posix()}" and storage.grace_period == 10
     with pytest.raises(InvalidParameterError, match="heartbeat_interval"):

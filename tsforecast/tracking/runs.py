@@ -28,6 +28,7 @@ from pathlib import Path
 
 import tsforecast
 from tsforecast.exceptions import InvalidParameterError, TrackingError
+from tsforecast.redaction import redact_url
 from tsforecast.tracking import artifacts
 from tsforecast.tracking.dataset import TrainingData, param_value
 from tsforecast.tracking.epochs import (
@@ -45,7 +46,6 @@ from tsforecast.tracking.store import (
     no_answer_message,
     open_experiment,
     preflight_limits,
-    redact_uri,
     using,
 )
 
@@ -99,7 +99,7 @@ def run(experiment=None, run_name=None, *, tracking_uri=None, tags=None):
                 if did_not_answer(error):
                     raise TrackingError(no_answer_message(store.uri, limits)) from error
                 raise TrackingError(
-                    f"cannot start an MLflow run in {redact_uri(store.uri)!r}: {error}"
+                    f"cannot start an MLflow run in {redact_url(store.uri)!r}: {error}"
                 ) from error
         status = "FAILED"
         try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import re
 import socket
 import threading
 import urllib.request
@@ -31,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tsforecast.exceptions import InvalidParameterError, TrackingError
+from tsforecast.redaction import redact_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ _PREFLIGHT_LOCK = threading.RLock()
 # The schemes MLflow's own tracking stores accept (plugins add theirs through entry points).
 _DATABASES = ("postgresql", "mysql", "sqlite", "mssql")
 _SCHEMES = ("file", "http", "https", "databricks", "databricks-uc", "uc", *_DATABASES)
-_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 _URI_FORMS = (
     "http(s)://host:port, sqlite:///relative.db or sqlite:////absolute.db, "
     "postgresql://user@host/db (also mysql, mssql), file:///folder or a local folder"
@@ -132,14 +131,14 @@ def open_experiment(store: Store, name: str | None = None, *, experiment_id: str
             if did_not_answer(error):
                 raise TrackingError(no_answer_message(store.uri, limits)) from error
             raise TrackingError(
-                f"MLflow tracking store {redact_uri(store.uri)!r} cannot be used: "
+                f"MLflow tracking store {redact_url(store.uri)!r} cannot be used: "
                 f"{type(error).__name__}: {error}. "
                 "Fix tracking_uri / MLFLOW_TRACKING_URI, or unset both to use the embedded store "
                 f"(./{EMBEDDED_DB} and ./{EMBEDDED_ARTIFACTS}/)."
             ) from error
     if experiment.lifecycle_stage != "active":
         raise TrackingError(
-            f"experiment {experiment.name!r} in {redact_uri(store.uri)!r} is deleted; restore it "
+            f"experiment {experiment.name!r} in {redact_url(store.uri)!r} is deleted; restore it "
             f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or pick another name."
         )
     return experiment.experiment_id
@@ -172,8 +171,8 @@ def locate(experiment=None, tracking_uri=None) -> tuple[Store, str, str | None]:
     store = Store(mlflow.get_tracking_uri())
     if tracking_uri is not None and str(tracking_uri) != store.uri:
         raise TrackingError(
-            f"an MLflow run ({parent.info.run_id}) is active in {redact_uri(store.uri)!r}, so runs nest "
-            f"there; tracking_uri={redact_uri(tracking_uri)!r} cannot apply. End that run or drop "
+            f"an MLflow run ({parent.info.run_id}) is active in {redact_url(store.uri)!r}, so runs nest "
+            f"there; tracking_uri={redact_url(tracking_uri)!r} cannot apply. End that run or drop "
             "tracking_uri."
         )
     experiment_id = open_experiment(store, experiment, experiment_id=parent.info.experiment_id)
@@ -220,21 +219,10 @@ def check_tracking_uri(uri, where: str = "tracking_uri") -> str:
     if problem is None:
         return text
     raise InvalidParameterError(
-        f"{where}={redact_uri(text)!r} is not a tracking URI: {problem}. Accepted forms: {_URI_FORMS}; "
+        f"{where}={redact_url(text)!r} is not a tracking URI: {problem}. Accepted forms: {_URI_FORMS}; "
         "or leave it unset for the embedded store "
         f"(./{EMBEDDED_DB} and ./{EMBEDDED_ARTIFACTS}/)."
     )
-
-
-def redact_uri(uri) -> str:
-    """``uri`` with the password of its ``user:password@`` part, if any, shown as ``***``.
-
-    Examples
-    --------
-    >>> redact_uri("postgresql://tracker:secret@db:5432/mlflow")
-    'postgresql://tracker:***@db:5432/mlflow'
-    """
-    return _PASSWORD.sub(r"\1***@", str(uri))
 
 
 def _uri_problem(text: str) -> str | None:
@@ -357,7 +345,7 @@ def did_not_answer(error: BaseException) -> bool:
 def no_answer_message(uri: str, limits: str) -> str:
     """The message for a store that answered no request in time, with the ``limits`` in force."""
     return (
-        f"MLflow tracking server {redact_uri(uri)!r} did not answer in time ({limits}). Check that it is up "
+        f"MLflow tracking server {redact_url(uri)!r} did not answer in time ({limits}). Check that it is up "
         "and healthy (its /health page); to wait longer, set MLFLOW_HTTP_REQUEST_TIMEOUT (seconds) "
         "and MLFLOW_HTTP_REQUEST_MAX_RETRIES; or unset tracking_uri / MLFLOW_TRACKING_URI to use the "
         f"embedded store (./{EMBEDDED_DB} and ./{EMBEDDED_ARTIFACTS}/)."
@@ -394,7 +382,7 @@ def _probe_server(uri: str) -> None:
         socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as error:
         raise TrackingError(
-            f"MLflow tracking server {redact_uri(uri)!r} is unreachable ({error}); nothing was trained. "
+            f"MLflow tracking server {redact_url(uri)!r} is unreachable ({error}); nothing was trained. "
             f"Start it (mlflow server --host {parts.hostname} --port {port}), fix tracking_uri / "
             "MLFLOW_TRACKING_URI, or unset both to use the embedded store "
             f"(./{EMBEDDED_DB} and ./{EMBEDDED_ARTIFACTS}/)."

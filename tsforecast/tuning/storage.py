@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from tsforecast.exceptions import InvalidParameterError, UnavailableError
+from tsforecast.redaction import redact_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,17 +106,17 @@ def make_storage(url=None, *, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_per
             if url.startswith("sqlite") and "unable to open" in str(error):
                 reason = getattr(error, "orig", error)
                 raise InvalidParameterError(
-                    f"storage {redact(url)!r}: SQLite cannot open this file ({reason}); pass a file in a "
+                    f"storage {redact_url(url)!r}: SQLite cannot open this file ({reason}); pass a file in a "
                     "folder you may write to."
                 ) from None
             # A database that is down or refuses us: retrying later may work (exit code 6).
             raise UnavailableError(
-                f"cannot open the Optuna storage {redact(url)!r}: {getattr(error, 'orig', error)}"
+                f"cannot open the Optuna storage {redact_url(url)!r}: {getattr(error, 'orig', error)}"
             ) from None
         except ImportError as error:
             raise InvalidParameterError(
-                f"storage {redact(url)!r} needs a database driver that is not installed ({error}); install "
-                "it (psycopg[binary] for postgresql://, psycopg2-binary for postgresql+psycopg2://, "
+                f"storage {redact_url(url)!r} needs a database driver that is not installed ({error}); "
+                "install it (psycopg[binary] for postgresql://, psycopg2-binary for postgresql+psycopg2://, "
                 "pymysql for mysql+pymysql://)."
             ) from error
 
@@ -131,28 +132,7 @@ def resolve_storage(storage):
 
 def storage_url(storage) -> str:
     """The URL of a storage, password removed (for logs and MLflow)."""
-    return redact(getattr(storage, "url", None) or type(storage).__name__)
-
-
-def redact(url) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``; malformed URLs too.
-
-    Examples
-    --------
-    >>> redact("postgresql://tuner:secret@db:5432/optuna")
-    'postgresql://tuner:***@db:5432/optuna'
-    >>> redact("postgres:/tuner:secret@db")
-    'postgres:***@db'
-    """
-    text = str(url)
-    credentials, at, host = text.rpartition("@")
-    if not at:
-        return text
-    scheme, sep, userinfo = credentials.partition("//")
-    if not sep:
-        scheme, userinfo = "", credentials
-    user, colon, _ = userinfo.partition(":")
-    return f"{scheme}{sep}{user}:***@{host}" if colon else text
+    return redact_url(getattr(storage, "url", None) or type(storage).__name__)
 
 
 def parse_storage(url) -> str:
@@ -193,7 +173,7 @@ def parse_storage(url) -> str:
         return _database_url(text)
     if (":" in text and not _DRIVE.match(text)) or "//" in text.replace("\\", "/"):
         raise InvalidParameterError(
-            f"storage {redact(text)!r} is neither a database URL nor a file path: a URL reads "
+            f"storage {redact_url(text)!r} is neither a database URL nor a file path: a URL reads "
             f"dialect://..., e.g. {_EXAMPLES}; a file path (read as an SQLite file) holds no ':' and no "
             "'//'. Nothing was created."
         )
@@ -204,7 +184,7 @@ def _database_url(text: str) -> str:
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
 
-    shown = redact(text)
+    shown = redact_url(text)
     try:
         parsed = make_url(text)
     except sqlalchemy.exc.ArgumentError:
@@ -241,7 +221,7 @@ def _sqlite_file(path: Path, shown: str) -> str:
 def _refuse_folder(path: Path, shown: str) -> None:
     if path.is_dir():
         raise InvalidParameterError(
-            f"storage {redact(shown)!r} is a folder; name the SQLite file in it, e.g. "
+            f"storage {redact_url(shown)!r} is a folder; name the SQLite file in it, e.g. "
             f"{(path / 'optuna.db').as_posix()}."
         )
 
@@ -352,6 +332,6 @@ def _make_sqlite_folder(url: str) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise InvalidParameterError(
-                f"storage {redact(url)!r}: cannot create its folder {folder} ({error.strerror or error}); "
-                "pass a file in a folder you may write to."
+                f"storage {redact_url(url)!r}: cannot create its folder {folder} "
+                f"({error.strerror or error}); pass a file in a folder you may write to."
             ) from None
