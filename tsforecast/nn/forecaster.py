@@ -263,12 +263,12 @@ class RecurrentForecaster(BaseForecaster):
         )
         check_min_length(panel, need, what)
         train_parts = [v[: len(v) - self.validation_size] for v in panel.values]
-        longest = max(len(v) for v in train_parts) - spec.context - 1
+        longest, at = max((len(v) - spec.context - 1, -i) for i, v in enumerate(train_parts))
         if self.training == "tbptt" and self.tbptt_steps > longest:
             raise InvalidInputError(
-                f"tbptt_steps={self.tbptt_steps} is longer than the longest training stream ({longest} steps "
-                f"after the {spec.context}-step context and validation_size={self.validation_size}); lower "
-                "tbptt_steps so that the series span several chunks."
+                f"tbptt_steps={self.tbptt_steps} is longer than the longest training stream, of "
+                f"{series_label(panel.ids[-at])} ({longest} steps after the {spec.context}-step context and "
+                f"validation_size={self.validation_size}); lower tbptt_steps so series span several chunks."
             )
         observed = [np.isfinite(v[spec.context + 1 :]).any() for v in train_parts]
         if not all(observed):
