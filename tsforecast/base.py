@@ -71,7 +71,7 @@ class BaseForecaster(BaseEstimator):
         -------
         self
         """
-        self._check_params()
+        self.check_params()
         if isinstance(y, Panel):
             panel = conform_missing(y, self._missing_policy)
         else:
@@ -195,8 +195,16 @@ class BaseForecaster(BaseEstimator):
             raise InvalidParameterError(f"horizon must be an integer >= 1; got {horizon!r}.")
         return int(horizon)
 
-    def _check_params(self) -> None:
-        """Validate parameters against ``_parameter_constraints`` (scikit-learn's checker)."""
+    def check_params(self) -> None:
+        """Validate the parameters against ``_parameter_constraints`` (scikit-learn's checker).
+
+        ``fit`` runs it first; the registry, tuning and model loading run it before any data is read.
+
+        Raises
+        ------
+        InvalidParameterError
+            Naming the parameter, the allowed values and the value received.
+        """
         try:
             self._validate_params()
         except SklearnParameterError as error:

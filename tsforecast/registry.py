@@ -152,7 +152,7 @@ def build_estimator(name: str, params: dict | None = None, *, defaults: dict | N
     estimator.set_params(**{k: v for k, v in (defaults or {}).items() if k in accepted and k not in params})
     estimator.set_params(**params)
     try:
-        estimator._check_params()
+        estimator.check_params()
     except InvalidParameterError as error:
         bad = next((key for key in accepted if f"'{key}' parameter" in str(error)), None)
         prefix = f"{where}.params.{bad}" if bad in params else where

@@ -224,7 +224,7 @@ def load(path, device: str = "cpu"):
         )
     model = cls(**saved.params)
     try:
-        model._check_params()
+        model.check_params()
     except InvalidParameterError as error:
         raise ModelFileError(
             f"{path} is not a usable tsforecast model: its saved params are invalid: {error}"

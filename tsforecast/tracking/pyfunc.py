@@ -14,11 +14,11 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-import joblib
 import mlflow
 import pandas as pd
 
 import tsforecast
+from tsforecast.baselines.persistence import dump, load
 from tsforecast.tracking.dataset import quiet_integer_hint
 
 ARTIFACT_KEY = "estimator"
@@ -62,15 +62,14 @@ def save_estimator(estimator, folder: Path) -> Path:
         path = folder / "estimator"
         estimator.save(path)
     else:
-        path = folder / "estimator.joblib"
-        joblib.dump(estimator, path)
+        path = dump(estimator, folder / "estimator.joblib")  # with its checksum, as `fit --output`
     return path
 
 
 def load_estimator(path: Path):
     """Inverse of :func:`save_estimator` (own format onto the CPU, see :func:`tsforecast.load`)."""
     if path.suffix == ".joblib":
-        return joblib.load(path)
+        return load(path)
     return tsforecast.load(path)
 
 

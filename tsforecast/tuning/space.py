@@ -138,7 +138,7 @@ def check_parameters(estimator, where: str = "the estimator's parameters", fix: 
     Traceback (most recent call last):
     InvalidParameterError: the estimator's parameters: The 'learning_rate' parameter of ...
     """
-    check = getattr(estimator, "_check_params", None)  # BaseForecaster's: the check fit runs first
+    check = getattr(estimator, "check_params", None)  # BaseForecaster's: the check fit runs first
     if check is None:
         return
     try:
