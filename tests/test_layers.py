@@ -23,8 +23,8 @@ MAX_LINES = 500
 # STYLE.md's table, bottom up: a module may import modules of its own level and of the levels below.
 # The key is the first name after ``tsforecast.`` (a top-level module or a subpackage).
 LAYERS = {
-    # epochs.py: the typed training record (pandas only); redaction.py: passwords out of URLs
-    0: ("exceptions", "epochs", "redaction"),
+    # epochs.py: the typed training record (pandas only); urls.py: what storage and tracking URLs share
+    0: ("exceptions", "epochs", "urls"),
     1: ("data", "datasets"),  # datasets.py: the public path of the loaders in data/
     2: ("windowing", "scaling"),
     3: ("metrics", "backtesting"),
@@ -47,7 +47,7 @@ FACADE = "tsforecast"
 TORCH_FREE = (
     "tsforecast",
     "tsforecast.exceptions",
-    "tsforecast.redaction",
+    "tsforecast.urls",
     "tsforecast.data",
     "tsforecast.datasets",
     "tsforecast.windowing",

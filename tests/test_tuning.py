@@ -537,8 +537,8 @@ def test_workers_starting_at_once_end_with_one_study_run(tmp_path, mlflow_server
 
 
 def test_settings_are_checked_with_messages_that_name_the_problem(tmp_path):
-    from tsforecast.redaction import redact_url
     from tsforecast.tuning.storage import make_storage, resolve_pruner
+    from tsforecast.urls import redact_url
 
     assert isinstance(resolve_pruner("median"), optuna.pruners.MedianPruner)
     assert isinstance(resolve_pruner("hyperband"), optuna.pruners.HyperbandPruner)

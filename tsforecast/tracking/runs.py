@@ -28,7 +28,6 @@ from pathlib import Path
 
 import tsforecast
 from tsforecast.exceptions import InvalidParameterError, TrackingError
-from tsforecast.redaction import redact_url
 from tsforecast.tracking import artifacts
 from tsforecast.tracking.dataset import TrainingData, param_value
 from tsforecast.tracking.epochs import (
@@ -48,6 +47,7 @@ from tsforecast.tracking.store import (
     preflight_limits,
     using,
 )
+from tsforecast.urls import redact_url
 
 _LOGGER = logging.getLogger(__name__)
 

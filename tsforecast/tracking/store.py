@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tsforecast.exceptions import InvalidParameterError, TrackingError
-from tsforecast.redaction import redact_url
+from tsforecast.urls import mistyped_url, redact_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def _path_problem(text: str) -> str | None:
     first = text.split("/", 1)[0].lower()
     if "//" in text and first.split("+", 1)[0] in _SCHEMES:
         return f"it reads as a {first} URI without the ':' after the scheme"
-    if ":" in text or "//" in text:
+    if mistyped_url(text):
         return "a local path holds no ':' and no '//', which mean a mistyped URI"
     return None
 

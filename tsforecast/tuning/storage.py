@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import warnings
 from pathlib import Path
 
 from tsforecast.exceptions import InvalidParameterError, UnavailableError
-from tsforecast.redaction import redact_url
+from tsforecast.urls import mistyped_url, redact_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,7 +33,6 @@ SETTINGS_ATTR = "tsforecast.settings"
 # The databases Optuna's RDB storage is written and tested for (SQLAlchemy dialect names).
 DIALECTS = ("sqlite", "postgresql", "mysql")
 _EXAMPLES = "sqlite:///optuna.db, postgresql://user:password@host/db or mysql+pymysql://user:password@host/db"
-_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")  # C:\ or C:/, the one colon a file path may hold
 
 
 def make_storage(url=None, *, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=None, retry_stale=0):
@@ -171,7 +169,7 @@ def parse_storage(url) -> str:
         )
     if "://" in text:
         return _database_url(text)
-    if (":" in text and not _DRIVE.match(text)) or "//" in text.replace("\\", "/"):
+    if mistyped_url(text):
         raise InvalidParameterError(
             f"storage {redact_url(text)!r} is neither a database URL nor a file path: a URL reads "
             f"dialect://..., e.g. {_EXAMPLES}; a file path (read as an SQLite file) holds no ':' and no "

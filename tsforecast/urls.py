@@ -1,4 +1,21 @@
-"""Passwords out of URLs before they reach a message, a log line or MLflow (storages, tracking URIs)."""
+"""URLs of tracking stores and tuning storages: passwords out of messages, paths told from typos."""
+
+import re
+
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")  # C:\ or C:/, the one colon a local path may hold
+
+
+def mistyped_url(path: str) -> bool:
+    """Whether ``path``, meant as a local path, holds a ``:`` (but a drive's) or ``//``: a mistyped URL.
+
+    ``postgres:/db``, ``sqlite//optuna.db`` and ``::::`` would otherwise become files of those names.
+
+    Examples
+    --------
+    >>> mistyped_url("sqlite//optuna.db"), mistyped_url("studies/optuna.db"), mistyped_url("C:/optuna.db")
+    (True, False, False)
+    """
+    return (":" in path and not _DRIVE.match(path)) or "//" in path.replace("\\", "/")
 
 
 def redact_url(url) -> str:
