@@ -291,6 +291,46 @@ class TestEstimators:
             model.fit(pd.Series([1.0, 2.0, 3.0]))
 
 
+class TestExtremeMagnitudes:
+    """Issue 15, item 9: extreme magnitudes are computed safely, never NaN or inf (Theta and AutoARIMA
+    at 1e307, the issue's cases, are in test_faults.py)."""
+
+    CLASSES = [Naive, SeasonalNaive, Naive2, SES, Holt, DampedHolt, Theta, AutoETS, AutoARIMA]
+
+    @staticmethod
+    def _seasonal_series(scale: float) -> pd.Series:
+        # Its largest value lies in [1, 2), so dividing a scaled copy by the power of two that the
+        # baselines use gives back exactly these numbers.
+        rng = np.random.default_rng(0)
+        t = np.arange(96)
+        values = 1.5 + 0.2 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 0.02, t.size)
+        values = values / values.max() * 1.9
+        return pd.Series(values * scale, index=pd.date_range("2024-01-01", periods=t.size, freq="h"))
+
+    @staticmethod
+    def _params(cls):
+        params = {"horizon": 6}
+        if "season_length" in cls().get_params():
+            params["season_length"] = 4
+        return params
+
+    @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+    @pytest.mark.parametrize("exponent", [-1000, -600, 600, 1000, 1020])
+    def test_baselines_forecast_extreme_magnitudes_exactly_as_the_same_series_near_one(self, cls, exponent):
+        # 2**1020 is about 1e307 and 2**-1000 about 1e-301: sums of squares at those magnitudes overflow
+        # or vanish; the forecasts must be those of the series near 1, scaled by the same power of two.
+        reference = cls(**self._params(cls)).fit(self._seasonal_series(1.0)).predict()
+        scale = float(np.ldexp(1.0, exponent))
+        forecast = cls(**self._params(cls)).fit(self._seasonal_series(scale)).predict()
+        assert np.isfinite(forecast.to_numpy()).all()
+        np.testing.assert_array_equal(forecast.to_numpy(), reference.to_numpy() * scale)
+
+    def test_a_forecast_beyond_float64_range_is_refused_naming_the_series(self):
+        y = pd.DataFrame({"ramp": np.linspace(1e307, 1.7e308, 50)}, index=pd.date_range("2024", periods=50))
+        with pytest.raises(InvalidInputError, match=r"series 'ramp'.*NaN or infinite.*1\.7e\+308"):
+            Holt(horizon=30).fit(y).predict()
+
+
 M4_DIR = Path(
     os.environ.get("TSFORECAST_M4_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "m4")
 )
