@@ -95,3 +95,29 @@ def mlflow_server(tmp_path_factory):
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def silent():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers (a hung tracking server)."""
+    from faulttools import SilentServer
+
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A tiny fitted LSTM (one per test module), for the model-file tests."""
+    from modelfiles import fit_tiny
+
+    return fit_tiny()
+
+
+@pytest.fixture
+def saved(fitted, tmp_path):
+    """``fitted`` saved in the test's folder; the path of its model file."""
+    from modelfiles import saved_in
+
+    return saved_in(fitted, tmp_path)

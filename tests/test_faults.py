@@ -30,13 +30,12 @@ from faulttools import (
     LSTM_TINY,
     TUNE_QUICK,
     TUNE_TINY,
-    SilentServer,
     around_ten,
     clip_space,
     tuning_panel,
     without_mlflow_settings,
 )
-from modelfiles import fit_tiny, flip_every_bit, saved_in
+from modelfiles import flip_every_bit
 
 from tsforecast.baselines import AutoARIMA, Theta
 from tsforecast.cli.exit_codes import ExitCode, for_error
@@ -133,13 +132,6 @@ gate: {enabled: false}
 outputs: {dir: outputs, format: csv}
 tracking: {enabled: true, plots: false}
 """
-
-
-@pytest.fixture
-def silent():
-    server = SilentServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -408,16 +400,6 @@ def test_a_malformed_pipeline_tracking_uri_exits_2(tracking_folder, capsys):
 
 
 # -- 5. Model metadata is not checksummed -----------------------------------------------------------
-@pytest.fixture(scope="module")
-def fitted():
-    return fit_tiny()
-
-
-@pytest.fixture
-def saved(fitted, tmp_path):
-    return saved_in(fitted, tmp_path)
-
-
 def test_every_flipped_bit_of_a_model_file_is_refused_at_load(saved):
     raw = saved.read_bytes()
     header = 8 + int.from_bytes(raw[:8], "little")

@@ -18,11 +18,9 @@ import torch
 from modelfiles import (
     TINY,
     as_legacy,
-    fit_tiny,
     flip_every_bit,
     read_model_file,
     rewrite,
-    saved_in,
     stored_and_computed_digest,
     two_series,
     write_model_file,
@@ -41,16 +39,6 @@ from tsforecast.nn.persistence import FORMAT_VERSION
 from tsforecast.pipelines.models import load_model, save_model
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def fitted():
-    return fit_tiny()
-
-
-@pytest.fixture
-def saved(fitted, tmp_path):
-    return saved_in(fitted, tmp_path)
 
 
 def test_the_checksum_follows_its_documented_rule(fitted, saved, tmp_path):

@@ -12,7 +12,7 @@ import os
 import time
 
 import pytest
-from faulttools import SilentServer, without_mlflow_settings
+from faulttools import without_mlflow_settings
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -21,13 +21,6 @@ from tsforecast.tracking import store  # noqa: E402
 from tsforecast.urls import redact_url  # noqa: E402
 
 pytestmark = [pytest.mark.tracking, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def silent():
-    server = SilentServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
