@@ -119,6 +119,32 @@ def test_cli_fit_with_other_diverging_settings_exits_5(divergence_folder, param,
     assert_diverged(code, capsys.readouterr().err, divergence_folder, param)
 
 
+DIVERGING_PIPELINE = """\
+name: diverge
+data: {path: sales.csv, freq: D, max_staleness: 2}
+forecast: {horizon: 7, season_length: 7}
+model: {name: lstm, params: {learning_rate: 1000, max_epochs: 2, hidden_size: 8, tbptt_steps: 28}}
+backtest: {n_windows: 1}
+gate: {enabled: false}
+outputs: {dir: outputs, format: csv}
+tracking: {enabled: true, plots: false, diagnostics: false, register: {name: diverge}}
+"""
+
+
+def test_a_pipeline_whose_training_diverges_exits_5_and_publishes_and_registers_nothing(tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    write_daily(tmp_path / "sales.csv")
+    (tmp_path / "pipeline.yaml").write_text(DIVERGING_PIPELINE)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = cli("run", "pipeline.yaml", "--as-of", "2024-04-29", cwd=tmp_path, store=store)
+    assert result.returncode == 5, result.stderr
+    assert "training diverged in epoch 1 of 2" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "outputs" / "2024-04-29").exists()
+    assert not list(tmp_path.rglob("*.safetensors"))
+    client = mlflow.MlflowClient(store)
+    assert client.search_registered_models() == []
+
+
 # -- 2. Tracking pre-flight hangs -------------------------------------------------------------------
 SNAIVE = ["--model", "snaive", "--horizon", "7", "--season-length", "7"]
 TRACKED_PIPELINE = """\
