@@ -8,6 +8,12 @@ values in ``_parameter_constraints`` (scikit-learn's table format) and implement
   (or a dict with a ``"point"`` array and extra columns such as quantiles);
 * ``_min_length()``: the fewest observations a series needs.
 
+A forecaster that takes covariates sets ``_takes_covariates = True``, has the parameters
+``future_covariates``, ``past_covariates``, ``static_covariates`` and ``categorical_covariates``,
+and its hooks receive the aligned :class:`~tsforecast.data.covariates.Covariates` as a last
+argument (``_fit(panel, covariates)``, ``_predict(panel, horizon, is_training_history, covariates)``;
+None when it declares none). Every other forecaster refuses ``X`` with an error saying so.
+
 The base class does the rest: parameter validation, input validation before any work, the
 ``NotFittedError`` check, ``predict(y=...)`` on new history and the conversion back to pandas.
 """
@@ -33,6 +39,7 @@ from tsforecast.data import (
     time_axis_kind,
     to_panel,
 )
+from tsforecast.data.covariates import CovariateRoles, Covariates, align_covariates
 from tsforecast.data.frequency import index_kind
 from tsforecast.data.labels import series_label
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
@@ -43,10 +50,14 @@ class BaseForecaster(BaseEstimator):
 
     Subclasses get ``fit(y, X=None)`` and ``predict(horizon=None, X=None, y=None)``, where ``y`` is a
     pandas Series, a wide DataFrame or a long DataFrame (``unique_id``, ``ds``, ``y``); forecasts come
-    back in the same layout. Exogenous regressors (``X``) are not supported yet and are rejected.
+    back in the same layout. Covariates (``X``) go to the forecasters that declare some.
     """
 
     _parameter_constraints: dict = {"horizon": [Interval(Integral, 1, None, closed="left")]}
+
+    # Whether the forecaster takes covariates (X); the ``compare``/``backtest``/``tune`` helpers pass
+    # X only to those that do.
+    _takes_covariates = False
 
     # Local models refit on the history given to predict(y=...); global models condition on it.
     _missing_policy = "error"
@@ -60,8 +71,10 @@ class BaseForecaster(BaseEstimator):
             One series, a wide frame (one column per series) or a long frame; or a
             :class:`~tsforecast.data.Panel` already validated (backtests and tuning pass one per
             window instead of converting pandas again).
-        X : None
-            Exogenous regressors; not supported, must be None.
+        X : pd.DataFrame, optional
+            Covariates, for a forecaster that declares some (``future_covariates``, ...): a long
+            frame with the id and time columns, or a frame indexed by time shared by every series
+            (:mod:`tsforecast.data.covariates`). Forecasters without covariates refuse it.
         freq : str, pd.DateOffset or int, optional
             Frequency of the time index, inferred when omitted.
         id_col, time_col, target_col : str
@@ -77,11 +90,48 @@ class BaseForecaster(BaseEstimator):
         else:
             columns = Columns(id_col, time_col, target_col)
             panel = to_panel(y, freq=freq, columns=columns, missing=self._missing_policy)
-        _reject_exogenous(X, type(self).__name__)
         check_min_length(panel, self._min_length(), _describe(self))
-        self._fit(panel)
+        if self._takes_covariates:
+            covariates = self._align_covariates(X, panel, horizon=0, categories=None)
+            self._fit(panel, covariates)
+            self.covariate_categories_ = None if covariates is None else covariates.categories
+        else:
+            _reject_exogenous(X, type(self).__name__)
+            self._fit(panel)
         self._set_training_panel(panel)
         return self
+
+    def covariate_roles(self) -> CovariateRoles:
+        """The covariate columns of each role, from the ``*_covariates`` parameters (empty: none).
+
+        Raises
+        ------
+        InvalidParameterError
+            A name is not a string, or a column has two roles.
+        """
+        if not self._takes_covariates:
+            return CovariateRoles()
+        return CovariateRoles.from_params(
+            self.future_covariates, self.past_covariates, self.static_covariates, self.categorical_covariates
+        )
+
+    def _align_covariates(self, X, panel: Panel, horizon: int, categories) -> Covariates | None:
+        """``X`` validated and aligned with ``panel`` (None when no covariate is declared)."""
+        roles = self.covariate_roles()
+        name = type(self).__name__
+        if not roles:
+            if X is not None:
+                raise InvalidInputError(
+                    f"{name} got X but declares no covariate: name its columns in future_covariates, "
+                    "past_covariates or static_covariates."
+                )
+            return None
+        if X is None:
+            raise InvalidInputError(
+                f"{name} declares the covariates {list(roles.names)}; pass them as X (to fit, and to "
+                "predict with the future-known ones for the horizon)."
+            )
+        return align_covariates(X, panel, roles, horizon=horizon, categories=categories)
 
     def _set_training_panel(self, panel: Panel) -> None:
         """The fitted attributes every forecaster shares (``fit`` and model loading set them here)."""
@@ -96,8 +146,9 @@ class BaseForecaster(BaseEstimator):
         ----------
         horizon : int, optional
             Number of steps; defaults to the ``horizon`` parameter.
-        X : None
-            Exogenous regressors; not supported, must be None.
+        X : pd.DataFrame, optional
+            Covariates, as for ``fit``, covering each history and, for the future-known ones, the
+            ``horizon`` steps after it.
         y : pd.Series, pd.DataFrame or Panel, optional
             History to forecast from instead of the training data, in any accepted layout (updated
             series, or series never seen in training).
@@ -112,9 +163,10 @@ class BaseForecaster(BaseEstimator):
         """
         check_is_fitted(self, "training_panel_")
         horizon = self._resolve_horizon(horizon)
-        _reject_exogenous(X, type(self).__name__)
+        if not self._takes_covariates:
+            _reject_exogenous(X, type(self).__name__)
         panel = self.training_panel_ if y is None else self.validate_history(y)
-        forecasts = self._checked_predict(panel, horizon, y is None)
+        forecasts = self._checked_predict(panel, horizon, y is None, X)
         if not isinstance(forecasts, dict):
             return from_panel(panel, forecasts)
         extra = {k: v for k, v in forecasts.items() if k != "point"}
@@ -128,7 +180,7 @@ class BaseForecaster(BaseEstimator):
             )
         return from_panel(panel, forecasts["point"], extra)
 
-    def predict_panel(self, panel: Panel, horizon=None):
+    def predict_panel(self, panel: Panel, horizon=None, X=None):
         """Forecasts from a validated history panel, as arrays (what ``predict`` converts to pandas).
 
         Parameters
@@ -137,6 +189,8 @@ class BaseForecaster(BaseEstimator):
             From :meth:`validate_history` (or the training panel).
         horizon : int, optional
             Number of steps; defaults to the ``horizon`` parameter.
+        X : pd.DataFrame, optional
+            Covariates of a forecaster that declares some (as for :meth:`predict`).
 
         Returns
         -------
@@ -144,11 +198,16 @@ class BaseForecaster(BaseEstimator):
         arrays of that shape (quantiles).
         """
         check_is_fitted(self, "training_panel_")
-        return self._checked_predict(panel, self._resolve_horizon(horizon), panel is self.training_panel_)
+        horizon = self._resolve_horizon(horizon)
+        return self._checked_predict(panel, horizon, panel is self.training_panel_, X)
 
-    def _checked_predict(self, panel: Panel, horizon: int, is_training_history: bool):
+    def _checked_predict(self, panel: Panel, horizon: int, is_training_history: bool, X=None):
         """``_predict``, refusing non-finite forecasts: they never leave ``predict`` silently."""
-        forecasts = self._predict(panel, horizon, is_training_history)
+        if self._takes_covariates:
+            covariates = self._align_covariates(X, panel, horizon, self.covariate_categories_)
+            forecasts = self._predict(panel, horizon, is_training_history, covariates)
+        else:
+            forecasts = self._predict(panel, horizon, is_training_history)
         arrays = forecasts.values() if isinstance(forecasts, dict) else [forecasts]
         bad_rows = np.flatnonzero(~np.all([np.isfinite(a).all(axis=1) for a in arrays], axis=0))
         if bad_rows.size:
