@@ -142,3 +142,39 @@ def test_quantile_columns_are_scored_per_series_and_step(panel):
     by_step = inside.groupby([frame["window"], frame["step"]]).mean().groupby("step").mean()
     np.testing.assert_allclose(result.by_horizon.loc["_QuantileNaive", "coverage_q0.1_q0.9"], by_step)
     assert result.summary.loc["_QuantileNaive", "pinball_q0.9"] > 0
+
+
+class _EchoCovariate(Naive):
+    """Forecasts the future-known covariate ``x`` itself: a model whose score shows which rows of X
+    each window's forecast used."""
+
+    _takes_covariates = True
+
+    def __init__(self, horizon=1, future_covariates=("x",), past_covariates=None, static_covariates=None,
+                 categorical_covariates=None, n_jobs=None, verbose=False):  # fmt: skip
+        super().__init__(horizon=horizon, n_jobs=n_jobs, verbose=verbose)
+        self.future_covariates = future_covariates
+        self.past_covariates = past_covariates
+        self.static_covariates = static_covariates
+        self.categorical_covariates = categorical_covariates
+
+    def _fit(self, panel, covariates):
+        self.lengths_ = panel.lengths
+
+    def _predict(self, panel, horizon, is_training_history, covariates):
+        return np.vstack([f[len(v) :, 0] for f, v in zip(covariates.future, panel.values, strict=True)])
+
+
+def test_covariates_reach_only_the_models_that_declare_them_window_by_window(panel):
+    X = panel[["unique_id", "ds"]].assign(x=panel["y"] + 1.0)  # y shifted by one: MAE exactly 1
+    result = compare({"echo": _EchoCovariate(), "naive": Naive()}, panel, horizon=4, n_windows=3, X=X)
+    assert result.summary.loc["echo", "mae"] == pytest.approx(1.0)
+    assert result.summary.loc["naive", "mae"] > 2.0
+
+
+def test_bad_covariates_stop_a_backtest_before_any_fit(panel):
+    X = panel[["unique_id", "ds"]].assign(x=panel["y"]).drop(index=3)
+    with pytest.raises(InvalidInputError, match=r"X has no row for series 'short' at 3"):
+        backtest(_EchoCovariate(), panel, horizon=4, n_windows=2, X=X)
+    with pytest.raises(InvalidInputError, match=r"none of the models \['Naive'\] declares covariates"):
+        backtest(Naive(), panel, horizon=4, X=X)

@@ -17,6 +17,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from tsforecast.data import Columns, Panel, check_min_length, to_long, to_panel
+from tsforecast.data.covariates import align_covariates
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 from tsforecast.metrics import evaluate, evaluate_by_horizon, owa
 
@@ -55,6 +56,7 @@ def backtest(
     n_windows: int = 1,
     step: int | None = None,
     refit: bool = True,
+    X=None,
     **options,
 ) -> BacktestResult:
     """Rolling-origin evaluation of one forecaster.
@@ -74,6 +76,10 @@ def backtest(
     refit : bool
         Refit at every origin; with ``False`` fit once on the first window's history and forecast
         later origins through ``predict(y=history)``.
+    X : pd.DataFrame, optional
+        Covariates over the whole history (see :mod:`tsforecast.data.covariates`), given to the
+        forecasters that declare covariates. Each window's fit sees only the rows up to its origin
+        and its forecast the future-known rows of its horizon: the covariate layer ignores the rest.
     **options
         ``season_length`` (MASE scale), ``metrics`` (those of :func:`~tsforecast.metrics.evaluate`;
         ``"pinball"`` and ``"coverage"`` need models that forecast quantiles), ``freq``, ``verbose``,
@@ -88,7 +94,7 @@ def backtest(
     [2.0]
     """
     name = options.pop("name", type(estimator).__name__)
-    return compare({name: estimator}, y, horizon, n_windows, step, refit, **options)
+    return compare({name: estimator}, y, horizon, n_windows, step, refit, X=X, **options)
 
 
 def compare(
@@ -98,6 +104,7 @@ def compare(
     n_windows: int = 1,
     step: int | None = None,
     refit: bool = True,
+    X=None,
     *,
     season_length: int = 1,
     metrics=DEFAULT_METRICS,
@@ -113,6 +120,8 @@ def compare(
     ----------
     estimators : mapping of str -> BaseForecaster
         Models by the name they get in the result.
+    X : pd.DataFrame, optional
+        Covariates, passed only to the models that declare covariates (the others never see them).
     """
     step = horizon if step is None else step
     _check_window_params(estimators, horizon, n_windows, step)
@@ -120,18 +129,19 @@ def compare(
     panel = to_panel(y, freq=freq, columns=columns)
     check_min_length(panel, horizon + (n_windows - 1) * step + 1, f"a backtest of {n_windows} windows")
     windows = [_window(panel, horizon, (n_windows - 1 - w) * step) for w in range(n_windows)]
+    covariates = _covariates_by_model(estimators, X, panel)
 
     frames, per_series, by_horizon = [], [], []
     progress = tqdm(total=len(estimators) * n_windows, disable=not verbose, desc="backtest")
     for model_name, estimator in estimators.items():
-        fitted = None
+        fitted, x = None, covariates[model_name]
         for number, (history_panel, history, actual) in enumerate(windows):
             # The validated window itself goes to fit and predict: no pandas round trip per model.
             if refit or fitted is None:
-                fitted = clone(estimator).fit(history_panel)
-                forecast = fitted.predict(horizon)
+                fitted = clone(estimator).fit(history_panel, X=x)
+                forecast = fitted.predict(horizon, X=x)
             else:
-                forecast = fitted.predict(horizon, y=history_panel)
+                forecast = fitted.predict(horizon, X=x, y=history_panel)
             scored = _score(forecast, actual, history, columns, season_length, metrics)
             frames.append(scored[0].assign(model=model_name, window=number))
             per_series.append(scored[1].assign(model=model_name, window=number))
@@ -139,6 +149,28 @@ def compare(
             progress.update()
     progress.close()
     return _assemble(estimators, frames, per_series, by_horizon, metrics, id_col)
+
+
+def _covariates_by_model(estimators: Mapping, X, panel: Panel) -> dict:
+    """``X`` for the models that declare covariates, None for the others.
+
+    ``X`` is checked over the whole history first, so a bad covariate stops before any model is fitted.
+    """
+    wanted = {name: bool(estimator.covariate_roles()) for name, estimator in estimators.items()}
+    if X is not None and not any(wanted.values()):
+        raise InvalidInputError(
+            f"X was given but none of the models {list(estimators)} declares covariates "
+            "(future_covariates, past_covariates, static_covariates)."
+        )
+    for name, estimator in estimators.items():
+        if wanted[name]:
+            roles = estimator.covariate_roles()
+            if X is None:
+                raise InvalidInputError(
+                    f"model {name!r} declares the covariates {list(roles.names)}; pass X."
+                )
+            align_covariates(X, panel, roles)
+    return {name: X if wanted[name] else None for name in estimators}
 
 
 def _check_window_params(estimators, horizon, n_windows, step) -> None:
