@@ -74,7 +74,7 @@ class TuningResult:
         states = pd.Series([t.state.name for t in self.study.get_trials(deepcopy=False)], dtype=object)
         return {str(k): int(v) for k, v in states.value_counts().items()}
 
-    def score_holdout(self, test, *, include_default=True) -> pd.DataFrame:
+    def score_holdout(self, test, *, include_default=True, X=None) -> pd.DataFrame:
         """Test-set sMAPE, MASE and OWA of the tuned model beside the baselines (and the defaults).
 
         The tuned model is ``best_estimator`` (refitted on all training data); the baselines and the
@@ -88,6 +88,9 @@ class TuningResult:
             The values that follow the training data, in its layout.
         include_default : bool
             Also score the estimator as given.
+        X : pd.DataFrame, optional
+            Covariates over the training data and the test horizon, for the models that declare
+            covariates (default: those the study was tuned with, which then must reach that far).
 
         Returns
         -------
@@ -99,20 +102,27 @@ class TuningResult:
                 "score_holdout needs the refitted best_estimator; tune with refit=True."
             )
         horizon = self.validation.horizon
+        params = {k: v for k, v in self.fit_params.items() if k != "X"}
+        X = self.fit_params.get("X") if X is None else X
+
+        def covariates_of(model):  # only the models that declare covariates see X
+            return X if model.covariate_roles() else None
+
         models = {
-            name: clone(est).fit(self.training_data, **self.fit_params)
+            name: clone(est).fit(self.training_data, X=covariates_of(est), **params)
             for name, est in self.baselines.items()
         }
         models[TUNED] = self.best_estimator
         if include_default and self.default_estimator is not None:
-            models[DEFAULT] = clone(self.default_estimator).fit(self.training_data, **self.fit_params)
+            default = self.default_estimator
+            models[DEFAULT] = clone(default).fit(self.training_data, X=covariates_of(default), **params)
         return score_forecasts(
-            {name: model.predict(horizon) for name, model in models.items()},
+            {name: model.predict(horizon, X=covariates_of(model)) for name, model in models.items()},
             self.training_data,
             test,
             self.validation.season_length,
             naive2=naive2_name(self.baselines),
-            **self.fit_params,
+            **params,
         )
 
 

@@ -17,15 +17,18 @@ progress output, the pruner and sampler, the seed, and the estimator parameters 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
+
+import pandas as pd
 
 # Estimator parameters that change how a trial runs, not what its score means: the device a worker
 # has, a per-fit safety time cap, the seed of the networks, progress output and epoch callbacks.
 OPERATIONAL_PARAMS = ("callbacks", "device", "max_time", "random_state", "verbose")
 
 
-def study_settings(estimator, fixed: dict, space, metric: str, validation, panel) -> dict:
+def study_settings(estimator, fixed: dict, space, metric: str, validation, panel, covariates=None) -> dict:
     """The settings that define a study of ``estimator`` (see the module docstring), as plain JSON.
 
     Parameters
@@ -42,11 +45,14 @@ def study_settings(estimator, fixed: dict, space, metric: str, validation, panel
         The resolved windows.
     panel : Panel
         The training data.
+    covariates : pd.DataFrame, optional
+        The covariates the trials get (their hash is recorded: other covariates, another study).
 
     Returns
     -------
     dict
-        ``estimator``, ``params``, ``search_space``, ``metric``, ``validation``, ``data``, ``freq``.
+        ``estimator``, ``params``, ``search_space``, ``metric``, ``validation``, ``data``, ``freq``,
+        and ``covariates`` when there are some.
 
     Examples
     --------
@@ -75,7 +81,15 @@ def study_settings(estimator, fixed: dict, space, metric: str, validation, panel
             "data": fingerprint(panel),
             "freq": getattr(panel.freq, "freqstr", panel.freq),
         }
+        | ({} if covariates is None else {"covariates": _frame_hash(covariates)})
     )
+
+
+def _frame_hash(frame) -> str:
+    """A short hash of a frame's columns, index and values."""
+    digest = hashlib.sha1(repr(list(frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return digest.hexdigest()[:10]
 
 
 def space_record(space) -> dict:

@@ -10,6 +10,7 @@ from sklearn.base import clone
 
 from tsforecast.backtesting import backtest, compare
 from tsforecast.data import Columns, to_panel
+from tsforecast.data.covariates import align_covariates
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrainingError
 from tsforecast.registry import baseline_names, entry, estimator_class
 from tsforecast.tuning import storage as storages
@@ -59,6 +60,7 @@ def tune(
     tracking_uri=None,
     experiment=None,
     verbose=False,
+    X=None,
     **fit_params,
 ) -> TuningResult:
     """Tune a forecaster's parameters with Optuna, scored against statistical baselines.
@@ -141,6 +143,10 @@ def tune(
     verbose : bool, default=False
         Optuna's per-trial log lines, and its progress bar when ``timeout`` is set (the trials a study
         still needs are not known in advance: failed ones do not count).
+    X : pd.DataFrame, optional
+        Covariates of an estimator that declares some (``future_covariates``, ...), over ``y``'s
+        history: every trial's windows and the refit get them (each window sees only its own rows),
+        and so do the baselines that declare covariates. Part of what defines the study.
     **fit_params
         ``freq``, ``id_col``, ``time_col``, ``target_col``: passed to every ``fit``.
 
@@ -181,6 +187,8 @@ def tune(
     season = params.get("season_length")
     if recurrent and season == "auto":  # the estimator resolves its own season from the data
         season = estimator.feature_spec(panel).season_length
+    if X is not None or estimator.covariate_roles():  # before any study is opened
+        align_covariates(X, panel, _declared(estimator, X), columns=columns)
     validation = Validation.coerce(validation).resolve(params.get("horizon"), season)
     n_trials = _check_budget(n_trials, timeout)
     fixed = _fixed_params(params, validation, random_state)
@@ -197,7 +205,12 @@ def tune(
     prototypes = _baselines(baselines, validation)
     if metric == "owa" and naive2_name(prototypes) is None:
         raise InvalidParameterError("metric='owa' is relative to Naive2: add 'naive2' to baselines.")
-    settings = study_settings(estimator, fixed, space, metric, validation, panel)
+    settings = study_settings(estimator, fixed, space, metric, validation, panel, covariates=X)
+    baseline_params = dict(fit_params)
+    if X is not None:
+        fit_params = {**fit_params, "X": X}  # trials, the default row and the refit
+        if any(p.covariate_roles() for p in prototypes.values()):
+            baseline_params["X"] = X
     study_name = study_name or f"{settings['estimator']}-{metric}-{settings['data']}"
     if tracking:  # a malformed tracking URI fails here, before a study is created (no network call)
         from tsforecast.tracking.store import resolve_store
@@ -219,7 +232,7 @@ def tune(
             tracker = StudyTracker(study, tracking_uri, experiment)
 
         with _parent_run(tracker, settings, study, store, space, pruner) as active:
-            rows, reference = _score_baselines(prototypes, y, validation, verbose, active, fit_params)
+            rows, reference = _score_baselines(prototypes, y, validation, verbose, active, baseline_params)
             point = default_point(space, estimator)
             if include_default and point is not None and not study.get_trials(deepcopy=False):
                 # A new study starts from the estimator's own parameters: the "default" row for free.
@@ -335,6 +348,17 @@ def _baselines(baselines, validation: Validation) -> dict:
             raise InvalidParameterError(f"baseline name {name!r} is taken; pass a mapping of distinct names.")
         resolved[name] = baseline
     return resolved
+
+
+def _declared(estimator, X):
+    """The estimator's covariate roles; X given to one that declares none is an error, as in ``fit``."""
+    roles = estimator.covariate_roles()
+    if not roles:
+        raise InvalidInputError(
+            f"{type(estimator).__name__} got X but declares no covariate: name its columns in "
+            "future_covariates, past_covariates or static_covariates."
+        )
+    return roles
 
 
 def _score_baselines(prototypes: dict, y, validation: Validation, verbose, active, fit_params):
