@@ -150,3 +150,38 @@ def test_static_covariates_need_an_id_column():
 def test_roles_are_checked(params, match):
     with pytest.raises(InvalidParameterError, match=match):
         CovariateRoles.from_params(**params)
+
+
+def test_calendar_features_are_future_known_columns_built_from_the_time_stamps():
+    hours = pd.date_range("2024-07-03 00:00", periods=48, freq="h")
+    panel = to_panel(pd.Series(np.arange(48.0), index=hours, name="load"))
+    roles = CovariateRoles.from_params(calendar=["hour"], holidays="US")
+    aligned = align_covariates(None, panel, roles, horizon=24)
+    assert aligned.roles.future == ("hour_sin", "hour_cos", "holiday")
+    future = aligned.future[0]
+    assert future.shape == (72, 3)
+    assert future[:24, 2].sum() == 0 and future[24:48, 2].tolist() == [1.0] * 24  # 4 July
+    np.testing.assert_allclose(future[48, :2], [0.0, 1.0], atol=1e-12)  # the horizon's first midnight
+
+
+def test_calendar_auto_follows_the_frequency_and_joins_the_given_covariates():
+    panel = to_panel(_long_y())
+    roles = CovariateRoles.from_params(future=["price"], past=["temp"], calendar="auto")
+    X = _long_x().drop(columns="region")
+    aligned = align_covariates(X, panel, roles, horizon=2)
+    assert aligned.roles.future == (
+        "price",
+        "dayofweek_sin",
+        "dayofweek_cos",
+        "dayofyear_sin",
+        "dayofyear_cos",
+    )
+    assert aligned.future[1].shape == (9, 5)
+
+
+def test_a_covariate_named_like_a_calendar_feature_is_refused():
+    panel = to_panel(_long_y())
+    X = _long_x().drop(columns=["region", "temp"]).rename(columns={"price": "dayofweek_sin"})
+    roles = CovariateRoles.from_params(future=["dayofweek_sin"], calendar=["dayofweek"])
+    with pytest.raises(InvalidInputError, match="'dayofweek_sin' has the name of a calendar feature"):
+        align_covariates(X, panel, roles)

@@ -165,7 +165,7 @@ def _covariates_by_model(estimators: Mapping, X, panel: Panel) -> dict:
     for name, estimator in estimators.items():
         if wanted[name]:
             roles = estimator.covariate_roles()
-            if X is None:
+            if X is None and roles.names:
                 raise InvalidInputError(
                     f"model {name!r} declares the covariates {list(roles.names)}; pass X."
                 )

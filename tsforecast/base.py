@@ -9,7 +9,8 @@ values in ``_parameter_constraints`` (scikit-learn's table format) and implement
 * ``_min_length()``: the fewest observations a series needs.
 
 A forecaster that takes covariates sets ``_takes_covariates = True``, has the parameters
-``future_covariates``, ``past_covariates``, ``static_covariates`` and ``categorical_covariates``,
+``future_covariates``, ``past_covariates``, ``static_covariates`` and ``categorical_covariates``
+(and, to offer calendar features built from the time stamps, ``calendar_features`` and ``holidays``),
 and its hooks receive the aligned :class:`~tsforecast.data.covariates.Covariates` as a last
 argument (``_fit(panel, covariates)``, ``_predict(panel, horizon, is_training_history, covariates)``;
 None when it declares none). Every other forecaster refuses ``X`` with an error saying so.
@@ -112,7 +113,13 @@ class BaseForecaster(BaseEstimator):
         if not self._takes_covariates:
             return CovariateRoles()
         return CovariateRoles.from_params(
-            self.future_covariates, self.past_covariates, self.static_covariates, self.categorical_covariates
+            self.future_covariates,
+            self.past_covariates,
+            self.static_covariates,
+            self.categorical_covariates,
+            # Calendar features are built from the time stamps, by the forecasters that offer them.
+            getattr(self, "calendar_features", None),
+            getattr(self, "holidays", None),
         )
 
     def _align_covariates(self, X, panel: Panel, horizon: int, categories) -> Covariates | None:
@@ -126,7 +133,7 @@ class BaseForecaster(BaseEstimator):
                     "past_covariates or static_covariates."
                 )
             return None
-        if X is None:
+        if X is None and roles.names:
             raise InvalidInputError(
                 f"{name} declares the covariates {list(roles.names)}; pass them as X (to fit, and to "
                 "predict with the future-known ones for the horizon)."

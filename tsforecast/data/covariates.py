@@ -28,7 +28,7 @@ naming the series, the column and the time stamp (fill or drop them; no policy f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -51,15 +51,25 @@ class CovariateRoles:
         Column names of the future-known, past-observed and static covariates.
     categorical : tuple of str
         Those of the columns above whose values are categories.
+    calendar : tuple of str or "auto"
+        Calendar features built from the time stamps as future-known covariates
+        (:func:`tsforecast.data.calendar.calendar_covariates`; "auto": those that vary at the data's
+        frequency, :func:`~tsforecast.data.calendar.default_calendar_features`).
+    holidays : str, (str, str) or None
+        A country (and subdivision) whose public holidays become a future-known ``holiday`` column.
     """
 
     future: tuple = ()
     past: tuple = ()
     static: tuple = ()
     categorical: tuple = ()
+    calendar: tuple | str = ()
+    holidays: object = None
 
     @classmethod
-    def from_params(cls, future=None, past=None, static=None, categorical=None) -> CovariateRoles:
+    def from_params(
+        cls, future=None, past=None, static=None, categorical=None, calendar=None, holidays=None
+    ) -> CovariateRoles:
         """Roles from the estimator's ``*_covariates`` parameters, checked.
 
         Raises
@@ -69,8 +79,9 @@ class CovariateRoles:
 
         Examples
         --------
-        >>> CovariateRoles.from_params(future=["price"], static=["region"], categorical=["region"])
-        CovariateRoles(future=('price',), past=(), static=('region',), categorical=('region',))
+        >>> roles = CovariateRoles.from_params(future=["price"], static=["region"], categorical=["region"])
+        >>> roles.names, roles.categorical
+        (('price', 'region'), ('region',))
         """
         given = {"future_covariates": future, "past_covariates": past, "static_covariates": static}
         given["categorical_covariates"] = categorical
@@ -99,11 +110,21 @@ class CovariateRoles:
                 f"categorical_covariates {unknown} are not in future_covariates, past_covariates or "
                 "static_covariates; declare their role too."
             )
+        if calendar is None:
+            calendar = ()
+        elif calendar != "auto":
+            if isinstance(calendar, str) or not all(isinstance(v, str) for v in calendar):
+                raise InvalidParameterError(
+                    f"calendar_features must be 'auto' or a list of feature names; got {calendar!r}."
+                )
+            calendar = tuple(calendar)
         return cls(
             names["future_covariates"],
             names["past_covariates"],
             names["static_covariates"],
             names["categorical_covariates"],
+            calendar,
+            holidays,
         )
 
     @property
@@ -111,8 +132,13 @@ class CovariateRoles:
         """Every covariate column, future first, then past, then static."""
         return self.future + self.past + self.static
 
+    @property
+    def has_calendar(self) -> bool:
+        """Whether calendar features or holidays are built from the time stamps."""
+        return bool(self.calendar) or self.holidays is not None
+
     def __bool__(self) -> bool:
-        return bool(self.names)
+        return bool(self.names) or self.has_calendar
 
 
 @dataclass(frozen=True)
@@ -122,7 +148,8 @@ class Covariates:
     Attributes
     ----------
     roles : CovariateRoles
-        The columns of each role.
+        The columns of each role; ``roles.future`` ends with the calendar columns built for this
+        panel (``hour_sin``, ..., ``holiday``), so it names every column of ``future``.
     future : list of np.ndarray of shape (n_i + horizon, n_future)
         Per series, the future-known covariates at its history time stamps, then at the ``horizon``
         steps after them.
@@ -194,6 +221,11 @@ def align_covariates(
     [9.0, 9.5, 9.0, 8.0]
     """
     columns = columns or panel.layout.columns
+    calendar = _calendar_features(roles, panel)
+    if X is None and not roles.names:  # calendar features only: nothing to read from X
+        return _with_calendar(_empty(panel, roles, horizon), panel, calendar, roles.holidays)
+    if X is None:
+        raise InvalidInputError(f"the covariates {list(roles.names)} are declared; pass them as X.")
     frame, by_series = _as_frame(X, columns, roles)
     if isinstance(panel.index[0], pd.DatetimeIndex) and not pd.api.types.is_datetime64_any_dtype(
         frame[columns.time_col]
@@ -225,7 +257,7 @@ def align_covariates(
         if roles.static:
             static.append(_static_values(rows.loc[rows.index.isin(index)], roles.static, label))
     n = panel.n_series
-    return Covariates(
+    aligned = Covariates(
         roles,
         future if roles.future else [np.empty((len(v) + horizon, 0)) for v in panel.values],
         past if roles.past else [np.empty((len(v), 0)) for v in panel.values],
@@ -233,6 +265,49 @@ def align_covariates(
         categories,
         horizon,
     )
+    return _with_calendar(aligned, panel, calendar, roles.holidays)
+
+
+def _empty(panel: Panel, roles: CovariateRoles, horizon: int) -> Covariates:
+    return Covariates(
+        roles,
+        [np.empty((len(v) + horizon, 0)) for v in panel.values],
+        [np.empty((len(v), 0)) for v in panel.values],
+        np.empty((panel.n_series, 0)),
+        {},
+        horizon,
+    )
+
+
+def _calendar_features(roles: CovariateRoles, panel: Panel) -> tuple:
+    if roles.calendar != "auto":
+        return tuple(roles.calendar)
+    from tsforecast.data.calendar import default_calendar_features
+
+    return tuple(default_calendar_features(panel.freq))
+
+
+def _with_calendar(aligned: Covariates, panel: Panel, features: tuple, holidays) -> Covariates:
+    """``aligned`` with the calendar columns appended to its future-known covariates."""
+    if not features and holidays is None:
+        return aligned
+    from tsforecast.data.calendar import calendar_covariates
+
+    future, names = [], None
+    for values, index in zip(aligned.future, panel.index, strict=True):
+        extra = len(values) - len(index)
+        stamps = index.append(future_index(index[-1], panel.freq, extra)) if extra else index
+        table = calendar_covariates(stamps, features, holidays)
+        clash = sorted(set(table.columns) & set(aligned.roles.names))
+        if clash:
+            raise InvalidInputError(
+                f"X column {clash[0]!r} has the name of a calendar feature; rename it or drop the "
+                "calendar feature."
+            )
+        names = tuple(table.columns)
+        future.append(np.hstack([values, table.to_numpy(dtype=np.float64)]))
+    roles = replace(aligned.roles, future=aligned.roles.future + names)
+    return replace(aligned, roles=roles, future=future)
 
 
 def _as_frame(X, columns: Columns, roles: CovariateRoles) -> tuple[pd.DataFrame, bool]:
