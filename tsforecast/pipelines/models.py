@@ -154,15 +154,30 @@ class CurrentModel(BaseEstimator):
         self.source = source
         self.tracking_uri = tracking_uri
 
+    def covariate_roles(self):
+        """The loaded model's covariate roles (none for a model that takes no covariates).
+
+        :func:`tsforecast.backtesting.compare` passes ``X`` only to the models that declare some.
+        """
+        from tsforecast.data.covariates import CovariateRoles
+
+        roles = getattr(load_current(self.source, self.tracking_uri), "covariate_roles", None)
+        return CovariateRoles() if roles is None else roles()
+
     def fit(self, y, X=None, **fit_params):
-        """Load the model and remember ``y``, the window's history; nothing is trained."""
+        """Load the model and remember ``y``, the window's history, and ``X``; nothing is trained."""
         self.model_ = load_current(self.source, self.tracking_uri)
         self.history_ = y
+        self.covariates_ = X
         return self
 
     def predict(self, horizon=None, X=None, y=None):
         """Forecast with the loaded model from ``y``, else from the history given to ``fit``."""
-        return self.model_.predict(horizon, y=self.history_ if y is None else y)
+        X = self.covariates_ if X is None else X
+        history = self.history_ if y is None else y
+        if X is None:  # a model without covariates (or a foreign pyfunc model) takes no X
+            return self.model_.predict(horizon, y=history)
+        return self.model_.predict(horizon, X=X, y=history)
 
 
 def _has_own_format(estimator) -> bool:
