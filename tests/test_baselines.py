@@ -268,8 +268,11 @@ class TestEstimators:
         assert capsys.readouterr().err == ""
 
     def test_clone_keeps_parameters(self):
-        model = AutoARIMA(horizon=7, season_length=12, n_jobs=2)
-        assert clone(model).get_params() == {"horizon": 7, "season_length": 12, "n_jobs": 2, "verbose": False}
+        model = AutoARIMA(horizon=7, season_length=12, n_jobs=2, future_covariates=["price"])
+        assert clone(model).get_params() == {
+            "horizon": 7, "season_length": 12, "n_jobs": 2, "verbose": False, "future_covariates": ["price"],
+            "categorical_covariates": None, "past_covariates": None, "static_covariates": None,
+        }  # fmt: skip
 
     @pytest.mark.parametrize(
         "model",

@@ -286,6 +286,33 @@ class BaseForecaster(BaseEstimator):
         raise NotImplementedError
 
 
+def takes_covariates(estimator) -> bool:
+    """Whether a forecaster (an instance or its class) can take covariates ``X``.
+
+    The forecasters that can declare ``future_covariates`` (and the other roles) and accept ``X``
+    in ``fit`` and ``predict``; every other one refuses ``X`` with an
+    :class:`~tsforecast.exceptions.InvalidInputError`. Whether an instance uses covariates is
+    ``bool(estimator.covariate_roles())``. Anything that is not a tsforecast forecaster: False.
+
+    Parameters
+    ----------
+    estimator : BaseForecaster or type
+        A forecaster, or a forecaster class.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from tsforecast.baselines import AutoARIMA, Theta
+    >>> takes_covariates(AutoARIMA), takes_covariates(Theta())
+    (True, False)
+    """
+    cls = estimator if isinstance(estimator, type) else type(estimator)
+    return issubclass(cls, BaseForecaster) and bool(cls._takes_covariates)
+
+
 def _reject_exogenous(X, estimator_name: str) -> None:
     if X is not None:
         raise InvalidInputError(

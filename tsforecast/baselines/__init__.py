@@ -1,4 +1,4 @@
-"""Statistical baselines: the M4 benchmarks, AutoETS and AutoARIMA.
+"""Statistical baselines: the M4 benchmarks, AutoETS and AutoARIMA (with covariates).
 
 Every method is a pure function on one series, ``method(y, h, season_length) -> (h,) array``, where
 ``y`` is a 1-D float array without NaN. It is a fit step, returning a small picklable state (a dict
@@ -12,6 +12,14 @@ The M4 benchmarks follow the organisers' ``Benchmarks and Evaluation.R`` (``Mcom
 where R's ``forecast::ets`` starts and refines by a local derivative-free search (Powell, as R's
 Nelder-Mead): that reproduces the published M4 figures, where a global search finds other Holt
 optima that forecast differently.
+
+Covariates: :class:`AutoARIMA` alone takes them. Given ``future_covariates`` (columns of ``X`` known
+over the forecast period too, categorical ones one-hot encoded), it fits each series as a regression
+with ARIMA errors, as R's ``auto.arima(xreg=)``: the order search on the regression residuals, then
+statsmodels' ``SARIMAX`` fitted jointly with the regressors by maximum likelihood, forecasting from
+the future rows of ``X`` (:mod:`tsforecast.baselines.regression`). The other baselines refuse ``X``
+with an :class:`~tsforecast.exceptions.InvalidInputError`;
+:func:`tsforecast.base.takes_covariates` tells which forecasters take covariates.
 """
 
 from tsforecast.baselines.estimators import (

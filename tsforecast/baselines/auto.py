@@ -123,11 +123,21 @@ def _lag_polynomial(coefficients, step):
     return polynomial
 
 
-def _arma_polynomials(params, order):
-    """Expanded ``phi(B) Phi(B^m)`` (AR, as 1 - ...) and ``theta(B) Theta(B^m)`` (MA, as 1 + ...)."""
+def _constrained(params, order):
+    """The constrained ``(ar, ma, sar, sma)`` coefficients of the unconstrained ``params``.
+
+    They are the coefficients of ``1 - ar_1 B - ...`` (and ``1 - ma_1 B - ...``): all four
+    polynomials are stationary.
+    """
     p, q, P, Q, m = order
     parts = np.split(np.asarray(params, dtype=np.float64), np.cumsum([p, q, P]))
-    ar, ma, sar, sma = (constrain_stationary_univariate(x) if len(x) else x for x in parts)
+    return tuple(constrain_stationary_univariate(x) if len(x) else x for x in parts)
+
+
+def _arma_polynomials(params, order):
+    """Expanded ``phi(B) Phi(B^m)`` (AR, as 1 - ...) and ``theta(B) Theta(B^m)`` (MA, as 1 + ...)."""
+    m = order[-1]
+    ar, ma, sar, sma = _constrained(params, order)
     ar_poly = np.convolve(_lag_polynomial(-ar, 1), _lag_polynomial(-sar, m))
     ma_poly = np.convolve(_lag_polynomial(-ma, 1), _lag_polynomial(-sma, m))  # invertible: MA = -AR map
     return ar_poly, ma_poly
@@ -139,8 +149,12 @@ def _css_residuals(w, ar_poly, ma_poly, ncond):
     return recursive_filter(x, -ma_poly[1:]) if len(ma_poly) > 1 else x
 
 
-def _fit_arima_order(z, order, ncond, has_mean, start=None):
-    """CSS fit of one ARMA order to the demeaned, differenced series; returns (params, AICc)."""
+def _fit_arima_order(z, order, ncond, n_fixed, start=None):
+    """CSS fit of one ARMA order to the centred, differenced series; returns (params, AICc).
+
+    ``n_fixed`` counts the parameters estimated before the search (the mean, the regression
+    coefficients), which AICc charges every candidate alike.
+    """
     k = sum(order[:4])
     model = _ConditionalSumOfSquares(z, order, ncond)
     params = np.zeros(k) if start is None else np.asarray(start, dtype=np.float64)
@@ -155,19 +169,22 @@ def _fit_arima_order(z, order, ncond, has_mean, start=None):
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
         logger.debug("ARMA%s failed: %s", order, error)
         return None, np.inf
-    return params, _aicc(loglik, len(z) - ncond, k + has_mean + 1)
+    return params, _aicc(loglik, len(z) - ncond, k + n_fixed + 1)
 
 
-def _fit_auto_arima(y, season_length=1):
-    m = season_length
-    seasonal = m > 1 and seasonality_test(y, m)  # then one seasonal difference
+def _choose_differences(y, m):
+    """``(seasonal, d, D)``: ``D = 1`` when the M4 test finds ``y`` seasonal, then ``d <= 2`` by KPSS."""
+    seasonal = m > 1 and seasonality_test(y, m)
     D = int(seasonal)
-    d = n_differences(difference(y, 0, D, m))
-    w = difference(y, d, D, m)
-    has_mean = d + D <= 1  # a mean, or a drift after one difference; none after two
-    mean = float(w.mean()) if has_mean else 0.0
-    z = w - mean
-    ncond = 2 + (m if seasonal else 0)  # one conditioning for all candidates keeps AICc comparable
+    return seasonal, n_differences(difference(y, 0, D, m)), D
+
+
+def _search_orders(z, m, seasonal, ncond, n_fixed):
+    """The ARMA orders of the centred, differenced series ``z`` with the lowest AICc, by CSS.
+
+    Returns ``((p, q, P, Q), params, aicc)``: ``((0, 0, 0, 0), [], nan)`` when ``z`` is constant,
+    too short, or no order could be fitted (the last logged as a warning).
+    """
     fits = {}
     if np.ptp(z) > 0 and len(z) - ncond >= 10:
         # Stepwise in the spirit of auto.arima: the non-seasonal orders under a seasonal MA(1) (the
@@ -175,21 +192,37 @@ def _fit_auto_arima(y, season_length=1):
         base = (0, 1) if seasonal else (0, 0)
         for p in range(3):
             for q in range(3):
-                fits[(p, q, *base)] = _fit_arima_order(z, (p, q, *base, m), ncond, has_mean)
+                fits[(p, q, *base)] = _fit_arima_order(z, (p, q, *base, m), ncond, n_fixed)
         if seasonal:
             (p, q, _, _), (params, _) = min(fits.items(), key=lambda item: item[1][1])
             arma, sma = (params[: p + q], params[p + q :]) if params is not None else (np.zeros(p + q), [0.0])
             for P, Q, start in ((0, 0, arma), (1, 0, np.r_[arma, 0.0]), (1, 1, np.r_[arma, 0.0, sma])):
-                fits[(p, q, P, Q)] = _fit_arima_order(z, (p, q, P, Q, m), ncond, has_mean, start)
+                fits[(p, q, P, Q)] = _fit_arima_order(z, (p, q, P, Q, m), ncond, n_fixed, start)
     finite = {key: value for key, value in fits.items() if np.isfinite(value[1])}
     if finite:
-        (p, q, P, Q), (params, aicc) = min(finite.items(), key=lambda item: item[1][1])
-    else:
-        if fits:
-            logger.warning("AutoARIMA: no ARMA order could be fitted; using ARIMA(0,%d,0).", d)
-        (p, q, P, Q), params, aicc = (0, 0, 0, 0), np.zeros(0), np.nan
+        orders, (params, aicc) = min(finite.items(), key=lambda item: item[1][1])
+        return orders, params, aicc
+    if fits:
+        logger.warning("AutoARIMA: no ARMA order could be fitted; using white-noise errors (p = q = 0).")
+    return (0, 0, 0, 0), np.zeros(0), np.nan
+
+
+def _arima_form(orders, d, D, m, seasonal):
+    p, q, P, Q = orders
+    return f"ARIMA({p},{d},{q})" + (f"({P},{D},{Q})[{m}]" if seasonal else "")
+
+
+def _fit_auto_arima(y, season_length=1):
+    m = season_length
+    seasonal, d, D = _choose_differences(y, m)
+    w = difference(y, d, D, m)
+    has_mean = d + D <= 1  # a mean, or a drift after one difference; none after two
+    mean = float(w.mean()) if has_mean else 0.0
+    z = w - mean
+    ncond = 2 + (m if seasonal else 0)  # one conditioning for all candidates keeps AICc comparable
+    (p, q, P, Q), params, aicc = _search_orders(z, m, seasonal, ncond, has_mean)
     return {
-        "form": f"ARIMA({p},{d},{q})" + (f"({P},{D},{Q})[{m}]" if seasonal else ""),
+        "form": _arima_form((p, q, P, Q), d, D, m, seasonal),
         "order": (p, q, P, Q, m), "d": d, "D": D, "mean": mean, "params": params, "ncond": ncond,
         "aicc": aicc,
     }  # fmt: skip

@@ -11,6 +11,8 @@ from tqdm.auto import tqdm
 
 from tsforecast.base import BaseForecaster
 from tsforecast.baselines.functions import _METHODS
+from tsforecast.baselines.regression import series_regressors
+from tsforecast.exceptions import InvalidParameterError
 
 # Below this estimated sequential time, starting worker processes costs more than it saves.
 _MIN_PARALLEL_SECONDS = 2.0
@@ -40,23 +42,35 @@ _JOBS = {
 
 
 class _LocalModel:
-    """Mixin of the estimators below: one small model per series, forecasts from its state."""
+    """Mixin of the estimators below: one small model per series, forecasts from its state.
+
+    ``covariates`` reach the hooks only for a class that takes them (AutoARIMA): each series' fit
+    step then gets its regressors at the history's time stamps, its forecast step those of the
+    history and the horizon.
+    """
 
     _method = ""  # key of _METHODS
     _seconds_per_point = 0.0  # rough fitting cost, to decide whether worker processes pay off
 
-    def _fit(self, panel):
-        self.states_ = self._fit_states(panel)
+    def _fit(self, panel, covariates=None):
+        self.states_ = self._fit_states(panel, covariates)
 
-    def _predict(self, panel, horizon, is_training_history):
-        states = self.states_ if is_training_history else self._fit_states(panel)
+    def _predict(self, panel, horizon, is_training_history, covariates=None):
+        states = self.states_ if is_training_history else self._fit_states(panel, covariates)
         forecast = _METHODS[self._method][1]
-        return np.vstack([forecast(state, y, horizon) for state, y in zip(states, panel.values, strict=True)])
+        designs = [r[:1] for r in series_regressors(covariates, panel.n_series)]  # history + horizon rows
+        pairs = zip(states, panel.values, designs, strict=True)
+        return np.vstack([forecast(state, y, horizon, *x) for state, y, x in pairs])
 
-    def _fit_states(self, panel):
+    def _fit_states(self, panel, covariates=None):
         season_length = getattr(self, "season_length", 1)
-        seconds = self._seconds_per_point * panel.lengths.sum()
-        tasks = [(y, season_length) for y in panel.values]
+        regressors = series_regressors(covariates, panel.n_series)
+        # With regressors, SARIMAX's exact likelihood costs about five times the CSS search.
+        seconds = self._seconds_per_point * panel.lengths.sum() * (5.0 if any(regressors) else 1.0)
+        tasks = [  # (y, m) or, with regressors, (y, m, design at the history's time stamps, names)
+            (y, season_length, *((r[0][: len(y)], r[1]) if r else ()))
+            for y, r in zip(panel.values, regressors, strict=True)
+        ]
         return _map(_METHODS[self._method][0], tasks, self.n_jobs, self.verbose, seconds, type(self).__name__)
 
 
@@ -355,8 +369,26 @@ class AutoETS(_SeasonalModel, BaseForecaster):
     _min_points = 10
 
 
+_COVARIATES = {
+    name: [list, tuple, None]
+    for name in ("future_covariates", "past_covariates", "static_covariates", "categorical_covariates")
+}
+
+
 class AutoARIMA(_SeasonalModel, BaseForecaster):
-    """Seasonal ARIMA per series, its orders chosen by AICc (:func:`auto_arima`).
+    """Seasonal ARIMA per series, its orders chosen by AICc (:func:`auto_arima`), with regressors.
+
+    With future-known covariates it is regression with ARIMA errors (R's ``auto.arima(xreg=)``).
+    Without covariates the orders and coefficients come from conditional sums of squares. With
+    ``future_covariates``, each series is ``y_t = x_t' beta + u_t`` with ARIMA errors ``u_t``: the
+    differences are chosen on the residuals of the regression of ``y`` on ``x``, the order search
+    runs on the residuals of the differenced regression, and the chosen orders are fitted jointly
+    with ``beta`` by statsmodels' ``SARIMAX`` (maximum likelihood). A categorical covariate enters as
+    one 0/1 column per category but the first. A regressor that does not vary over a series'
+    history, or is a linear combination of the constant and the regressors before it (after
+    differencing), is dropped for that series (logged at DEBUG level)
+    (:mod:`tsforecast.baselines.regression`). ``predict`` needs ``X`` for the ``horizon`` steps
+    after each history; ``predict(y=..., X=...)`` refits on the new history, as without covariates.
 
     Parameters
     ----------
@@ -369,13 +401,28 @@ class AutoARIMA(_SeasonalModel, BaseForecaster):
         process, where start-up would dominate.
     verbose : bool or int, default False
         Show a progress bar while fitting.
+    future_covariates : list of str, default None
+        Columns of ``X`` known over the forecast period too (a published load forecast, a planned
+        price, calendar dummies): the regressors.
+    categorical_covariates : list of str, default None
+        Those of ``future_covariates`` that hold categories (one-hot encoded).
+    past_covariates, static_covariates : None
+        Not supported, and refused with an :class:`~tsforecast.exceptions.InvalidParameterError`:
+        past-observed covariates have no values over the horizon for a regression to use, and a
+        static covariate is constant within a series, where it cannot be told from the mean. The
+        recurrent forecasters take both.
 
     Attributes
     ----------
     states_ : list of dict
         Per series: the chosen ``form`` (e.g. ``"ARIMA(1,0,1)(0,1,1)[24]"``), ``order``
-        ``(p, q, P, Q, m)``, the differences ``d`` and ``D``, the ``mean`` of the differenced series,
-        the unconstrained CSS ``params``, ``ncond`` and ``aicc``.
+        ``(p, q, P, Q, m)``, the differences ``d`` and ``D``, and the ``aicc``. Without regressors:
+        the ``mean`` of the differenced series, the unconstrained CSS ``params`` and ``ncond``. With
+        them (``form`` ``"Regression with ARIMA(...) errors"``): ``coef`` (regressor name ->
+        coefficient, in the units of ``y`` per unit of the regressor), the indices of the regressor
+        ``columns`` kept, SARIMAX's ``params`` and whether its optimiser ``converged``.
+    covariate_categories_ : dict or None
+        The categories of each categorical covariate seen at ``fit`` (None without covariates).
 
     Examples
     --------
@@ -383,8 +430,70 @@ class AutoARIMA(_SeasonalModel, BaseForecaster):
     >>> y = pd.Series(np.cumsum(np.random.default_rng(0).normal(size=60)))
     >>> AutoARIMA(horizon=3).fit(y).states_[0]["form"]
     'ARIMA(1,1,0)'
+
+    With a future-known covariate: ``X`` covers the history at ``fit``, and the horizon too at
+    ``predict`` (one frame may hold both).
+
+    >>> rng = np.random.default_rng(0)
+    >>> ds = pd.date_range("2024-01-01", periods=130, freq="D")
+    >>> X = pd.DataFrame({"price": rng.normal(10.0, 1.0, 130)}, index=ds)
+    >>> noise = rng.normal(0.0, 0.5, 120)
+    >>> sales = pd.Series(50.0 - 3.0 * X["price"].iloc[:120].to_numpy() + noise, index=ds[:120])
+    >>> model = AutoARIMA(horizon=10, future_covariates=["price"]).fit(sales, X=X)
+    >>> round(model.states_[0]["coef"]["price"], 1)
+    -2.9
+    >>> model.predict(X=X).index[0]
+    Timestamp('2024-04-30 00:00:00')
     """
 
+    _parameter_constraints = {**_SeasonalModel._parameter_constraints, **_COVARIATES}
+    _takes_covariates = True
     _method = "auto_arima"
     _seconds_per_point = 0.0005
     _min_points = 10
+
+    def __init__(
+        self,
+        horizon=1,
+        season_length=1,
+        n_jobs=None,
+        verbose=False,
+        future_covariates=None,
+        categorical_covariates=None,
+        past_covariates=None,
+        static_covariates=None,
+    ):
+        self.horizon = horizon
+        self.season_length = season_length
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.future_covariates = future_covariates
+        self.categorical_covariates = categorical_covariates
+        self.past_covariates = past_covariates
+        self.static_covariates = static_covariates
+
+    def check_params(self) -> None:
+        """Validate the parameters (:meth:`BaseForecaster.check_params`), refusing past and static covariates.
+
+        Raises
+        ------
+        InvalidParameterError
+            Naming the parameter, the allowed values and the value received.
+        """
+        super().check_params()
+        if self.past_covariates:
+            raise InvalidParameterError(
+                f"AutoARIMA takes future-known covariates only; got past_covariates="
+                f"{list(self.past_covariates)}. A regression needs its regressors over the forecast "
+                "horizon, where past-observed covariates have no values. Declare them in "
+                "future_covariates if they are known for the forecast period, or use a recurrent "
+                "forecaster (LSTMForecaster, GRUForecaster), which takes past covariates."
+            )
+        if self.static_covariates:
+            raise InvalidParameterError(
+                f"AutoARIMA takes no static covariates; got static_covariates="
+                f"{list(self.static_covariates)}. It fits one model per series, where a value constant "
+                "within the series cannot be told from the mean. Leave them out, or use a recurrent "
+                "forecaster (LSTMForecaster, GRUForecaster), which learns across series from them."
+            )
+        self.covariate_roles()  # names are strings, each with one role

@@ -6,7 +6,8 @@ from functools import partial
 
 import numpy as np
 
-from tsforecast.baselines.auto import _fit_auto_arima, _fit_auto_ets, _forecast_arima, _forecast_ets
+from tsforecast.baselines.auto import _fit_auto_ets, _forecast_ets
+from tsforecast.baselines.regression import fit_regression_arima, forecast_regression_arima
 from tsforecast.baselines.smoothing import (
     _fit_adjusted,
     _fit_last,
@@ -15,6 +16,7 @@ from tsforecast.baselines.smoothing import (
     _forecast_last,
     _forecast_theta,
 )
+from tsforecast.exceptions import InvalidInputError
 
 # Sums of squares overflow float64 beyond about 1e154 and lose every digit below about 1e-154: a
 # series whose largest magnitude lies outside [2**-500, 2**500] is fitted divided by a power of two
@@ -38,21 +40,22 @@ def _magnitude_safe(fit, forecast):
     """``(fit, forecast)`` that work on any finite float64 series (see :data:`_SAFE_EXPONENTS`).
 
     A rescaled series' state keeps the model's numbers in units of ``y / scale`` and records
-    ``scale``; every other state is the model's own.
+    ``scale``; every other state is the model's own. Extra arguments (AutoARIMA's regressors) pass
+    through unchanged: only ``y`` is rescaled.
     """
 
-    def safe_fit(y, season_length=1):
+    def safe_fit(y, season_length=1, *regressors):
         scale = _power_of_two_scale(y)
         if scale == 1.0:
-            return fit(y, season_length)
-        return {**fit(y / scale, season_length), "scale": scale}
+            return fit(y, season_length, *regressors)
+        return {**fit(y / scale, season_length, *regressors), "scale": scale}
 
-    def safe_forecast(state, y, h):
+    def safe_forecast(state, y, h, *regressors):
         scale = state.get("scale", 1.0)
         if scale == 1.0:
-            return forecast(state, y, h)
+            return forecast(state, y, h, *regressors)
         with np.errstate(over="ignore"):  # a forecast beyond float64's range is refused by predict
-            return forecast(state, y / scale, h) * scale
+            return forecast(state, y / scale, h, *regressors) * scale
 
     return safe_fit, safe_forecast
 
@@ -68,7 +71,7 @@ _METHODS = {
         "damped": (partial(_fit_adjusted, trend=True, damped=True), _forecast_adjusted),
         "theta": (_fit_theta, _forecast_theta),
         "auto_ets": (_fit_auto_ets, _forecast_ets),
-        "auto_arima": (_fit_auto_arima, _forecast_arima),
+        "auto_arima": (fit_regression_arima, forecast_regression_arima),
     }.items()
 }
 
@@ -281,14 +284,20 @@ def auto_ets(y, h, season_length=1):
     return _run("auto_ets", y, h, season_length)
 
 
-def auto_arima(y, h, season_length=1):
-    """ARIMA with orders chosen by AICc from a small stepwise grid.
+def auto_arima(y, h, season_length=1, X=None):
+    """ARIMA with orders chosen by AICc from a small stepwise grid; with ``X``, regression with ARIMA errors.
 
     ``D = 1`` when the series is seasonal by the M4 90% test, ``d <= 2`` by KPSS tests at 5%; then
     ``(p, q) <= (2, 2)`` under a seasonal MA(1), and for the best ``(p, q)`` the seasonal forms
     ``(P, Q)`` in ``{(0, 0), (1, 0), (1, 1)}``; a mean (drift) when ``d + D <= 1``. Estimates are
     conditional sums of squares (R's ``arima(method="CSS")``, which ``auto.arima`` uses to search
     long or high-frequency series): statsmodels' exact likelihood costs seconds per fit at m = 24.
+
+    Given regressors ``X`` (R's ``auto.arima(xreg=)``), the differences are chosen on the residuals
+    of the regression of ``y`` on ``X``, the search runs on the residuals of the differenced
+    regression, and the chosen orders are fitted jointly with the regression coefficients by
+    statsmodels' ``SARIMAX`` (maximum likelihood); regressors constant or collinear over the history
+    are dropped (:mod:`tsforecast.baselines.regression`).
 
     Parameters
     ----------
@@ -298,6 +307,9 @@ def auto_arima(y, h, season_length=1):
         Forecast horizon.
     season_length : int, default 1
         Seasonal period ``m``; 1 for none.
+    X : array-like of shape (n + h, k), optional
+        Numeric regressors known over the horizon: their values at the ``n`` time stamps of ``y``,
+        then at the ``h`` steps forecast.
 
     Returns
     -------
@@ -308,5 +320,20 @@ def auto_arima(y, h, season_length=1):
     >>> y = np.cumsum(np.random.default_rng(0).normal(size=60))
     >>> bool(np.all(np.isfinite(auto_arima(y, 5))))
     True
+    >>> x = np.random.default_rng(1).normal(size=(65, 1))
+    >>> forecast = auto_arima(y + 3.0 * x[:60, 0], 5, X=x)
+    >>> bool(np.corrcoef(forecast - forecast.mean(), x[60:, 0])[0, 1] > 0.9)
+    True
     """
-    return _run("auto_arima", y, h, season_length)
+    if X is None:
+        return _run("auto_arima", y, h, season_length)
+    fit, forecast = _METHODS["auto_arima"]
+    y = np.asarray(y, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    X = X[:, None] if X.ndim == 1 else X
+    if X.ndim != 2 or len(X) != len(y) + h:
+        raise InvalidInputError(
+            f"X must have one row per time stamp of y and per step forecast: {len(y)} + {h} = "
+            f"{len(y) + h} rows; got shape {X.shape}."
+        )
+    return forecast(fit(y, season_length, X[: len(y)]), y, h, X)
