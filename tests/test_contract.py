@@ -197,7 +197,7 @@ def test_predict_from_new_history(forecaster):
 
 
 def test_exogenous_x_is_rejected_with_a_clear_message(forecaster):
-    with pytest.raises(InvalidInputError, match="does not use exogenous regressors"):
+    with pytest.raises(InvalidInputError, match="does not use exogenous regressors|declares no covariate"):
         forecaster.fit(seasonal_panel(), X=np.ones((10, 2)))
 
 

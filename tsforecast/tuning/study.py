@@ -10,7 +10,6 @@ from sklearn.base import clone
 
 from tsforecast.backtesting import backtest, compare
 from tsforecast.data import Columns, to_panel
-from tsforecast.data.covariates import align_covariates
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrainingError
 from tsforecast.registry import baseline_names, entry, estimator_class
 from tsforecast.tuning import storage as storages
@@ -24,7 +23,7 @@ from tsforecast.tuning.space import (
     default_search_space,
     describe,
 )
-from tsforecast.tuning.validation import Validation, check_metric, longest_stream, scores_of
+from tsforecast.tuning.validation import Validation, check_covariates, check_metric, longest_stream, scores_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -187,8 +186,7 @@ def tune(
     season = params.get("season_length")
     if recurrent and season == "auto":  # the estimator resolves its own season from the data
         season = estimator.feature_spec(panel).season_length
-    if X is not None or estimator.covariate_roles():  # before any study is opened
-        align_covariates(X, panel, _declared(estimator, X), columns=columns)
+    check_covariates(estimator, X, panel, columns)  # before any study is opened
     validation = Validation.coerce(validation).resolve(params.get("horizon"), season)
     n_trials = _check_budget(n_trials, timeout)
     fixed = _fixed_params(params, validation, random_state)
@@ -348,17 +346,6 @@ def _baselines(baselines, validation: Validation) -> dict:
             raise InvalidParameterError(f"baseline name {name!r} is taken; pass a mapping of distinct names.")
         resolved[name] = baseline
     return resolved
-
-
-def _declared(estimator, X):
-    """The estimator's covariate roles; X given to one that declares none is an error, as in ``fit``."""
-    roles = estimator.covariate_roles()
-    if not roles:
-        raise InvalidInputError(
-            f"{type(estimator).__name__} got X but declares no covariate: name its columns in "
-            "future_covariates, past_covariates or static_covariates."
-        )
-    return roles
 
 
 def _score_baselines(prototypes: dict, y, validation: Validation, verbose, active, fit_params):

@@ -10,7 +10,8 @@ from numbers import Integral
 
 import numpy as np
 
-from tsforecast.exceptions import InvalidParameterError
+from tsforecast.data.covariates import align_covariates
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 from tsforecast.metrics import owa
 
 METRICS = ("smape", "mase", "mae", "rmse", "owa")
@@ -134,3 +135,23 @@ def fingerprint(panel) -> str:
 def longest_stream(history, context: int, validation_size: int = 0) -> int:
     """The most TBPTT steps a recurrent forecaster with a ``context``-step context can use in ``history``."""
     return int(history.lengths.max()) - context - 1 - int(validation_size or 0)
+
+
+def check_covariates(estimator, X, panel, columns) -> None:
+    """``X`` against the covariates ``estimator`` declares, as its ``fit`` would check them.
+
+    Raises
+    ------
+    InvalidInputError
+        X given to an estimator that declares no covariate, or X missing, misaligned or not finite
+        (the message names the series, the column and the time stamp).
+    """
+    roles = estimator.covariate_roles()
+    if X is None and not roles:
+        return
+    if not roles:
+        raise InvalidInputError(
+            f"{type(estimator).__name__} got X but declares no covariate: name its columns in "
+            "future_covariates, past_covariates or static_covariates."
+        )
+    align_covariates(X, panel, roles, columns=columns)
