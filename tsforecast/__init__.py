@@ -27,6 +27,8 @@ _LAZY = {
     "RNNForecaster": "tsforecast.nn.estimators",
     "load": "tsforecast.nn.estimators",
     "tune": "tsforecast.tuning",
+    "takes_covariates": "tsforecast.base",
+    "calendar_covariates": "tsforecast.data.calendar",
 }
 _MODULES = {
     name: f"tsforecast.{name}"
