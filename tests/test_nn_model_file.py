@@ -45,7 +45,8 @@ def test_the_checksum_follows_its_documented_rule(fitted, saved, tmp_path):
     stored, computed = stored_and_computed_digest(saved)
     assert stored == computed
     document, tensors = read_model_file(saved)
-    assert document["format_version"] == FORMAT_VERSION == 4
+    # A model without covariates is written in format 4 (older versions read it); 5 adds covariates.
+    assert document["format_version"] == 4 and FORMAT_VERSION == 5
     again = write_model_file(tmp_path / "again.safetensors", document, tensors)  # sealed by the helper
     pd.testing.assert_frame_equal(load(again).predict(), fitted.predict())
 
@@ -123,8 +124,8 @@ def test_older_formats_load_with_a_warning_and_are_schema_checked(fitted, saved,
     ):
         loaded = load(old)
     pd.testing.assert_frame_equal(loaded.predict(), fitted.predict())
-    loaded.save(old)  # re-saving upgrades it
-    assert read_model_file(old)[0]["format_version"] == FORMAT_VERSION
+    loaded.save(old)  # re-saving upgrades it (to format 4: the model has no covariates)
+    assert read_model_file(old)[0]["format_version"] == 4
 
     def mog(document, tensors):
         as_legacy(document, tensors, fmt)

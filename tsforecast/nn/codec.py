@@ -9,7 +9,9 @@ the device (:func:`~tsforecast.nn.streams.build_streams`). Every path back goes 
 sorted across quantile levels (no crossing), then the inverse of the per-series scaler.
 
 A codec is fitted once per ``fit``: the scaler on the training parts, then the global feature and
-target scales on the encoded training streams (:meth:`PanelCodec.fit_scales`).
+target scales on the encoded training streams (:meth:`PanelCodec.fit_scales`). A model with
+covariates carries a :class:`~tsforecast.nn.covariates.CovariateCodec` too, fitted on the same
+training parts, and :meth:`PanelCodec.encode` lays the covariates out with the targets.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from tsforecast.data.covariates import Covariates
+from tsforecast.nn.covariates import CovariateCodec, check_roles
 from tsforecast.nn.streams import FeatureSpec, Scales, Streams, build_streams, feature_moments, series_arrays
 from tsforecast.scaling import SeriesScaler
 from tsforecast.windowing import plan_streams
@@ -61,22 +65,31 @@ class PanelCodec:
         The training series, in the scaler's row order.
     scales : Scales
         Global feature and target divisors on the device (identity until :meth:`fit_scales`).
+    covariates : CovariateCodec, optional
+        The covariates' scaling and layout (None: a model without covariates).
     """
 
     spec: FeatureSpec
     scaler: SeriesScaler
     ids: list
     scales: Scales
+    covariates: CovariateCodec | None = None
     _rows: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self._rows = {sid: row for row, sid in enumerate(self.ids)}
 
     @classmethod
-    def fit(cls, spec: FeatureSpec, kind: str, values: list, ids: list, device) -> PanelCodec:
-        """Fit the per-series scaler of ``kind`` on the training ``values``; feature scales are identity."""
+    def fit(
+        cls, spec: FeatureSpec, kind: str, values: list, ids: list, device, covariates=None
+    ) -> PanelCodec:
+        """A codec with the per-series scaler of ``kind`` fitted on the training ``values``.
+
+        Feature scales are identity (until :meth:`fit_scales`); ``covariates`` is the
+        :class:`CovariateCodec` fitted on the same training parts, if any.
+        """
         scaler = SeriesScaler(kind).fit(values, names=ids)
-        return cls(spec, scaler, list(ids), Scales.identity(spec, device))
+        return cls(spec, scaler, list(ids), Scales.identity(spec, device), covariates)
 
     @property
     def device(self) -> torch.device:
@@ -86,7 +99,7 @@ class PanelCodec:
     def to(self, device) -> PanelCodec:
         """The same codec with its scales on ``device``."""
         scales = Scales(self.scales.features.to(device), self.scales.target.to(device))
-        return PanelCodec(self.spec, self.scaler, self.ids, scales)
+        return PanelCodec(self.spec, self.scaler, self.ids, scales, self.covariates)
 
     def fit_scales(self, encoded: Encoded, chunk: int, batch_size: int) -> None:
         """Set the global feature and target scales from the encoded training streams."""
@@ -115,6 +128,7 @@ class PanelCodec:
         cut: tuple | None = None,
         holdout: int = 0,
         keep_last: int | None = None,
+        covariates: Covariates | None = None,
     ) -> Encoded:
         """Scale ``values`` and lay them out as device streams padded to whole ``chunk`` s.
 
@@ -136,6 +150,10 @@ class PanelCodec:
         keep_last : int, optional
             Run only the last ``keep_last`` steps of each series (windows-trained models forecast from
             their last window, from a zero state, as they were trained).
+        covariates : Covariates, optional
+            Aligned with the series (required when the codec has covariates). Each series takes its
+            rows up to its last value (training: nothing after the cut), plus the future-known rows of
+            the horizon when ``forecast``.
         """
         spec = self.spec
         scaler = self.scaler_for(ids, values) if scaler is None else scaler
@@ -143,13 +161,21 @@ class PanelCodec:
         arrays = [
             series_arrays(v, spec.season_length, target_from=len(v) - holdout if holdout else 0) for v in z
         ]
+        starts = [0] * len(values)
         if keep_last is not None:
+            starts = [max(len(v) - spec.context - keep_last, 0) for v in values]
             arrays = [tuple(part[-(spec.context + keep_last) :] for part in a) for a in arrays]
         n_steps = (
             np.array([len(a[0]) for a in arrays], dtype=np.int64) - spec.context - (0 if forecast else 1)
         )
         plan = plan_streams(n_steps, *(cut or (None, 0)))
-        streams = build_streams(arrays, plan, spec, chunk, self.device)
+        rows, ahead = None, None
+        check_roles(self.covariates, covariates)
+        if self.covariates is not None:
+            ends = [len(v) + (spec.horizon if forecast else 0) for v in values]
+            rows = self.covariates.transform(covariates, ends, starts)  # (rows, n_covariates) per series
+            ahead = self.covariates.ahead_columns()
+        streams = build_streams(arrays, plan, spec, chunk, self.device, rows, ahead)
         return Encoded(streams, [a[0] for a in arrays], scaler)
 
     def base(self, filled: list, times: np.ndarray | None = None) -> np.ndarray:

@@ -18,6 +18,11 @@ network on classic sliding windows of ``lookback`` steps instead.
 
 Forecasts run the network over the whole history of every series (no truncation), all series in one
 batched pass, and read the outputs at the last step.
+
+Covariates (``X``, with the columns named by ``future_covariates``, ``past_covariates`` and
+``static_covariates``) enter the recurrent input at every step, beside the target features; the
+head's forecast for ``t+k`` also sees the future-known covariates of ``t+1 .. t+k``
+(:mod:`tsforecast.nn.covariates`, :mod:`tsforecast.nn.modules`).
 """
 
 from __future__ import annotations
@@ -115,6 +120,29 @@ _PARAMETERS_DOC = """
         Seeds initialisation, dropout and batch order (same seed on CPU: same forecasts).
     verbose : bool, default=False
         A progress bar with the loss, validation loss and gradient norm.
+    future_covariates : list of str, optional
+        Columns of ``X`` known for the forecast period too (a published load forecast, a planned
+        price, a promotion): the value at ``t`` enters the recurrent input at step ``t``, and the
+        forecast for ``t+k`` sees those of ``t+1 .. t+k`` (never later ones). ``fit`` needs them at
+        every time stamp of the history, ``predict`` also at the ``horizon`` steps after it.
+    past_covariates : list of str, optional
+        Columns of ``X`` observed only up to the forecast origin (yesterday's temperature); they enter
+        the recurrent input at every step of the history, and rows after it are never read.
+    static_covariates : list of str, optional
+        One value per series (``X`` per series, with the id column); they enter the recurrent input at
+        every step.
+    categorical_covariates : list of str, optional
+        Those of the columns above that hold categories: each is embedded (a learned vector per
+        category, up to 16 wide); a category not seen at ``fit`` is an error at ``predict``. The other
+        covariates must be numeric: they are standardised per column, with one mean and standard
+        deviation over all series, computed on the training part only (before ``validation_size``).
+    calendar_features : list of str or "auto", optional
+        Calendar features built from the time stamps as future-known covariates, without ``X``
+        (:func:`tsforecast.data.calendar.calendar_covariates`: hour of day, day of week, day of year
+        as sine/cosine pairs; "auto": those that vary at the data's frequency).
+    holidays : str or (str, str), optional
+        A country (and subdivision) whose public holidays become a future-known ``holiday`` column
+        (needs the ``holidays`` package: ``pip install tsforecast[calendar]``).
 
     Attributes
     ----------
@@ -132,6 +160,8 @@ _PARAMETERS_DOC = """
     device_ : torch.device
     training_panel_ : Panel
         The training panel (``predict()`` without ``y`` continues it).
+    covariate_categories_ : dict or None
+        The categories of each categorical covariate, in code order (None without covariates).
 
     Parameters that have no effect with the others (``dropout`` with one layer, ``lookback`` under
     TBPTT, ``stream_length`` under windows, ``patience`` without a validation tail, ...) raise a
@@ -158,6 +188,13 @@ def _example(name: str) -> str:
     >>> model = {name}(horizon=6, season_length=12, hidden_size=8, max_epochs=2, tbptt_steps=24,
     ...                random_state=0).fit(y)
     >>> model.predict().shape
+    (6,)
+
+    With a future-known covariate (``X`` covers the history and the horizon):
+
+    >>> stamps = pd.date_range("2024-01-01", periods=126, freq="h")
+    >>> X = pd.DataFrame({{"price": np.cos(np.arange(126) / 3)}}, index=stamps)
+    >>> model.set_params(future_covariates=["price"]).fit(y, X=X).predict(X=X).shape
     (6,)
 """
 

@@ -6,7 +6,8 @@ encodes them as device streams; :func:`~tsforecast.nn.training.fit_network` walk
 (TBPTT chunks, or sliding windows) for a number of epochs fixed before training starts; the fitted
 state is set through :meth:`RecurrentForecaster.set_fitted_state`, the one door that model loading
 uses too. A forecast encodes the history with the same codec, runs the network over it and decodes
-the outputs at each series' last step.
+the outputs at each series' last step. Covariates (``X``) follow the targets through the same codec
+(:mod:`tsforecast.nn.covariates`).
 """
 
 from __future__ import annotations
@@ -14,29 +15,31 @@ from __future__ import annotations
 import copy
 import inspect
 import warnings
-from dataclasses import astuple
-from numbers import Integral, Real
+from dataclasses import astuple, replace
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from tsforecast.base import BaseForecaster
 from tsforecast.data import Panel, check_min_length
+from tsforecast.data.covariates import Covariates
 from tsforecast.data.frequency import long_season_for, seasonal_periods
 from tsforecast.data.labels import series_label
 from tsforecast.epochs import history_frame
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
 from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec
+from tsforecast.nn.covariates import CovariateCodec
 from tsforecast.nn.device import autocast_for, resolve_device
 from tsforecast.nn.divergence import check_forecast_range, check_forecasts
 from tsforecast.nn.modules import NetworkConfig
+from tsforecast.nn.parameters import PARAMETER_CONSTRAINTS, quantile_levels
 from tsforecast.nn.persistence import save
 from tsforecast.nn.state import FittedState
 from tsforecast.nn.streams import FeatureSpec, TBPTTSource, WindowSource, run_streams
 from tsforecast.nn.training import LoopConfig, fit_network, quantile_loss
-from tsforecast.scaling import SCALERS, resolve_kind
+from tsforecast.scaling import resolve_kind
 
 __all__ = [
     "RecurrentForecaster",
@@ -47,46 +50,13 @@ __all__ = [
 PREDICT_BATCH = 4096  # series per forward pass at prediction (bounds activation memory)
 
 
-def _positive(kind, closed="left"):
-    return Interval(kind, 1 if kind is Integral else 0, None, closed=closed)
-
-
 class RecurrentForecaster(BaseForecaster):
     """Base class of the global recurrent forecasters; the subclass names the cell (``_cell``)."""
 
     _cell = "lstm"
+    _takes_covariates = True
     _missing_policy = "keep"  # interior NaN reach the model and are masked out of the loss
-    _parameter_constraints: dict = {
-        "horizon": [_positive(Integral)],
-        "season_length": [StrOptions({"auto"}), _positive(Integral)],
-        "long_season_length": [StrOptions({"auto"}), None, Interval(Integral, 2, None, closed="left")],
-        "hidden_size": [_positive(Integral)],
-        "num_layers": [_positive(Integral)],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "residual": ["boolean"],
-        "gate_init": [StrOptions({"standard", "chrono"})],
-        "training": [StrOptions({"tbptt", "windows"})],
-        "tbptt_steps": [_positive(Integral)],
-        "lookback": [_positive(Integral)],
-        "stream_length": [StrOptions({"auto"}), None, _positive(Integral)],
-        "warmup_steps": [None, Interval(Integral, 0, None, closed="left")],
-        "scaler": [StrOptions(set(SCALERS))],
-        "quantiles": [None, tuple, list],
-        "clip_norm": [None, _positive(Real, "neither")],
-        "learning_rate": [_positive(Real, "neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [_positive(Integral)],
-        "batch_size": [_positive(Integral)],
-        "validation_size": [Interval(Integral, 0, None, closed="left")],
-        "patience": [None, _positive(Integral)],
-        "max_time": [None, _positive(Real, "neither")],
-        "callbacks": [None, list, tuple],
-        "warm_start": ["boolean"],
-        "device": [str, torch.device],
-        "precision": [StrOptions({"fp32", "bf16"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
+    _parameter_constraints: dict = PARAMETER_CONSTRAINTS
 
     def __init__(
         self,
@@ -119,6 +89,12 @@ class RecurrentForecaster(BaseForecaster):
         precision="fp32",
         random_state=None,
         verbose=False,
+        future_covariates=None,
+        past_covariates=None,
+        static_covariates=None,
+        categorical_covariates=None,
+        calendar_features=None,
+        holidays=None,
     ):
         self.horizon = horizon
         self.season_length = season_length
@@ -149,25 +125,33 @@ class RecurrentForecaster(BaseForecaster):
         self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
+        self.future_covariates, self.past_covariates = future_covariates, past_covariates
+        self.static_covariates, self.categorical_covariates = static_covariates, categorical_covariates
+        self.calendar_features, self.holidays = calendar_features, holidays
 
     # ------------------------------------------------------------------ fit
     def _min_length(self) -> int:
         seasons = [v for v in (self.season_length, self.long_season_length) if isinstance(v, Integral)]
         return max(seasons, default=1) + 1
 
-    def _fit(self, panel: Panel) -> None:
+    def _fit(self, panel: Panel, covariates: Covariates | None = None) -> None:
         device = resolve_device(self.device)
         _warn_inert(self, device)
-        levels = _quantile_levels(self.quantiles)
+        levels = quantile_levels(self.quantiles)
         codec_spec = self.feature_spec(panel)
         train_parts = self._check_lengths(panel, codec_spec)
-        config = self.network_config(codec_spec.n_features, codec_spec.horizon * len(levels))
-        reuse = self._can_warm_start(config, codec_spec)
+        # Covariate statistics from the training rows only (before the validation tail).
+        drivers = covariates and CovariateCodec.fit(covariates, [len(v) for v in train_parts])
+        config = self.network_config(codec_spec.n_features, codec_spec.horizon * len(levels), drivers)
+        reuse = self._can_warm_start(config, codec_spec, drivers)
         kind = self.codec_.scaler.kind if reuse else resolve_kind(self.scaler, train_parts)
-        codec = PanelCodec.fit(codec_spec, kind, train_parts, panel.ids, device)
+        drivers = self.codec_.covariates if reuse else drivers
+        codec = PanelCodec.fit(codec_spec, kind, train_parts, panel.ids, device, drivers)
         chunk = self.tbptt_steps if self.training == "tbptt" else self.lookback
         cut = self._stream_cut() if self.training == "tbptt" else None
-        train = codec.encode(train_parts, panel.ids, chunk, scaler=codec.scaler, cut=cut)
+        train = codec.encode(
+            train_parts, panel.ids, chunk, scaler=codec.scaler, cut=cut, covariates=covariates
+        )
         if reuse:
             codec.scales = self.codec_.to(device).scales
         else:
@@ -186,7 +170,9 @@ class RecurrentForecaster(BaseForecaster):
             loss_fn = quantile_loss(torch.as_tensor(levels, device=device))
             validate = None
             if self.validation_size:
-                held_out = codec.encode(panel.values, panel.ids, chunk, holdout=self.validation_size)
+                held_out = codec.encode(
+                    panel.values, panel.ids, chunk, holdout=self.validation_size, covariates=covariates
+                )
                 validate = lambda: run_streams(  # noqa: E731
                     network, held_out.streams, chunk, PREDICT_BATCH, codec.scales, self._autocast(), loss_fn
                 )
@@ -203,7 +189,7 @@ class RecurrentForecaster(BaseForecaster):
                 )
                 self.history_ = history_frame(history)
                 # The last rule of tsforecast.nn.divergence: forecasts far outside the training range.
-                scaled, forecast, encoded = self._forecast(panel)
+                scaled, forecast, encoded = self._forecast(panel, covariates)
                 unit = float(codec.scales.target)
                 check_forecast_range(scaled, forecast, encoded.filled, panel, unit, self._loop_config())
             except Exception:
@@ -218,12 +204,14 @@ class RecurrentForecaster(BaseForecaster):
         self.quantile_levels_ = tuple(state.quantile_levels)
         self.horizon_ = int(state.horizon)
         self.history_ = state.history
+        drivers = state.codec.covariates
+        self.covariate_categories_ = None if drivers is None else dict(drivers.categories)
         self._set_training_panel(state.panel)
 
     def _clear_fitted_state(self) -> None:
         """Remove what :meth:`set_fitted_state` set, except ``history_`` (it shows what went wrong)."""
         fitted = ("network_", "codec_", "device_", "quantile_levels_", "horizon_", "training_panel_")
-        for name in (*fitted, "n_series_", "freq_"):
+        for name in (*fitted, "covariate_categories_", "n_series_", "freq_"):
             self.__dict__.pop(name, None)
 
     def feature_spec(self, panel: Panel) -> FeatureSpec:
@@ -237,12 +225,12 @@ class RecurrentForecaster(BaseForecaster):
         fits = long and panel.lengths.min() >= 3 * long + self.validation_size
         return FeatureSpec(m, long if fits else 0, self.horizon)
 
-    def network_config(self, n_features: int, n_outputs: int) -> NetworkConfig:
-        """The network these parameters describe, for ``n_features`` inputs and ``n_outputs`` outputs."""
+    def network_config(self, n_features: int, n_outputs: int, covariates=None) -> NetworkConfig:
+        """The network for ``n_features`` inputs, ``n_outputs`` outputs and a ``CovariateCodec``'s inputs."""
         # Chrono spreads the gates' memory over what one gradient can reach: a chunk or a window.
         span = self.tbptt_steps if self.training == "tbptt" else self.lookback
         chrono_span = span if self.gate_init == "chrono" else None
-        return NetworkConfig(
+        config = NetworkConfig(
             self._cell,
             n_features,
             self.hidden_size,
@@ -252,6 +240,9 @@ class RecurrentForecaster(BaseForecaster):
             self.residual,
             chrono_span,
         )
+        if covariates is None:
+            return config
+        return replace(config, **covariates.network_inputs(n_features, self.horizon))
 
     def _check_lengths(self, panel: Panel, spec) -> list:
         extra = self.lookback if self.training == "windows" else 1
@@ -307,12 +298,14 @@ class RecurrentForecaster(BaseForecaster):
 
         return on_epoch
 
-    def _can_warm_start(self, config: NetworkConfig, spec: FeatureSpec) -> bool:
+    def _can_warm_start(self, config: NetworkConfig, spec: FeatureSpec, covariates) -> bool:
         """Whether ``warm_start`` continues the fitted network; warns when it cannot."""
         if not (self.warm_start and hasattr(self, "network_")):
             return False
         old, new = self.network_.config.layout(), config.layout()
         old["spec"], new["spec"] = list(astuple(self.codec_.spec)), list(astuple(spec))
+        old["covariates"] = self.codec_.covariates and self.codec_.covariates.state()
+        new["covariates"] = covariates and covariates.state()
         changed = {k: (old[k], new[k]) for k in new if old[k] != new[k]}
         if changed:
             what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
@@ -330,7 +323,7 @@ class RecurrentForecaster(BaseForecaster):
         return autocast_for(self.device_, self.precision)
 
     # -------------------------------------------------------------- predict
-    def _predict(self, panel: Panel, horizon: int, is_training_history: bool):
+    def _predict(self, panel: Panel, horizon: int, is_training_history: bool, covariates=None):
         if horizon > self.horizon_:
             raise InvalidParameterError(
                 f"horizon={horizon} exceeds the horizon the network was trained for ({self.horizon_}); it "
@@ -339,7 +332,7 @@ class RecurrentForecaster(BaseForecaster):
             )
         context = self.codec_.spec.context
         check_min_length(panel, context + 1, f"{type(self).__name__} (its {context}-step context)")
-        scaled, forecast, encoded = self._forecast(panel)
+        scaled, forecast, encoded = self._forecast(panel, covariates)
         scaled, forecast = scaled[:, :horizon], forecast[:, :horizon]  # (series, h, levels)
         if not is_training_history:  # fit checked the training history (and raised)
             unit = float(self.codec_.scales.target)
@@ -350,8 +343,11 @@ class RecurrentForecaster(BaseForecaster):
             return point
         return {"point": point, **{f"q{q:g}": forecast[..., levels.index(q)] for q in self.quantiles}}
 
-    def _forecast(self, panel: Panel):
+    def _forecast(self, panel: Panel, covariates: Covariates | None = None):
         """Forecasts of the full horizon from the end of ``panel``, never non-finite.
+
+        Future-known covariates missing for part of the horizon (a shorter ``horizon`` at predict, the
+        end of ``fit``) count as their training mean: the forecast for step ``k`` reads them up to ``k``.
 
         Returns ``(scaled, forecast, encoded)``: the forecasts in the scaler's space and in the data's
         units, both ``(series, horizon, levels)``, and the encoded history. Raises ``TrainingError``
@@ -361,7 +357,9 @@ class RecurrentForecaster(BaseForecaster):
         # A windows-trained network learned from `lookback` steps started from a zero state: it
         # forecasts the same way, from the last window of each series.
         keep_last = self.lookback if self.training == "windows" else None
-        encoded = codec.encode(panel.values, panel.ids, PREDICT_CHUNK, forecast=True, keep_last=keep_last)
+        encoded = codec.encode(
+            panel.values, panel.ids, PREDICT_CHUNK, forecast=True, keep_last=keep_last, covariates=covariates
+        )
         self.network_.eval()
         out = run_streams(
             self.network_, encoded.streams, PREDICT_CHUNK, PREDICT_BATCH, codec.scales, self._autocast()
@@ -405,21 +403,6 @@ class RecurrentForecaster(BaseForecaster):
             state["codec_"] = self.codec_.to("cpu")
             state["device_"] = torch.device("cpu")
         return state
-
-
-def _quantile_levels(quantiles) -> tuple:
-    if quantiles is None:
-        return (0.5,)
-    try:
-        values = [float(q) for q in quantiles]
-    except (TypeError, ValueError):
-        values = []
-    if not values or any(not 0 < q < 1 for q in values) or len(set(values)) != len(values):
-        raise InvalidParameterError(
-            f"quantiles must be None or distinct levels strictly between 0 and 1, like (0.1, 0.5, 0.9); "
-            f"got {quantiles!r}."
-        )
-    return tuple(sorted(set(values) | {0.5}))
 
 
 def ineffective_parameters(params: dict, cell: str = "lstm", device_type: str | None = None) -> dict:

@@ -5,9 +5,10 @@ A model file (:mod:`tsforecast.nn.persistence`) holds tensors and one JSON docum
 where a number belongs, no float where an integer belongs), allowed values (scaler kinds, cells,
 index kinds, frequencies and time stamps that pandas parses, time zones it knows), and the sizes
 that must agree (one index start per series id, the network's input width and outputs against the
-feature layout, horizon and quantile levels). :func:`check_tensors` then checks the tensors against
-the validated document: names, dtypes, shapes, and values no fitted model has (NaN or infinite
-weights and statistics, scales <= 0, series lengths < 1).
+feature layout, horizon and quantile levels; the covariate columns, their categories and the
+network's covariate inputs). :func:`check_tensors` then checks the tensors against the validated
+document: names, dtypes, shapes, and values no fitted model has (NaN or infinite weights and
+statistics, scales <= 0, series lengths < 1).
 
 Both run when a file is read, after its checksum, and when one is written, so that a writer's bug
 is caught at ``save`` instead of in a file nothing can load. Only fitted-state invariants are
@@ -35,13 +36,25 @@ from pydantic import (
     model_validator,
 )
 
+from tsforecast.data.covariates import ROLES
 from tsforecast.epochs import STOP_REASONS, EpochRecord
 from tsforecast.nn.streams import FeatureSpec
 from tsforecast.scaling import SCALERS
 
-__all__ = ["FORMATS", "TENSORS", "ModelDocument", "ValidationError", "check_tensors", "describe", "validate"]
+__all__ = [
+    "COVARIATE_TENSORS",
+    "FORMATS",
+    "TENSORS",
+    "ModelDocument",
+    "ValidationError",
+    "check_tensors",
+    "describe",
+    "validate",
+]
 
-FORMATS = (1, 2, 3, 4)  # 2: per-tensor checksums; 3: the network's configuration; 4: whole-file checksum
+# 2: per-tensor checksums; 3: the network's configuration; 4: whole-file checksum; 5: covariates (a
+# model without covariates is still written in format 4, which older tsforecast versions read).
+FORMATS = (1, 2, 3, 4, 5)
 # The tensors besides the network's weights (``network.<state_dict key>``): name -> dtype.
 TENSORS = {
     "panel.values": torch.float64,
@@ -51,6 +64,8 @@ TENSORS = {
     "scales.features": torch.float32,
     "scales.target": torch.float32,
 }
+# The covariates' statistics (models with covariates only, format 5): name -> dtype.
+COVARIATE_TENSORS = {"covariates.center": torch.float64, "covariates.scale": torch.float64}
 _MAY_HOLD_NAN = ("panel.values",)  # interior NaN kept by missing="keep"
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -72,6 +87,55 @@ class NetworkDoc(_Strict):
     dropout: Annotated[float, Field(ge=0, lt=1)]
     residual: bool
     chrono_span: PositiveInt | None = None
+    # The covariate inputs (format 5; absent without covariates).
+    embeddings: list[Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]] = []
+    future_steps: Annotated[int, Field(ge=0)] = 0
+    future_size: Annotated[int, Field(ge=0)] = 0
+    future_codes: Annotated[int, Field(ge=0)] = 0
+
+
+Category = str | bool | int | float  # a category of a categorical covariate, as JSON holds it
+
+
+class CovariatesDoc(_Strict):
+    """:class:`~tsforecast.nn.covariates.CovariateCodec` as saved (its statistics are tensors)."""
+
+    future: list[str]
+    past: list[str]
+    static: list[str]
+    categorical: list[str]
+    categories: dict[str, Annotated[list[Category], Field(min_length=1)]]
+
+    @model_validator(mode="after")
+    def _roles(self):
+        names = self.future + self.past + self.static
+        if not names:
+            raise ValueError("covariates: no column has a role")
+        if len(set(names)) != len(names):
+            raise ValueError(f"covariates: a column has two roles or appears twice ({names})")
+        if not set(self.categorical) <= set(names):
+            raise ValueError(f"covariates.categorical {self.categorical} are not all covariate columns")
+        if sorted(self.categories) != sorted(self.categorical):
+            raise ValueError(
+                f"covariates.categories has the columns {sorted(self.categories)}, the categorical ones "
+                f"are {sorted(self.categorical)}"
+            )
+        for name, levels in self.categories.items():
+            if len({(type(v), v) for v in levels}) != len(levels):
+                raise ValueError(f"covariates.categories[{name!r}]: a category appears twice")
+        return self
+
+    def counts(self) -> dict:
+        """Numeric and categorical columns per role, and the categories of each code in row order."""
+        numeric = {r: [n for n in getattr(self, r) if n not in self.categorical] for r in ROLES}
+        codes = [n for r in ROLES for n in getattr(self, r) if n in self.categorical]
+        future_codes = [n for n in self.future if n in self.categorical]
+        return {
+            "numeric": sum(len(v) for v in numeric.values()),
+            "future_numeric": len(numeric["future"]),
+            "future_codes": len(future_codes),
+            "sizes": [len(self.categories[n]) for n in codes],
+        }
 
 
 class DatetimeIndexDoc(_Strict):
@@ -197,6 +261,7 @@ class ModelDocument(_Strict):
     index: Annotated[DatetimeIndexDoc | PeriodIndexDoc | IntegerIndexDoc, Field(discriminator="kind")]
     layout: LayoutDoc
     training_history: list[EpochRow]
+    covariates: CovariatesDoc | None = None
     checksums: dict[str, Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] | None = None
 
     @model_validator(mode="after")
@@ -216,8 +281,10 @@ def _inconsistencies(doc: ModelDocument):
     fmt = doc.format_version
     if (doc.network is None) != (fmt < 3):
         yield f"network must be {'absent' if fmt < 3 else 'present'} in format {fmt}"
-    if (doc.checksums is None) != (fmt in (1, 4)):
-        yield f"checksums must be {'absent' if fmt in (1, 4) else 'present'} in format {fmt}"
+    if (doc.checksums is None) != (fmt == 1 or fmt >= 4):
+        yield f"checksums must be {'absent' if fmt == 1 or fmt >= 4 else 'present'} in format {fmt}"
+    if doc.covariates is not None and fmt < 5:
+        yield f"covariates need format 5 or later (the file says format {fmt})"
     season, long, horizon = doc.spec
     if season < 1 or long < 0 or long == 1:
         yield f"spec = {doc.spec}: the season must be >= 1 and the long season 0 (none) or >= 2"
@@ -238,13 +305,38 @@ def _inconsistencies(doc: ModelDocument):
         yield f"layout.column_index has {len(doc.layout.column_index)} columns for {len(doc.ids)} series ids"
     if doc.network is not None and season >= 1 and long >= 0:
         spec = doc.feature_spec
-        if doc.network.input_size != spec.n_features:
-            yield f"network.input_size is {doc.network.input_size}; spec {doc.spec} gives {spec.n_features}"
+        yield from _covariate_inputs(doc, spec.n_features)
         if doc.network.n_outputs != doc.horizon * len(levels):
             yield (
                 f"network.n_outputs is {doc.network.n_outputs} but horizon x quantile levels is "
                 f"{doc.horizon} x {len(levels)}"
             )
+
+
+def _covariate_inputs(doc: ModelDocument, n_features: int):
+    """Yield where the network's inputs disagree with the features and the covariates."""
+    network, covariates = doc.network, doc.covariates
+    counts = {"numeric": 0, "future_numeric": 0, "future_codes": 0, "sizes": []}
+    if covariates is not None:
+        counts = covariates.counts()
+    if network.input_size != n_features + counts["numeric"]:
+        yield (
+            f"network.input_size is {network.input_size}; spec {doc.spec} gives {n_features} features and "
+            f"the covariates {counts['numeric']} numeric columns"
+        )
+    if [n for n, _ in network.embeddings] != counts["sizes"]:
+        yield (
+            f"network.embeddings {network.embeddings} do not match the categorical covariates' numbers of "
+            f"categories {counts['sizes']}"
+        )
+    future = bool(covariates and covariates.future)
+    expected = (doc.horizon if future else 0, counts["future_numeric"], counts["future_codes"])
+    found = (network.future_steps, network.future_size, network.future_codes)
+    if found != expected:
+        yield (
+            f"network.future_steps, future_size, future_codes are {list(found)}; the horizon and the "
+            f"future-known covariates give {list(expected)}"
+        )
 
 
 def validate(document) -> ModelDocument:
@@ -266,9 +358,10 @@ def describe(error: ValidationError, limit: int = 3) -> str:
 
 def check_tensors(doc: ModelDocument, tensors: dict) -> list:
     """What is wrong with the tensors given the validated document (empty when nothing is)."""
+    expected = {**TENSORS, **(COVARIATE_TENSORS if doc.covariates is not None else {})}
     names = {name for name in tensors if not name.startswith("network.")}
-    problems = [f"tensor {name!r} is missing" for name in sorted(set(TENSORS) - names)]
-    problems += [f"tensor {name!r} is not part of a model" for name in sorted(names - set(TENSORS))]
+    problems = [f"tensor {name!r} is missing" for name in sorted(set(expected) - names)]
+    problems += [f"tensor {name!r} is not part of a model" for name in sorted(names - set(expected))]
     if problems:
         return problems
     n_series = len(doc.ids)
@@ -279,7 +372,10 @@ def check_tensors(doc: ModelDocument, tensors: dict) -> list:
         "scales.features": (doc.feature_spec.n_features,),
         "scales.target": (1,),
     }
-    for name, dtype in TENSORS.items():
+    if doc.covariates is not None:
+        n_numeric = doc.covariates.counts()["numeric"]
+        shapes.update({name: (n_numeric,) for name in COVARIATE_TENSORS})
+    for name, dtype in expected.items():
         tensor = tensors[name]
         if tensor.dtype != dtype:
             problems.append(f"tensor {name!r} is {tensor.dtype}, not {dtype}")
@@ -298,8 +394,8 @@ def check_tensors(doc: ModelDocument, tensors: dict) -> list:
     for name, tensor in tensors.items():
         if name not in _MAY_HOLD_NAN and tensor.is_floating_point() and not torch.isfinite(tensor).all():
             problems.append(f"tensor {name!r} holds NaN or infinite values")
-    for name in ("scaler.scale", "scales.features", "scales.target"):
-        if (tensors[name] <= 0).any():
+    for name in ("scaler.scale", "scales.features", "scales.target", "covariates.scale"):
+        if name in tensors and (tensors[name] <= 0).any():
             problems.append(f"tensor {name!r} holds values <= 0 (they divide)")
     return problems
 

@@ -24,6 +24,22 @@ Initialisation (:func:`init_recurrent_`):
   spread up to ``T`` steps;
 * the head's weights and bias are zero: an untrained network predicts 0 everywhere, which the
   forecasters read as "the seasonal naive forecast" (the network learns a correction of it).
+
+Covariates (all optional; without them the network is exactly the one above, built with the same
+random draws). Each step's input row ``x`` is laid out as::
+
+    [numeric inputs (input_size) | category codes (len(embeddings)) | ahead (future_steps x per step)]
+
+* the codes are embedded (one ``nn.Embedding`` per column, drawn after the layers) and join the
+  numeric inputs as the recurrent input, which the head sees too, as before;
+* the *ahead* block holds, for each forecast step ``k = 1 .. future_steps``, the future-known
+  covariates of ``t+k``: ``future_size`` numeric values, then ``future_codes`` codes embedded with
+  the first ``future_codes`` tables (the future-known columns come first among the codes). A second,
+  bias-free linear map from the flattened block is added to the head's output; its weights are zero
+  at the start, and masked so that the forecast for ``t+k`` (all its quantile levels) reads the
+  covariates of ``t+1 .. t+k`` only: a direct multi-horizon head whose step ``k`` depends on X at
+  ``t+k``, and never on rows after it (so the rows beyond a shorter horizon, or past a series' end,
+  change no output that is scored or returned).
 """
 
 from __future__ import annotations
@@ -32,6 +48,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
@@ -55,6 +72,18 @@ class NetworkConfig:
     dropout: float = 0.0
     residual: bool = False
     chrono_span: int | None = None
+    embeddings: tuple = ()  # ((n_categories, dim), ...): one per code column, after the numeric inputs
+    future_steps: int = 0  # forecast steps whose future-known covariates the head sees (0: none)
+    future_size: int = 0  # numeric future-known covariates per forecast step
+    future_codes: int = 0  # categorical future-known covariates per forecast step
+
+    def __post_init__(self):  # JSON gives lists: one spelling, so that layouts compare equal
+        object.__setattr__(self, "embeddings", tuple(tuple(int(v) for v in e) for e in self.embeddings))
+
+    @property
+    def has_covariates(self) -> bool:
+        """Whether the inputs hold covariates beyond ``input_size`` (codes, or the ahead block)."""
+        return bool(self.embeddings or self.future_steps)
 
     def build(self) -> RecurrentNetwork:
         """A freshly initialised network (draws from torch's global generator)."""
@@ -135,6 +164,10 @@ class RecurrentNetwork(nn.Module):
         Add each layer's input to its output for the layers after the first.
     chrono_span : int, optional
         Chrono initialisation of the gate biases for memories up to this many steps.
+    embeddings : tuple of (int, int), default=()
+        ``(n_categories, dim)`` of each category-code column of the inputs.
+    future_steps, future_size, future_codes : int, default=0
+        The ahead block of future-known covariates the head sees (module docstring).
 
     Examples
     --------
@@ -154,12 +187,19 @@ class RecurrentNetwork(nn.Module):
         dropout: float = 0.0,
         residual: bool = False,
         chrono_span: int | None = None,
+        embeddings: tuple = (),
+        future_steps: int = 0,
+        future_size: int = 0,
+        future_codes: int = 0,
     ):
         super().__init__()
         self.config = NetworkConfig(
-            cell, input_size, hidden_size, num_layers, n_outputs, dropout, residual, chrono_span
-        )
+            cell, input_size, hidden_size, num_layers, n_outputs, dropout, residual, chrono_span,
+            embeddings, future_steps, future_size, future_codes,
+        )  # fmt: skip
         self.cell, self.residual, self.num_layers = cell, residual, num_layers
+        embeddings = self.config.embeddings
+        input_size += sum(dim for _, dim in embeddings)  # the recurrent input: numeric + embedded codes
         rnn = CELLS[cell]
         if residual:
             sizes = [input_size] + [hidden_size] * (num_layers - 1)
@@ -175,25 +215,60 @@ class RecurrentNetwork(nn.Module):
             init_recurrent_(layer, cell, chrono_span)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        # Covariates: created after everything above, so that a network without them draws the same.
+        self.embeddings = nn.ModuleList(nn.Embedding(n, dim) for n, dim in embeddings)
+        self.ahead_head = None
+        if future_steps:
+            per_step = future_size + sum(dim for _, dim in embeddings[:future_codes])
+            self.ahead_head = nn.Linear(future_steps * per_step, n_outputs, bias=False)
+            nn.init.zeros_(self.ahead_head.weight)
+            out_step = torch.arange(n_outputs) // (n_outputs // future_steps)  # (n_outputs,)
+            in_step = torch.arange(future_steps * per_step) // per_step  # (future_steps * per_step,)
+            self.register_buffer("ahead_mask", in_step[None, :] <= out_step[:, None], persistent=False)
+
+    def recurrent_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The recurrent input ``(batch, time, width)``: the numeric inputs and embedded codes of ``x``."""
+        if not self.config.has_covariates:
+            return x
+        n = self.config.input_size
+        codes = x[..., n : n + len(self.embeddings)].long()  # (batch, time, n_codes)
+        embedded = [table(codes[..., k]) for k, table in enumerate(self.embeddings)]  # (batch, time, dim)
+        return torch.cat([x[..., :n], *embedded], dim=-1)
+
+    def head_outputs(self, hidden: torch.Tensor, x: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """The head on ``[hidden, inputs]`` plus, with future-known covariates, the masked ahead term."""
+        out = self.head(torch.cat([hidden, inputs], dim=-1))  # (batch, time, n_outputs)
+        if self.ahead_head is None:
+            return out
+        config = self.config
+        start = config.input_size + len(self.embeddings)
+        ahead = x[..., start:].unflatten(-1, (config.future_steps, config.future_size + config.future_codes))
+        codes = ahead[..., config.future_size :].long()  # (batch, time, steps, future_codes)
+        embedded = [self.embeddings[k](codes[..., k]) for k in range(config.future_codes)]
+        ahead = torch.cat([ahead[..., : config.future_size], *embedded], dim=-1)  # (..., steps, per step)
+        weight = self.ahead_head.weight * self.ahead_mask  # forecast k reads steps 1..k only
+        return out + F.linear(ahead.flatten(-2), weight)  # (batch, time, n_outputs)
 
     def forward(self, x: torch.Tensor, state=None):
-        """Run ``x`` of shape ``(batch, time, input_size)`` from ``state`` (None: zeros).
+        """Run ``x`` of shape ``(batch, time, features)`` from ``state`` (None: zeros).
 
+        ``features`` is ``input_size`` without covariates (else the layout of the module docstring).
         Returns the head outputs ``(batch, time, n_outputs)`` and the final state: a tensor
         ``(num_layers, batch, hidden)``, or an ``(h, c)`` pair of them for the LSTM.
         """
+        inputs = self.recurrent_inputs(x)  # (batch, time, width); x itself without covariates
         if not self.residual:
-            hidden, state = self.layers[0](x, state)  # (batch, time, hidden); state (layers, batch, hidden)
+            hidden, state = self.layers[0](inputs, state)  # (batch, time, hidden); (layers, batch, hidden)
         else:
-            hidden, finals = x, []
+            hidden, finals = inputs, []
             for k, layer in enumerate(self.layers):
                 layer_state = _layer_state(state, k)
-                inputs = hidden if k == 0 else self.dropout(hidden)
-                out, final = layer(inputs, layer_state)  # (batch, time, hidden); (1, batch, hidden)
+                below = hidden if k == 0 else self.dropout(hidden)
+                out, final = layer(below, layer_state)  # (batch, time, hidden); (1, batch, hidden)
                 hidden = out if k == 0 else out + hidden
                 finals.append(final)
             state = _stack_states(finals)
-        return self.head(torch.cat([hidden, x], dim=-1)), state  # (batch, time, n_outputs)
+        return self.head_outputs(hidden, x, inputs), state  # (batch, time, n_outputs)
 
 
 def _layer_state(state, k: int):

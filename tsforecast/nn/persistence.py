@@ -7,6 +7,12 @@ package versions, the estimator class and parameters, the network's configuratio
 layout, the series ids, the time index of every series (start, frequency), the input layout and the
 per-epoch training history. Its schema is :class:`~tsforecast.nn.model_schema.ModelDocument`.
 
+**Covariates (format 5).** A model fitted with covariates also holds their roles and the categories
+of each categorical column (key ``"covariates"``), the network's covariate inputs (in ``"network"``)
+and the mean and standard deviation of each numeric covariate as the tensors ``covariates.center``
+and ``covariates.scale``; such a file is format 5, which tsforecast versions before covariates refuse
+by its number. A model without covariates is written in format 4, as before.
+
 **The checksum (format 4).** The metadata key ``"tsforecast.sha256"`` holds the SHA-256 of the whole
 file's bytes (length prefix, JSON header, metadata, tensor data) computed with those 64 hex digits
 replaced by 64 ASCII zeros. To verify a file by hand: read it, replace the digest's 64 characters by
@@ -62,6 +68,7 @@ from tsforecast.exceptions import (
     TsforecastWarning,
 )
 from tsforecast.nn.codec import PanelCodec
+from tsforecast.nn.covariates import CovariateCodec
 from tsforecast.nn.model_schema import (
     FORMATS,
     ModelDocument,
@@ -75,13 +82,16 @@ from tsforecast.nn.state import FittedState
 from tsforecast.nn.streams import Scales
 from tsforecast.scaling import SeriesScaler
 
-FORMAT_VERSION = 4  # 2: per-tensor SHA-256; 3: the network's configuration; 4: one SHA-256 of the whole file
+# 2: per-tensor SHA-256; 3: the network's configuration; 4: one SHA-256 of the whole file; 5: covariates
+FORMAT_VERSION = 5
+_WITHOUT_COVARIATES = 4  # the format of a model without covariates: older versions read it
 _KEY = "tsforecast"
 _DIGEST_KEY = "tsforecast.sha256"
 _PLACEHOLDER = b"0" * 64
 # The digest as the safetensors header spells it (compact JSON); an escaped copy inside the
 # description's string cannot match, since its quotes are preceded by a backslash.
 _DIGEST_FIELD = re.compile(rb'"tsforecast\.sha256":"([0-9a-f]{64})"')
+_COVARIATE_FIELDS = ("embeddings", "future_steps", "future_size", "future_codes")  # of NetworkConfig
 _RESAVE = "Restore the file from a good copy, or save the model again with est.save(path)."
 
 __all__ = ["FORMAT_VERSION", "SavedModel", "read", "save"]
@@ -148,12 +158,18 @@ def save(estimator, path) -> None:
     params = {k: v for k, v in estimator.get_params(deep=False).items() if k != "callbacks"}
     if isinstance(params.get("device"), torch.device):
         params["device"] = str(params["device"])
+    network, covariates = asdict(estimator.network_.config), codec.covariates
+    if covariates is None:  # format 4 has no covariate inputs
+        network = {k: v for k, v in network.items() if k not in _COVARIATE_FIELDS}
+    else:
+        tensors["covariates.center"] = torch.from_numpy(np.asarray(covariates.center, np.float64))
+        tensors["covariates.scale"] = torch.from_numpy(np.asarray(covariates.scale, np.float64))
     document = {
-        "format_version": FORMAT_VERSION,
+        "format_version": _WITHOUT_COVARIATES if covariates is None else FORMAT_VERSION,
         "package_version": tsforecast.__version__,
         "class": type(estimator).__name__,
         "params": _jsonable(params, "parameters"),
-        "network": asdict(estimator.network_.config),
+        "network": _jsonable(network, "network configuration"),
         "spec": list(astuple(codec.spec)),  # season_length, long_season_length, horizon
         "quantile_levels": list(estimator.quantile_levels_),
         "scaler_kind": codec.scaler.kind,
@@ -163,6 +179,8 @@ def save(estimator, path) -> None:
         "layout": _layout_state(panel.layout),
         "training_history": json.loads(estimator.history_.to_json(orient="records")),
     }
+    if covariates is not None:
+        document["covariates"] = _jsonable(covariates.state(), "covariate categories")
     try:
         problems = check_tensors(validate(document), tensors)
     except ValidationError as error:
@@ -228,10 +246,14 @@ def read(path, device) -> SavedModel:
             doc.scaler_kind, tensors["scaler.center"].numpy(), tensors["scaler.scale"].numpy()
         )
         scales = Scales(tensors["scales.features"].to(device), tensors["scales.target"][0].to(device))
+        covariates = None
+        if doc.covariates is not None:
+            center, scale = (tensors[f"covariates.{k}"].numpy() for k in ("center", "scale"))
+            covariates = CovariateCodec.from_state(doc.covariates.model_dump(), center, scale)
         records = [EpochRecord.from_dict(row.model_dump()) for row in doc.training_history]
         state = FittedState(
             network.to(device).eval(),
-            PanelCodec(spec, scaler, list(panel.ids), scales),
+            PanelCodec(spec, scaler, list(panel.ids), scales, covariates),
             levels,
             doc.horizon,
             history_frame(records),
@@ -338,8 +360,8 @@ def _warn_legacy(fmt: int, saved, path) -> None:
     protected = "checksums its tensors but not" if fmt > 1 else "checksums"
     warnings.warn(
         f"{path} is a format-{fmt} model file (tsforecast {saved}), which {protected} {unprotected}: damage "
-        "there may go unnoticed. It was loaded after the schema checks. Re-save it in format "
-        f"{FORMAT_VERSION} (one checksum over the whole file): tsforecast.load(path).save(path).",
+        "there may go unnoticed. It was loaded after the schema checks. Re-save it in the current format "
+        "(one checksum over the whole file): tsforecast.load(path).save(path).",
         TsforecastWarning,
         stacklevel=4,
     )

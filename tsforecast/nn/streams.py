@@ -18,6 +18,12 @@ Targets are residuals over the seasonal naive forecast ``base_h = z[t - m + ((h-
 ``(z[t+h] - base_h) / target_scale``, masked where ``z[t+h]`` is missing, beyond the training cut or
 after the end of the series. The network's output at step ``t`` is therefore a correction of the
 seasonal naive forecast made at ``t``.
+
+With covariates, a fourth device tensor ``covariates`` ``(n_streams, width, n_covariates)`` holds the
+rows of :class:`~tsforecast.nn.covariates.CovariateCodec` laid out with the same plan, padding and
+warm-up as the targets, and the features of step ``t`` gain the covariates at ``t`` and the
+future-known ones at ``t+1 .. t+H`` (:func:`~tsforecast.nn.covariates.step_covariates`), after the
+target features and not divided by their scales (the codec standardised them already).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tsforecast.nn.covariates import step_covariates
 from tsforecast.windowing import StreamPlan, layout_streams, window_ends
 
 __all__ = ["FeatureSpec", "Streams", "build_streams", "chunk_features", "series_arrays"]
@@ -109,6 +116,10 @@ class Streams:
     n_steps_host, warmup_host : np.ndarray of shape (n_streams,)
     has_target : np.ndarray of shape (n_streams, max_steps), bool
         Whether each step has at least one unmasked target (host).
+    covariates : torch.Tensor of shape (n_streams, width, n_covariates), float32, optional
+        The covariate rows, aligned with ``z``.
+    ahead : torch.Tensor of shape (n_ahead,), optional
+        Columns of ``covariates`` seen at ``t+1 .. t+H`` (the future-known ones).
     """
 
     spec: FeatureSpec
@@ -121,6 +132,8 @@ class Streams:
     n_steps_host: np.ndarray
     warmup_host: np.ndarray
     has_target: np.ndarray
+    covariates: torch.Tensor | None = None
+    ahead: torch.Tensor | None = None
 
     @property
     def n_streams(self) -> int:
@@ -132,11 +145,15 @@ class Streams:
         return window_ends(self.has_target, self.n_steps_host, lookback)
 
 
-def build_streams(arrays: list, plan: StreamPlan, spec: FeatureSpec, chunk: int, device) -> Streams:
+def build_streams(
+    arrays: list, plan: StreamPlan, spec: FeatureSpec, chunk: int, device, covariates=None, ahead=None
+) -> Streams:
     """Lay the per-series ``(filled, level, obs)`` arrays out as streams on ``device`` (once).
 
     Step ``k`` of series ``i`` is time ``spec.context + k``; ``plan`` says which steps each stream
     covers. Rows are padded to a whole number of ``chunk`` steps plus the context on both sides.
+    ``covariates`` (per series ``(rows, n_covariates)``, row ``r`` at time ``r`` like the arrays) are
+    laid out the same way, padded with 0; ``ahead`` lists the columns seen at ``t+1 .. t+H``.
     """
     t0, h = spec.context, spec.horizon
     width = t0 + max(1, math.ceil(plan.n_steps.max() / chunk)) * chunk + h
@@ -149,6 +166,14 @@ def build_streams(arrays: list, plan: StreamPlan, spec: FeatureSpec, chunk: int,
     shift = np.nanmean(np.where(valid_step, z[:, t0 : t0 + len(steps)], np.nan), axis=1, keepdims=True)
     shift = np.nan_to_num(shift)  # features are differences: a per-row shift keeps float32 exact enough
     as_float = lambda a: torch.as_tensor(a.astype(np.float32), device=device)  # noqa: E731
+    rows = None
+    if covariates is not None:
+        columns = [
+            layout_streams([c[:, j] for c in covariates], plan, t0, h, width)
+            for j in range(covariates[0].shape[1])
+        ]
+        rows = as_float(np.stack(columns, axis=-1))  # (n_streams, width, n_covariates)
+        ahead = None if ahead is None or not len(ahead) else torch.as_tensor(ahead, device=device)
     return Streams(
         spec,
         _selectors(spec, device),
@@ -160,6 +185,8 @@ def build_streams(arrays: list, plan: StreamPlan, spec: FeatureSpec, chunk: int,
         plan.n_steps.copy(),
         plan.warmup.copy(),
         any_target & valid_step,
+        rows,
+        ahead,
     )
 
 
@@ -230,13 +257,17 @@ def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales
         index = torch.as_tensor(rows, device=streams.z.device)
     z, level, obs = streams.z[index], streams.level[index], streams.obs[index]  # (batch, width)
     n_steps, warmup = streams.n_steps[index, None], streams.warmup[index, None]  # (batch, 1)
+    covariates = None if streams.covariates is None else streams.covariates[index]  # (batch, width, n_cov)
     for c0 in range(0, int(streams.n_steps_host[rows].max()), chunk):
         cut = slice(c0, c0 + chunk + t0 + h)
         x, y, mask = chunk_features(spec, streams.offsets, z[:, cut], level[:, cut], obs[:, cut])
         step = torch.arange(c0, c0 + chunk, device=z.device)
         mask = mask & ((step >= warmup) & (step < n_steps))[..., None]  # (batch, C, horizon)
         trainable = bool(streams.has_target[rows, c0 : c0 + chunk].any())
-        yield x.div_(scales.features), y.div_(scales.target), mask, trainable  # x, y: fresh tensors
+        x = x.div_(scales.features)  # a fresh tensor
+        if covariates is not None:
+            x = torch.cat([x, step_covariates(covariates[:, cut], t0, h, streams.ahead)], dim=-1)
+        yield x, y.div_(scales.target), mask, trainable
 
 
 def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Scales):
@@ -251,7 +282,12 @@ def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Sc
     rows, start = ends[:, 0], ends[:, 1] - (lookback - 1)  # (batch,)
     segments = [t.unfold(1, span, 1)[rows, start] for t in (streams.z, streams.level, streams.obs)]
     x, y, mask = chunk_features(spec, streams.offsets, *segments)  # segments: (batch, span)
-    return x / scales.features, y[:, -1:] / scales.target, mask[:, -1:]
+    x = x / scales.features
+    if streams.covariates is not None:
+        covariates = streams.covariates.unfold(1, span, 1)[rows, start]  # (batch, n_cov, span)
+        covariates = covariates.transpose(1, 2)  # (batch, span, n_cov)
+        x = torch.cat([x, step_covariates(covariates, spec.context, spec.horizon, streams.ahead)], dim=-1)
+    return x, y[:, -1:] / scales.target, mask[:, -1:]
 
 
 def feature_moments(streams: Streams, chunk: int, batch_size: int) -> Scales:
@@ -269,7 +305,7 @@ def feature_moments(streams: Streams, chunk: int, batch_size: int) -> Scales:
         for k, (x, y, mask, _) in enumerate(stream_chunks(streams, rows, chunk, identity)):
             step = torch.arange(k * chunk, (k + 1) * chunk, device=device)
             real = (step < n_steps)[..., None].double()  # (batch, C, 1)
-            x, y = x.double(), y.double()
+            x, y = x[..., : streams.spec.n_features].double(), y.double()  # covariates come scaled
             sums += torch.stack(
                 [real.sum((0, 1)).expand_as(sums[0]), (x * real).sum((0, 1)), (x * x * real).sum((0, 1))]
             )

@@ -10,7 +10,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from tsforecast.data import Panel
-from tsforecast.exceptions import InvalidParameterError
+from tsforecast.data.covariates import align_covariates
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 from tsforecast.metrics import evaluate_by_horizon
 from tsforecast.nn.diagnostics.findings import Thresholds, describe
 from tsforecast.nn.diagnostics.probe import analyse_windows, panel_forecasts, probe_windows
@@ -34,6 +35,7 @@ def diagnose(
     forecaster,
     y=None,
     *,
+    X=None,  # noqa: N803 (scikit-learn's name for the covariates)
     max_lag=None,
     warmup=None,
     max_series=64,
@@ -49,6 +51,9 @@ def diagnose(
     y : pd.Series or pd.DataFrame, optional
         Data to run the network on, in any layout ``fit`` accepts (series seen in training use
         their training scaling, new ones their own); default: the training data.
+    X : pd.DataFrame, optional
+        The covariates over ``y`` (or the training data), for a forecaster fitted with some (as
+        ``fit`` takes them).
     max_lag : int, optional
         Gradient flow is measured for lags 0..``max_lag``; default ``tbptt_steps`` (``lookback`` with
         ``training="windows"``): the longest span training could connect.
@@ -109,10 +114,11 @@ def diagnose(
 
     panel = forecaster.training_panel_ if y is None else forecaster.validate_history(y)
     scaler = forecaster.codec_.scaler_for(panel.ids, panel.values)
-    windows = probe_windows(forecaster, panel, scaler, max_lag, warmup, max_series)
+    covariates = _covariates(forecaster, panel, X)
+    windows = probe_windows(forecaster, panel, scaler, max_lag, warmup, max_series, covariates)
     analysis = analyse_windows(forecaster.network_, windows, forecaster.quantile_levels_)
     training = forecaster.history_[[c for c in _HISTORY_COLUMNS if c in forecaster.history_]].copy()
-    errors = horizon_errors(forecaster, panel, holdout)
+    errors = horizon_errors(forecaster, panel, holdout, X)
     report = DiagnosticReport(
         model=type(forecaster).__name__,
         cell=forecaster.network_.cell,
@@ -130,7 +136,7 @@ def diagnose(
     return report
 
 
-def step_forecasts(forecaster, y=None) -> list:
+def step_forecasts(forecaster, y=None, X=None) -> list:  # noqa: N803
     """The forecasts the network makes at every step of every series, in one pass over the data.
 
     Parameters
@@ -139,6 +145,8 @@ def step_forecasts(forecaster, y=None) -> list:
         Fitted.
     y : pd.Series or pd.DataFrame, optional
         Series in any layout ``fit`` accepts; default: the training data.
+    X : pd.DataFrame, optional
+        Their covariates, for a forecaster fitted with some.
 
     Returns
     -------
@@ -147,20 +155,22 @@ def step_forecasts(forecaster, y=None) -> list:
         the median forecasts of steps ``t + 1 .. t + horizon`` made from the values up to ``t`` (NaN
         before the forecaster's context). It is what ``predict`` answers on the history cut at
         ``t``, up to float32 rounding and, for series unseen in training, the scaler (fitted here on
-        the whole series rather than on the cut history).
+        the whole series rather than on the cut history). With future-known covariates, the steps
+        after the end of ``y`` take their training mean (``X`` there is not read).
     """
     _check_forecaster(forecaster)
     panel = forecaster.training_panel_ if y is None else forecaster.validate_history(y)
     scaler = forecaster.codec_.scaler_for(panel.ids, panel.values)
-    return panel_forecasts(forecaster, panel, scaler)
+    return panel_forecasts(forecaster, panel, scaler, _covariates(forecaster, panel, X))
 
 
-def horizon_errors(forecaster, panel, holdout: int) -> pd.DataFrame:
+def horizon_errors(forecaster, panel, holdout: int, X=None) -> pd.DataFrame:  # noqa: N803
     """MAE, RMSE and sMAPE per horizon step of the forecasts of each series' last ``holdout`` steps.
 
     The forecasts come from the history without that tail (``predict(y=history)``); the seasonal
     naive forecast from the same history is scored beside them (``snaive_mae``). Series too short
-    to lose the tail are left out; with none left the table is empty.
+    to lose the tail are left out; with none left the table is empty. ``X``: the covariates over
+    ``panel``, for a forecaster fitted with some.
     """
     spec = forecaster.codec_.spec
     keep = np.flatnonzero(panel.lengths - holdout >= spec.context + 1)
@@ -173,7 +183,7 @@ def horizon_errors(forecaster, panel, holdout: int) -> pd.DataFrame:
     )
     history = subset.head(holdout)
     with torch.no_grad():
-        forecasts = forecaster.predict_panel(history, holdout)
+        forecasts = forecaster.predict_panel(history, holdout, X=X)
     point = forecasts["point"] if isinstance(forecasts, dict) else forecasts  # (series, holdout)
     naive = np.stack([spec.base(series_arrays(v, spec.season_length)[0])[:holdout] for v in history.values])
     frames = {"actual": [], "model": [], "snaive": []}
@@ -198,6 +208,18 @@ def _check_forecaster(forecaster) -> None:
             f"{type(forecaster).__name__}. Baselines have no gradients or gates to inspect."
         )
     check_is_fitted(forecaster, ["network_", "training_panel_"])
+
+
+def _covariates(forecaster, panel: Panel, X):  # noqa: N803
+    """``X`` aligned with ``panel`` as the forecaster declares its covariates (None without any)."""
+    roles = forecaster.covariate_roles()
+    if not roles:
+        if X is not None:
+            raise InvalidInputError(
+                f"X was given, but this {type(forecaster).__name__} declares no covariates; leave X out."
+            )
+        return None
+    return align_covariates(X, panel, roles, categories=forecaster.covariate_categories_)
 
 
 def _check_int(value, name: str, low: int) -> int:

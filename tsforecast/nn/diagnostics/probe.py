@@ -24,6 +24,7 @@ import torch
 
 from tsforecast.exceptions import InvalidInputError
 from tsforecast.nn.codec import PREDICT_CHUNK
+from tsforecast.nn.covariates import select_series
 from tsforecast.nn.diagnostics.cells import GATES, unroll
 from tsforecast.nn.streams import stream_chunks, window_chunk
 
@@ -39,6 +40,7 @@ class Windows:
     Attributes
     ----------
     x : torch.Tensor of shape (series, warmup + max_lag + 1, n_features)
+        The network's inputs (with covariates: their columns too, :mod:`tsforecast.nn.modules`).
     y, mask : torch.Tensor of shape (series, 1, horizon)
         Scaled targets of the window's last step and whether each is observed.
     ids : list
@@ -54,7 +56,9 @@ class Windows:
     max_lag: int
 
 
-def probe_windows(forecaster, panel, scaler, max_lag: int, warmup: int, max_series: int) -> Windows:
+def probe_windows(
+    forecaster, panel, scaler, max_lag: int, warmup: int, max_series: int, covariates=None
+) -> Windows:
     """One window per usable series (at most ``max_series``, evenly spread over the panel).
 
     A series is usable when its last fully observed forecast step lies at least ``max_lag`` steps
@@ -80,7 +84,8 @@ def probe_windows(forecaster, panel, scaler, max_lag: int, warmup: int, max_seri
     warmup = int(min(warmup, (last[usable] - max_lag).min()))
     span = warmup + max_lag + 1
     values, ids = [panel.values[i] for i in usable], [panel.ids[i] for i in usable]
-    streams = codec.encode(values, ids, span, scaler=scaler.subset(usable)).streams
+    chosen = select_series(covariates, usable)
+    streams = codec.encode(values, ids, span, scaler=scaler.subset(usable), covariates=chosen).streams
     ends = torch.as_tensor(np.stack([np.arange(len(usable)), last[usable]], axis=1), device=codec.device)
     x, y, mask = window_chunk(streams, ends, span, codec.scales)  # x (series, span, features)
     return Windows(x, y, mask, [panel.ids[i] for i in usable], warmup, max_lag)
@@ -110,9 +115,8 @@ def analyse_windows(network, windows: Windows, levels: tuple) -> Analysis:
     network.eval()
     try:
         with torch.no_grad():
-            warm = (
-                unroll(network, windows.x[:, : windows.warmup], record_gates=True) if windows.warmup else None
-            )
+            inputs = network.recurrent_inputs(windows.x[:, : windows.warmup])  # (series, warmup, width)
+            warm = unroll(network, inputs, record_gates=True) if windows.warmup else None
         with torch.enable_grad():
             flow, tail = _gradient_flow(network, windows, levels, None if warm is None else warm.state)
     finally:
@@ -124,7 +128,8 @@ def analyse_windows(network, windows: Windows, levels: tuple) -> Analysis:
 
 
 def _gradient_flow(network, windows: Windows, levels: tuple, state):
-    x = windows.x[:, windows.warmup :]  # (series, max_lag + 1, features)
+    raw = windows.x[:, windows.warmup :]  # (series, max_lag + 1, features)
+    x = network.recurrent_inputs(raw)  # (series, max_lag + 1, width): the embedded codes too
     n_layers = len(network.layers) * network.layers[0].num_layers
     shape = (n_layers, x.shape[0], x.shape[1], network.layers[0].hidden_size)
     probes = tuple(
@@ -132,7 +137,7 @@ def _gradient_flow(network, windows: Windows, levels: tuple, state):
         for _ in range(2 if network.cell == "lstm" else 1)
     )
     run = unroll(network, x, state, probes, record_gates=True)
-    out = network.head(torch.cat([run.outputs[:, -1], x[:, -1]], dim=-1))  # (series, horizon * levels)
+    out = network.head_outputs(run.outputs[:, -1:], raw[:, -1:], x[:, -1:])[:, 0]  # (series, outputs)
     loss = _per_series_loss(out, windows.y[:, 0], windows.mask[:, 0], levels)  # (series,)
     grads = torch.autograd.grad(loss.sum(), probes)  # each (layers, series, max_lag + 1, hidden)
     squared = sum(g.pow(2).sum(dim=(0, 3)) for g in grads)  # (series, max_lag + 1)
@@ -191,7 +196,7 @@ def _hidden_table(hidden: list) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def panel_forecasts(forecaster, panel, scaler, batch_size: int = 4096) -> list:
+def panel_forecasts(forecaster, panel, scaler, covariates=None, batch_size: int = 4096) -> list:
     """The median forecasts made at every step of every series of ``panel``, in one pass.
 
     Returns one array per series of shape ``(length, horizon)``; see
@@ -199,7 +204,9 @@ def panel_forecasts(forecaster, panel, scaler, batch_size: int = 4096) -> list:
     """
     codec, network = forecaster.codec_, forecaster.network_
     spec, median = codec.spec, forecaster.quantile_levels_.index(0.5)
-    encoded = codec.encode(panel.values, panel.ids, PREDICT_CHUNK, forecast=True, scaler=scaler)
+    encoded = codec.encode(
+        panel.values, panel.ids, PREDICT_CHUNK, forecast=True, scaler=scaler, covariates=covariates
+    )
     n_steps = panel.lengths - spec.context  # step k forecasts from time context + k
     network.eval()
     results = []

@@ -1,0 +1,269 @@
+"""Covariates on their way to the network: per-column scaling, one row of inputs per step, embeddings.
+
+:class:`CovariateCodec` is the covariate half of :class:`~tsforecast.nn.codec.PanelCodec`. It is
+fitted once per ``fit``, on the training part of each series only (the rows before the validation
+tail), and turns the aligned :class:`~tsforecast.data.covariates.Covariates` of a panel into one
+array per series of shape ``(rows, width)``: row ``t`` holds the covariates at time ``t``, columns in
+this order::
+
+    [future numeric | past numeric | static numeric | future codes | past codes | static codes]
+
+* numeric covariates are standardised per column, ``(x - mean) / std``, with one mean and standard
+  deviation per column over every series (exogenous drivers share their units across series; a
+  column without spread gets a scale of 1); static ones over the series;
+* categorical covariates pass as their integer codes (stored as floats), which the network embeds
+  (:func:`embedding_dim` wide per column);
+* static covariates repeat on every row (they enter the recurrent input at every step);
+* rows a series does not have (past its history, or past the future-known rows given for its
+  horizon) are 0, the training mean: they only ever reach outputs that are masked or cut off (see
+  :func:`step_covariates`).
+
+The streams lay these rows out beside the targets (:mod:`tsforecast.nn.streams`), with the same
+plan, padding and warm-up masks, and :func:`step_covariates` cuts each step's inputs from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from tsforecast.data.covariates import CovariateRoles, Covariates
+from tsforecast.exceptions import InvalidParameterError
+
+__all__ = ["CovariateCodec", "check_roles", "embedding_dim", "select_series", "step_covariates"]
+
+
+def embedding_dim(n_categories: int) -> int:
+    """Width of the embedding of a column with ``n_categories`` categories (fastai's rule, at most 16).
+
+    Examples
+    --------
+    >>> [embedding_dim(n) for n in (1, 2, 7, 12, 1000)]
+    [2, 2, 5, 6, 16]
+    """
+    return int(min(16, max(1, round(1.6 * n_categories**0.56))))
+
+
+@dataclass
+class CovariateCodec:
+    """Fitted scaling and layout of the covariates of one model.
+
+    Parameters
+    ----------
+    roles : CovariateRoles
+        The columns of each role, as the model was fitted with (the future-known ones include the
+        calendar columns the data layer built).
+    categories : dict of str -> tuple
+        The categories of each categorical column, in code order.
+    center, scale : np.ndarray of shape (n_numeric,)
+        Mean and standard deviation of each numeric column (future, then past, then static), from
+        the training part only.
+    """
+
+    roles: CovariateRoles
+    categories: dict
+    center: np.ndarray
+    scale: np.ndarray
+    _index: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        roles, categorical = self.roles, set(self.roles.categorical)
+        self._index = {}  # (role, "numeric" | "codes") -> column positions in that role's array
+        for role in ("future", "past", "static"):
+            names = getattr(roles, role)
+            self._index[role, "numeric"] = [k for k, n in enumerate(names) if n not in categorical]
+            self._index[role, "codes"] = [k for k, n in enumerate(names) if n in categorical]
+
+    # ------------------------------------------------------------------ layout
+    def _names(self, role: str, kind: str) -> list:
+        return [getattr(self.roles, role)[k] for k in self._index[role, kind]]
+
+    @property
+    def numeric_names(self) -> list:
+        """The numeric columns in row order (future, past, static)."""
+        return [n for role in ("future", "past", "static") for n in self._names(role, "numeric")]
+
+    @property
+    def code_names(self) -> list:
+        """The categorical columns in row order (future, past, static): one embedding each."""
+        return [n for role in ("future", "past", "static") for n in self._names(role, "codes")]
+
+    @property
+    def width(self) -> int:
+        """Columns of a row: every covariate once."""
+        return len(self.roles.names)
+
+    def ahead_columns(self) -> list:
+        """Row positions of the future-known columns (numeric, then codes) that the head sees ahead."""
+        n_numeric = len(self.numeric_names)
+        numeric = list(range(len(self._index["future", "numeric"])))
+        codes = [n_numeric + k for k in range(len(self._index["future", "codes"]))]
+        return numeric + codes
+
+    def network_inputs(self, n_features: int, horizon: int) -> dict:
+        """The fields of :class:`~tsforecast.nn.modules.NetworkConfig` that the covariates set."""
+        sizes = [len(self.categories[name]) for name in self.code_names]
+        return {
+            "input_size": n_features + len(self.numeric_names),
+            "embeddings": tuple((n, embedding_dim(n)) for n in sizes),
+            "future_steps": horizon if self.roles.future else 0,
+            "future_size": len(self._index["future", "numeric"]),
+            "future_codes": len(self._index["future", "codes"]),
+        }
+
+    # ---------------------------------------------------------------- fitting
+    @classmethod
+    def fit(cls, covariates: Covariates, lengths: list) -> CovariateCodec:
+        """Fit the numeric columns' statistics on the first ``lengths[i]`` rows of each series.
+
+        ``lengths`` are the training parts' lengths: rows after them (the validation tail, the
+        horizon) never reach the statistics.
+        """
+        codec = cls(covariates.roles, dict(covariates.categories), np.zeros(0), np.zeros(0))
+        parts = []
+        for role, arrays in (("future", covariates.future), ("past", covariates.past)):
+            columns = codec._index[role, "numeric"]
+            rows = [a[:n, columns] for a, n in zip(arrays, lengths, strict=True)]
+            parts.append(_moments(np.concatenate(rows) if rows else np.zeros((0, len(columns)))))
+        parts.append(_moments(covariates.static[:, codec._index["static", "numeric"]]))
+        codec.center = np.concatenate([p[0] for p in parts])
+        codec.scale = np.concatenate([p[1] for p in parts])
+        return codec
+
+    def transform(self, covariates: Covariates, rows: list, starts: list | None = None) -> list:
+        """Per series, the rows ``starts[i] .. rows[i] - 1`` as an array ``(rows[i] - starts[i], width)``.
+
+        Numeric columns are standardised, codes pass as they are; rows the series does not have are 0.
+        """
+        n_fn = len(self._index["future", "numeric"])
+        n_pn = len(self._index["past", "numeric"])
+        offsets = np.cumsum([0, n_fn, n_pn])
+        scaled = {
+            "future": slice(offsets[0], offsets[1]),
+            "past": slice(offsets[1], offsets[2]),
+            "static": slice(offsets[2], None),
+        }
+        out = []
+        for i, n in enumerate(rows):
+            start = 0 if starts is None else starts[i]
+            sources = {
+                "future": covariates.future[i][start:n],
+                "past": covariates.past[i][start:n],
+                "static": np.broadcast_to(covariates.static[i], (n - start, covariates.static.shape[1])),
+            }
+            block, k = np.zeros((n - start, self.width)), 0
+            for kind in ("numeric", "codes"):
+                for role in ("future", "past", "static"):
+                    columns, source = self._index[role, kind], sources[role]
+                    values = source[:, columns]  # (available rows, columns)
+                    if kind == "numeric":
+                        values = (values - self.center[scaled[role]]) / self.scale[scaled[role]]
+                    block[: len(values), k : k + len(columns)] = values
+                    k += len(columns)
+            out.append(block)
+        return out
+
+    # ----------------------------------------------------------- persistence
+    def state(self) -> dict:
+        """The JSON part of a model file (the statistics are saved as tensors).
+
+        Calendar columns are among the future-known ones; the estimator's parameters rebuild them.
+        """
+        return {
+            "future": list(self.roles.future),
+            "past": list(self.roles.past),
+            "static": list(self.roles.static),
+            "categorical": list(self.roles.categorical),
+            "categories": {name: list(levels) for name, levels in self.categories.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, center: np.ndarray, scale: np.ndarray) -> CovariateCodec:
+        """The codec :meth:`state` and the saved statistics describe."""
+        roles = CovariateRoles(*(tuple(state[r]) for r in ("future", "past", "static", "categorical")))
+        categories = {name: tuple(levels) for name, levels in state["categories"].items()}
+        return cls(roles, categories, np.asarray(center, np.float64), np.asarray(scale, np.float64))
+
+
+def select_series(covariates: Covariates | None, rows) -> Covariates | None:
+    """The covariates of the series ``rows`` (positions in the panel), in that order."""
+    if covariates is None:
+        return None
+    rows = list(rows)
+    return replace(
+        covariates,
+        future=[covariates.future[i] for i in rows],
+        past=[covariates.past[i] for i in rows],
+        static=covariates.static[rows],
+    )
+
+
+def check_roles(codec: CovariateCodec | None, covariates: Covariates | None) -> None:
+    """Refuse covariates of other columns or roles than a model was fitted with (``set_params`` after fit).
+
+    The columns are compared, calendar ones included (the data layer appends them to the future-known
+    columns), not how they were asked for.
+    """
+    fitted = CovariateRoles() if codec is None else codec.roles
+    given = CovariateRoles() if covariates is None else covariates.roles
+    if _columns(given) != _columns(fitted):
+        raise InvalidParameterError(
+            f"the model was fitted with the covariates {_describe(fitted)}, but its parameters now declare "
+            f"{_describe(given)}; restore the *_covariates parameters or refit."
+        )
+
+
+def _moments(rows: np.ndarray) -> tuple:
+    """Per-column mean and standard deviation (1 without spread) of ``rows (n, columns)``."""
+    if rows.shape[1] == 0:
+        return np.zeros(0), np.zeros(0)
+    # On rows / 2**e, with 2**e bounding each column, so values near 1e300 do not overflow the squares.
+    exponent = np.frexp(np.abs(rows).max(axis=0))[1]
+    bounded = np.ldexp(rows, -exponent)
+    mean, std = np.ldexp(bounded.mean(axis=0), exponent), np.ldexp(bounded.std(axis=0), exponent)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def _columns(roles: CovariateRoles) -> tuple:
+    return tuple(tuple(getattr(roles, r)) for r in ("future", "past", "static", "categorical"))
+
+
+def _describe(roles: CovariateRoles) -> str:
+    named = {r: list(getattr(roles, r)) for r in ("future", "past", "static", "categorical")}
+    return str({r: names for r, names in named.items() if names} or "none")
+
+
+def step_covariates(rows: torch.Tensor, context: int, horizon: int, ahead=None) -> torch.Tensor:
+    """The covariate inputs of ``C`` consecutive steps, cut from a segment of covariate rows.
+
+    Parameters
+    ----------
+    rows : torch.Tensor of shape (batch, C + context + horizon, width)
+        Covariate rows from ``context`` steps before the first step (as the target rows).
+    context, horizon : int
+    ahead : torch.Tensor of shape (n_ahead,), optional
+        Row positions of the future-known columns the head sees at ``t+1 .. t+horizon``.
+
+    Returns
+    -------
+    torch.Tensor of shape (batch, C, width + horizon * n_ahead)
+        Step ``t``'s row (every covariate at ``t``), then the future-known ones at ``t+1 .. t+horizon``
+        step by step. The network's head lets the forecast for ``t+k`` see those of ``t+1 .. t+k``
+        only, so rows after ``t+k`` (padding past a series' end, or the horizon's zeros when fewer
+        steps are asked) never reach a scored or returned output.
+
+    Examples
+    --------
+    >>> rows = torch.arange(6.0).reshape(1, 6, 1)  # one column, times 0..5
+    >>> step_covariates(rows, context=1, horizon=2, ahead=torch.tensor([0]))[0].tolist()
+    [[1.0, 2.0, 3.0], [2.0, 3.0, 4.0], [3.0, 4.0, 5.0]]
+    """
+    steps = rows.shape[1] - context - horizon
+    now = rows[:, context : context + steps]  # (batch, C, width)
+    if ahead is None:
+        return now
+    later = rows[:, context + 1 : context + steps + horizon][..., ahead]  # (batch, C + H - 1, n_ahead)
+    windows = later.unfold(1, horizon, 1)  # (batch, C, n_ahead, H)
+    return torch.cat([now, windows.transpose(2, 3).flatten(2)], dim=-1)  # (batch, C, width + H * n_ahead)
