@@ -11,14 +11,22 @@ logger = logging.getLogger(__name__)
 _DESCRIPTION = """\
 Backtest models on the latest windows of every series of DATA (rolling origin, identical windows
 for all models) and print one row per model: sMAPE, MASE, MAE, RMSE averaged over series, then
-windows (M4's convention), and OWA relative to Naive2 when naive2 is among the models."""
+windows (M4's convention), and OWA relative to Naive2 when naive2 is among the models.
+
+With --covariates FILE, the models that take covariates (autoarima) get the columns named by -p
+future_covariates=[...] (and past_covariates, static_covariates, categorical_covariates): every
+such model, or one model with its prefix (-p autoarima.future_covariates=[...]). Each window's fit
+sees the rows up to its origin, its forecast the future-known values of its horizon; the other
+models compare as without covariates."""
 
 _EPILOG = """\
 examples:
   tsforecast backtest sales.csv --models lstm,snaive,naive2,theta --horizon 14 --season-length 7 \\
       --n-windows 3 -p lstm.max_epochs=20 --output comparison.csv
   tsforecast backtest sales.parquet --models snaive,ses --horizon 7 --track \\
-      --forecasts-output backtest.parquet"""
+      --forecasts-output backtest.parquet
+  tsforecast backtest prices.csv --covariates prices.csv --models autoarima,snaive --horizon 24 \\
+      --season-length 24 --n-windows 7 -p future_covariates=[load_forecast,wind_forecast]"""
 
 METRICS = ("smape", "mase", "mae", "rmse")
 
@@ -54,6 +62,7 @@ def add_parser(subparsers) -> None:
     )
     common.add_model_options(parser, several=True)
     common.add_data_options(parser)
+    common.add_covariates_option(parser, several=True)
     common.add_tracking_options(parser, register=False)
 
 
@@ -75,15 +84,27 @@ def run(args) -> int:
         raise InvalidParameterError(
             f"--metrics: unknown metric(s) {unknown or [args.metrics]}; choose from {METRICS}."
         )
-    params = _params_by_model(common.parse_params(args.param), names)
-    defaults = common.model_defaults(args)
+    flat = common.parse_params(args.param)
+    shared = {key: flat.pop(key) for key in list(flat) if key in common.COVARIATE_PARAMS}
+    params = _params_by_model(flat, names)
+    for name in names:
+        common.check_covariate_params(name, params.get(name, {}))
+    defaults = {**common.model_defaults(args), **shared}  # applied where a model has the parameter
     estimators = {
         name: build_estimator(name, params.get(name), defaults=defaults, where=name) for name in names
     }
+    for key in shared:
+        if not any(key in estimator.get_params() for estimator in estimators.values()):
+            raise InvalidParameterError(
+                f"--param {key}: none of the models {', '.join(names)} takes it; add a model that takes "
+                "covariates (such as autoarima)."
+            )
+    common.check_covariates(estimators, bool(args.covariates))
     for path, option in ((args.output, "--output"), (args.forecasts_output, "--forecasts-output")):
         if path:
             common.check_output(path, option)
     history = common.read_input(args.data, args)
+    X = common.read_covariates(args.covariates, args)
     logger.info(
         "backtesting %s on %s: %d window(s) of %d steps",
         ", ".join(names),
@@ -97,6 +118,7 @@ def run(args) -> int:
         args.horizon,
         args.n_windows,
         args.step,
+        X=X,
         season_length=args.season_length,
         metrics=metrics,
         freq=args.freq,

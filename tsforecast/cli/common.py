@@ -7,6 +7,16 @@ from pathlib import Path
 
 from tsforecast.exceptions import InvalidParameterError
 
+#: The parameters that name covariate columns and calendar features (forecasters that take covariates).
+COVARIATE_PARAMS = (
+    "future_covariates",
+    "past_covariates",
+    "static_covariates",
+    "categorical_covariates",
+    "calendar_features",
+    "holidays",
+)
+
 
 def add_command(subparsers, name: str, *, help: str, description: str, epilog: str, handler):
     """Register a subcommand whose description and examples keep their line breaks."""
@@ -67,6 +77,115 @@ def add_model_options(parser: argparse.ArgumentParser, *, several: bool) -> None
         metavar="KEY=VALUE",
         help=f"a model parameter, value read as YAML (repeatable), e.g. {example}",
     )
+
+
+def add_covariates_option(
+    parser: argparse.ArgumentParser, *, several: bool = False, flag: str = "-p"
+) -> None:
+    """``--covariates FILE``; the roles of its columns come through ``--param`` (``flag``)."""
+    prefix = "[MODEL.]" if several else ""
+    shared = " (without MODEL. for every model that takes covariates)" if several else ""
+    group = parser.add_argument_group("covariates")
+    group.add_argument(
+        "--covariates",
+        metavar="FILE",
+        help="covariates, CSV or parquet read like DATA: the id and time columns and one column per "
+        "covariate, or a time column alone for covariates every series shares; DATA itself may be "
+        "given (its target column is never a covariate). Declare the columns' roles with "
+        f"{flag} {prefix}future_covariates=[a,b]{shared}: known ahead, so rows for the horizon after "
+        "each series' end are needed; past_covariates=[...]: observed up to the forecast origin; "
+        "static_covariates=[...]; categorical_covariates=[...]",
+    )
+
+
+def read_covariates(path, args):
+    """The ``--covariates`` file ``path`` as ``X`` (None without one), read with DATA's column names.
+
+    The target column is dropped, so that the data file itself can hold the covariates.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the file: missing, unreadable, empty, or time stamps that cannot be parsed (exit 3).
+    """
+    if not path:
+        return None
+    from tsforecast.data.io import read_frame
+    from tsforecast.exceptions import InvalidInputError
+
+    try:
+        frame = read_frame(path, id_col=args.id_col, time_col=args.time_col)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"--covariates {error}") from None
+    return frame.drop(columns=[args.target_col], errors="ignore")
+
+
+def check_covariates(estimators: dict, given: bool) -> None:
+    """Refuse (exit 2, before any file is read) covariates no model uses, or declared ones not given.
+
+    Parameters
+    ----------
+    estimators : dict of str -> BaseForecaster
+        The command's models by name.
+    given : bool
+        Whether ``--covariates`` names a file.
+    """
+    from tsforecast.base import takes_covariates
+
+    takers = {name: e for name, e in estimators.items() if takes_covariates(e)}
+    declared = {name: e.covariate_roles() for name, e in takers.items()}
+    names = ", ".join(estimators)
+    if given and not takers:
+        raise InvalidParameterError(
+            f"--covariates: {names} take(s) no covariates; choose a model that does (such as autoarima), "
+            "or leave --covariates out."
+        )
+    if given and not any(roles.names for roles in declared.values()):
+        raise InvalidParameterError(
+            f"--covariates: no model declares a covariate column ({', '.join(takers)} take(s) them); "
+            "name the columns and their roles with -p future_covariates=[a,b] (or past_covariates, "
+            "static_covariates)."
+        )
+    for name, roles in declared.items():
+        if roles.names and not given:
+            raise InvalidParameterError(
+                f"{name} declares the covariates {list(roles.names)}; give the file that holds them "
+                "with --covariates FILE."
+            )
+
+
+def check_horizon_covered(estimator, history, X, horizon: int, args) -> None:
+    """Raise before a fit when ``X`` does not reach ``horizon`` steps past every series' end.
+
+    ``fit --forecast-output`` checks this first, so that a file without the future rows stops the
+    command before any model is fitted or written.
+    """
+    roles = estimator.covariate_roles()
+    if X is None or not roles.names:
+        return
+    from tsforecast.data import Columns, to_panel
+    from tsforecast.data.covariates import align_covariates
+    from tsforecast.exceptions import InvalidInputError
+
+    columns = Columns(args.id_col, args.time_col, args.target_col)
+    panel = to_panel(history, freq=args.freq, columns=columns, missing="keep")
+    try:
+        align_covariates(X, panel, roles, horizon=horizon, columns=columns)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"--covariates {args.covariates}: {error}") from None
+
+
+def check_covariate_params(name: str, params: dict, where: str = "--param") -> None:
+    """Exit 2 naming the model when covariate parameters are given to one that takes no covariates."""
+    from tsforecast.base import takes_covariates
+    from tsforecast.registry import estimator_class
+
+    asked = [key for key in params if key in COVARIATE_PARAMS]
+    if asked and not takes_covariates(estimator_class(name)):
+        raise InvalidParameterError(
+            f"{where} {asked[0]}: the model {name!r} takes no covariates; choose a model that does (such "
+            "as autoarima)."
+        )
 
 
 def add_tracking_options(parser: argparse.ArgumentParser, *, register: bool) -> None:

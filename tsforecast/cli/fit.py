@@ -10,7 +10,12 @@ logger = logging.getLogger(__name__)
 
 _DESCRIPTION = """\
 Fit a forecaster on DATA and save it: recurrent models (lstm, gru, rnn) as one .safetensors file,
-baselines as a .joblib file. Load it again with `tsforecast predict MODEL`."""
+baselines as a .joblib file. Load it again with `tsforecast predict MODEL`.
+
+With --covariates FILE, a model that takes covariates (autoarima) is fitted on the columns named by
+-p future_covariates=[...] (past_covariates, static_covariates, categorical_covariates); the
+forecasts of --forecast-output need the future-known ones for the horizon after each series' end
+(rows of FILE after the end of DATA)."""
 
 _EPILOG = """\
 examples:
@@ -18,7 +23,9 @@ examples:
       -p max_epochs=20 --output models/sales.safetensors --forecast-output forecasts.csv
   tsforecast fit sales.parquet --model theta --horizon 14 --season-length 7 --output theta.joblib
   tsforecast fit sales.csv --model lstm --horizon 14 --output m.safetensors \\
-      --register sales-lstm --alias champion"""
+      --register sales-lstm --alias champion
+  tsforecast fit prices.csv --covariates prices.csv --model autoarima --horizon 24 \\
+      --season-length 24 -p future_covariates=[load_forecast,wind_forecast] --output arima.joblib"""
 
 
 def add_parser(subparsers) -> None:
@@ -48,6 +55,7 @@ def add_parser(subparsers) -> None:
     )
     common.add_model_options(parser, several=False)
     common.add_data_options(parser)
+    common.add_covariates_option(parser)
     common.add_tracking_options(parser, register=True)
 
 
@@ -65,12 +73,19 @@ def run(args) -> int:
     if args.alias and not args.register:
         raise InvalidParameterError("--alias: name the registered model too (--register NAME).")
     params = common.parse_params(args.param)
+    common.check_covariate_params(args.model, params)
     estimator = build_estimator(args.model, params, defaults=common.model_defaults(args), where=args.model)
+    common.check_covariates({args.model: estimator}, bool(args.covariates))
     common.check_writable(check_model_path(estimator, args.output), "--output")
     if args.forecast_output:
         common.check_output(args.forecast_output, "--forecast-output")
     history = common.read_input(args.data, args)
+    X = common.read_covariates(args.covariates, args)
+    if args.forecast_output:
+        common.check_horizon_covered(estimator, history, X, args.horizon, args)
     fit_params = {"freq": args.freq, **common.data_names(args)}
+    if X is not None:
+        fit_params["X"] = X
     logger.info("fitting %r on %s", estimator, args.data)
     if args.track or args.register:
         from tsforecast import tracking
@@ -92,7 +107,7 @@ def run(args) -> int:
     logger.info("model saved to %s", path)
     if args.forecast_output:
         time_col = history.index.name or args.time_col  # a wide file's time column, whatever its name
-        forecasts = write_frame(estimator.predict(), args.forecast_output, time_col=time_col)
+        forecasts = write_frame(estimator.predict(X=X), args.forecast_output, time_col=time_col)
         logger.info("forecasts written to %s", forecasts)
     print(path)
     return 0

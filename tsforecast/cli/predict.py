@@ -12,13 +12,18 @@ _DESCRIPTION = """\
 Forecast with a fitted model. MODEL is a file written by `tsforecast fit` (or by `estimator.save`)
 or an MLflow model URI: runs:/<run-id>/model, models:/<name>/latest, models:/<name>@<alias>.
 Without --data the model forecasts from the end of its training data; with --data, from the end
-of that history (new observations, or series it never saw)."""
+of that history (new observations, or series it never saw).
+
+A model fitted with covariates needs them again (--covariates FILE, the columns it was fitted on):
+over the history it forecasts from and, for the future-known ones, the horizon after each series'
+end."""
 
 _EPILOG = """\
 examples:
   tsforecast predict model.safetensors --output forecasts.parquet
   tsforecast predict model.safetensors --data latest.csv --horizon 7 --output forecasts.csv
-  tsforecast predict models:/sales-lstm@champion --data latest.csv --output forecasts.csv"""
+  tsforecast predict models:/sales-lstm@champion --data latest.csv --output forecasts.csv
+  tsforecast predict arima.joblib --data prices.csv --covariates prices.csv --output forecasts.csv"""
 
 
 def add_parser(subparsers) -> None:
@@ -45,6 +50,7 @@ def add_parser(subparsers) -> None:
         "(default: $MLFLOW_TRACKING_URI, else ./mlflow.db)",
     )
     common.add_data_options(parser, freq=False)
+    common.add_covariates_option(parser)
 
 
 def run(args) -> int:
@@ -53,13 +59,22 @@ def run(args) -> int:
     Returns 0; errors propagate (the ``tsforecast`` command maps them to its exit codes).
     """
     from tsforecast.data.io import write_frame
+    from tsforecast.exceptions import InvalidParameterError
     from tsforecast.pipelines.models import load_model
 
     output = common.check_output(args.output)
     history = common.read_input(args.data, args) if args.data else None
+    X = common.read_covariates(args.covariates, args)
     model = load_model(args.model, args.tracking_uri)
     logger.info("loaded %s from %s", type(model).__name__, args.model)
-    forecasts = model.predict(args.horizon, y=history)
+    if hasattr(model, "covariate_roles"):
+        common.check_covariates({type(model).__name__: model}, X is not None)
+    elif X is not None:  # a pyfunc model of another library: its input frame is all it takes
+        raise InvalidParameterError(
+            f"--covariates: {args.model} is not a tsforecast forecaster; give its covariate columns in "
+            "--data, as its signature lists them."
+        )
+    forecasts = model.predict(args.horizon, X=X, y=history)
     time_col = getattr(getattr(history, "index", None), "name", None) or args.time_col
     write_frame(forecasts, output, time_col=time_col)
     logger.info("%d forecast row(s) written to %s", len(forecasts), output)

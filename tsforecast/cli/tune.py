@@ -30,6 +30,11 @@ number of workers may differ between runs.
 DATA may also name an M4 subset, ``m4:hourly``: its training part is tuned on (horizon and season
 length from the M4 specification) and ``--test m4`` scores the refitted model on its test part; the
 files are read from ``--data-dir`` (see :func:`tsforecast.datasets.load_m4`).
+
+``--covariates FILE`` (``covariates:`` in the YAML) gives every trial, the baselines that take
+covariates, the refit and the test scores the covariates of the data; the model's parameters name
+the columns' roles (``--param future_covariates=[load,price]``) and the file defines the study as
+the data do. It is read, and checked against the data, before a study is opened.
 """
 
 from __future__ import annotations
@@ -41,9 +46,23 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tsforecast.cli.common import add_data_options, data_names, parse_params, read_input
+from tsforecast.cli.common import (
+    add_covariates_option,
+    add_data_options,
+    check_covariates,
+    data_names,
+    parse_params,
+    read_covariates,
+    read_input,
+)
 
 PRUNERS = ("median", "hyperband", "none")
+_EPILOG = """\
+examples:
+  tsforecast tune m4:hourly --n-trials 20 --param max_epochs=10 --output tuned/
+  tsforecast tune sales.csv --horizon 14 --season-length 7 --storage postgresql://optuna@db/optuna
+  tsforecast tune prices.csv --covariates prices.csv --horizon 24 --season-length 24 \\
+      --param future_covariates=[load_forecast,wind_forecast]"""
 METRICS = ("mase", "smape", "mae", "rmse", "owa")
 
 
@@ -53,6 +72,7 @@ class TuneSettings:
 
     data: str | None = None
     data_dir: str | None = None
+    covariates: str | None = None
     model: str = "lstm"
     params: dict = field(default_factory=dict)
     search_space: dict | None = None
@@ -88,8 +108,12 @@ def add_parser(subparsers) -> None:
             "Run (or resume) an Optuna study of an LSTM/GRU/RNN forecaster's parameters, scored on rolling-"
             "origin validation windows cut from the training data beside seasonal naive, Naive2, AutoETS "
             "and Theta. The study lives in --storage (default ./optuna.db): rerun to resume, or start the "
-            "same command on several machines against one PostgreSQL/MySQL URL to share it."
+            "same command on several machines against one PostgreSQL/MySQL URL to share it. With "
+            "--covariates FILE, every trial (and the baselines that take covariates) gets the covariates "
+            "whose roles --param future_covariates=[...] (past_covariates, static_covariates) declares."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
     add(
@@ -146,6 +170,7 @@ def add_parser(subparsers) -> None:
         "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output, only the results"
     )
     add_data_options(parser)
+    add_covariates_option(parser, flag="--param")
     parser.set_defaults(handler=run)
 
 
@@ -191,6 +216,7 @@ def _run(settings: TuneSettings, args) -> int:
 
     columns = data_names(args)
     train, test, spec = _read_data(settings, args)
+    X = read_covariates(settings.covariates, args)
     params = dict(settings.params)
     for name in ("horizon", "season_length"):
         if getattr(settings, name) is not None:
@@ -201,12 +227,14 @@ def _run(settings: TuneSettings, args) -> int:
         params.setdefault("random_state", settings.seed)
     params.setdefault("verbose", False)
     estimator = _estimator(estimator_class(settings.model), params)
+    check_covariates({settings.model: estimator}, bool(settings.covariates))
     storage = make_storage(
         settings.storage, heartbeat_interval=settings.heartbeat_interval, grace_period=settings.grace_period
     )
     result = tune(
         estimator,
         train,
+        X=X,
         search_space=_space(settings.search_space),
         n_trials=settings.n_trials,
         timeout=settings.timeout,
