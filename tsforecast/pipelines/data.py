@@ -83,6 +83,9 @@ class Inputs:
         Published M4 results (M4 data only).
     files : list of dict
         Every file read: role, path, sha256, bytes.
+    covariates : pd.DataFrame or None
+        The covariates file's rows, not cut at the as-of date (``unique_id``, ``ds`` and the covariate
+        columns; or ``ds`` alone when every series shares them), or None without a file.
     columns : Columns
         The user's column names, used again in the outputs.
     freq : object
@@ -98,6 +101,7 @@ class Inputs:
     columns: Columns
     freq: object = None
     stats: dict = field(default_factory=dict)
+    covariates: pd.DataFrame | None = None
 
 
 def load(config: PipelineConfig, as_of: AsOf) -> Inputs:
@@ -117,7 +121,7 @@ def load(config: PipelineConfig, as_of: AsOf) -> Inputs:
             inputs.test = inputs.test[inputs.test["unique_id"].isin(keep)].reset_index(drop=True)
     inputs.history = history.reset_index(drop=True)
     inputs.stats = stats
-    return inputs
+    return _load_covariates(config, inputs)
 
 
 def validate(
@@ -211,6 +215,36 @@ def _load_test(config: PipelineConfig, inputs: Inputs) -> Inputs:
     frame = read_frame(path, id_col=inputs.columns.id_col, time_col=inputs.columns.time_col)
     inputs.test = _canonical(frame, inputs.columns, path)
     inputs.files.append(describe_file("test", path))
+    return inputs
+
+
+def _load_covariates(config: PipelineConfig, inputs: Inputs) -> Inputs:
+    """Read ``covariates.path`` with the data's column names; the target column, if any, is left out.
+
+    Not cut at the as-of date: the covariate layer ignores the rows a series' history and horizon do
+    not need (the validate step checks the future-known columns cover the horizon).
+    """
+    section = config.covariates
+    if section is None or not section.path:
+        return inputs
+    columns, path = inputs.columns, Path(section.path)
+    try:
+        frame = read_frame(path, id_col=columns.id_col, time_col=columns.time_col)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"covariates.path {error}") from None
+    # The data file itself may hold the covariates: its target is never one.
+    frame = frame.drop(columns=[columns.target_col], errors="ignore")
+    names = {columns.id_col: CANONICAL.id_col, columns.time_col: CANONICAL.time_col}
+    names = {old: new for old, new in names.items() if old != new and old in frame.columns}
+    clash = sorted(set(names.values()) & set(frame.columns))
+    if clash:
+        raise InvalidInputError(
+            f"{path}: the covariates file has a column {clash[0]!r} beside the data's id and time columns "
+            f"{columns.id_col!r}, {columns.time_col!r}; rename it."
+        )
+    inputs.covariates = frame.rename(columns=names)
+    inputs.files.append(describe_file("covariates", path))
+    inputs.stats["covariate_rows"] = len(frame)
     return inputs
 
 

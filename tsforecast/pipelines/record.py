@@ -163,8 +163,11 @@ def log_diagnostics(run) -> None:
     model = run.fitted.get(run.config.model.key)
     if model is None or not hasattr(model, "diagnose"):
         return
+    from tsforecast.pipelines.covariates import covariates_for
+
+    X = covariates_for(model, run.inputs.covariates)
     with _guard("diagnostics of the fitted model"):
-        report = model.diagnose()
+        report = model.diagnose() if X is None else model.diagnose(X=X)
         report.log_to_mlflow("diagnostics", plots=run.config.tracking.plots)
         logger.info("diagnostics of %s logged to MLflow (diagnostics/)", run.config.model.key)
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from tsforecast.epochs import EpochRecord
 from tsforecast.pipelines import data, record, registration
+from tsforecast.pipelines.covariates import check_covariates, covariates_for
 from tsforecast.pipelines.current import CurrentComparison, score_current
 from tsforecast.pipelines.evaluation import GateDecision, gate, test_scores, tightest, with_published
 from tsforecast.pipelines.models import model_filename, save_model
@@ -182,6 +183,7 @@ class _Run:
         with steps("validate", f"{history['unique_id'].nunique()} series, {len(history)} rows"):
             needed_by = f"a backtest of {windows} window(s) of {config.horizon} steps"
             self.inputs = data.validate(self.inputs, config, shortest, needed_by, self.as_of)
+            check_covariates(self.inputs, estimators, config)
         with self._tracked_run():
             with steps("backtest", f"{', '.join(estimators)} on the last {windows} window(s)"):
                 self.result = self._backtest(estimators)
@@ -192,7 +194,10 @@ class _Run:
             with steps("fit", ", ".join(labels) or "nothing (gate failed, no baseline forecasts)"):
                 self.fitted = {label: self._fit(label, estimators[label]) for label in labels}
             with steps("forecast"):
-                self.forecasts = {label: model.predict() for label, model in self.fitted.items()}
+                self.forecasts = {
+                    label: model.predict(X=covariates_for(model, self.inputs.covariates))
+                    for label, model in self.fitted.items()
+                }
             self.tables = {"comparison": self.result.summary}
             with steps("evaluate", "" if self.inputs.test is not None else "skipped (no test data)"):
                 self.tables.update(self._evaluate())
@@ -236,7 +241,9 @@ class _Run:
             "horizon": config.horizon,
             "step": config.backtest.step or config.horizon,
         }
+        declaring = any(covariates_for(e, inputs.covariates) is not None for e in estimators.values())
         options = {
+            "X": inputs.covariates if declaring else None,  # compare gives it to the declaring models only
             "season_length": config.season_length,
             "metrics": metrics,
             "freq": inputs.freq,
@@ -303,8 +310,9 @@ class _Run:
         config, inputs = self.config, self.inputs
         is_model = label == config.model.key
         logger.info("fitting %s (%s) on %d series", label, type(estimator).__name__, inputs.stats["n_series"])
+        X = covariates_for(estimator, inputs.covariates)
         if not (is_model and config.tracking.enabled):
-            return estimator.fit(inputs.history, freq=inputs.freq)
+            return estimator.fit(inputs.history, X=X, freq=inputs.freq)
         from tsforecast import tracking
 
         # Only logged here: registering waits for the track step, after the outputs are published.
@@ -315,6 +323,7 @@ class _Run:
             dataset_name=config.name,
             plots=config.tracking.plots,
             freq=inputs.freq,
+            **({} if X is None else {"X": X}),
         )
         self.tracking.update(record.fit_run_info(run_id))
         return estimator

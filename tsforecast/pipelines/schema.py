@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from tsforecast.exceptions import InvalidParameterError
+from tsforecast.pipelines.covariates import CovariateSettings, covariate_problems
 from tsforecast.pipelines.staleness import MaxStaleness
 from tsforecast.pipelines.yaml_loader import Loader, parse_value
 from tsforecast.registry import MODELS, build_estimator
@@ -145,6 +146,7 @@ class PipelineConfig(_Section):
         Discriminator(_data_kind),
     ]
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    covariates: CovariateSettings | None = None  # see tsforecast.pipelines.covariates
     model: ModelSpec
     baselines: list[BaselineSpec] = Field(default_factory=list)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
@@ -172,7 +174,8 @@ class PipelineConfig(_Section):
 
     def estimator_defaults(self) -> dict:
         """Settings every model of the pipeline shares (applied where a class has the parameter)."""
-        return {"horizon": self.horizon, "season_length": self.season_length, "random_state": self.seed}
+        shared = {"horizon": self.horizon, "season_length": self.season_length, "random_state": self.seed}
+        return shared | (self.covariates.params() if self.covariates is not None else {})
 
 
 def load_config(path, overrides=(), environ=None) -> PipelineConfig:
@@ -361,6 +364,7 @@ def _semantic_problems(config: PipelineConfig) -> list:
         and not evaluation.test_path
     ):
         problems.append("evaluation.test_path: required to evaluate file data (the actuals that follow it).")
+    problems += covariate_problems(config)
     if config.tracking.registry is not None and not config.tracking.enabled:
         problems.append("tracking.register: registering a model needs tracking.enabled: true.")
     if config.tracking.enabled and config.tracking.tracking_uri is not None:

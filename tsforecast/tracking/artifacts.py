@@ -44,9 +44,12 @@ def log_backtest_metrics(result, run_id) -> None:
     mlflow.MlflowClient().log_batch(run_id, metrics=metrics)
 
 
-def write_fit(folder, estimator, data, history, guard, with_plots, n_series) -> None:
-    """Write a fit's forecasts, training history and (``with_plots``) their figures into ``folder``."""
-    forecasts = _as_long(estimator.predict(), data.columns)
+def write_fit(folder, estimator, data, history, guard, with_plots, n_series, X=None) -> None:
+    """Write a fit's forecasts, training history and (``with_plots``) their figures into ``folder``.
+
+    ``X``: the covariates of a forecaster fitted with them, reaching its horizon.
+    """
+    forecasts = _as_long(estimator.predict(X=X), data.columns)
     forecasts.to_parquet(folder / "forecasts.parquet", index=False)
     if history is not None:
         history.to_csv(folder / "training_history.csv", index=False)

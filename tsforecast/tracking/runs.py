@@ -162,7 +162,9 @@ def track_fit(
     n_plot_series : int
         Series drawn in ``forecasts.png``.
     **fit_params
-        Passed to ``fit`` (``freq``, ``id_col``, ``time_col``, ``target_col``).
+        Passed to ``fit`` (``X``, ``freq``, ``id_col``, ``time_col``, ``target_col``); the covariates
+        ``X`` also reach the forecasts and the logged model, whose input frame carries their columns
+        (:mod:`tsforecast.tracking.pyfunc`).
 
     Returns
     -------
@@ -212,8 +214,9 @@ def track_fit(
             if (reason := stopped_by(estimator)) is not None:
                 mlflow.set_tag(STOPPED_TAG, reason)
         with steps.step("forecast artifacts"), tempfile.TemporaryDirectory() as folder:
+            X = fit_params.get("X")
             artifacts.write_fit(
-                Path(folder), estimator, data, epochs.frame(), steps.step, plots, n_plot_series
+                Path(folder), estimator, data, epochs.frame(), steps.step, plots, n_plot_series, X
             )
             mlflow.log_artifacts(folder)
         if log_model:
@@ -221,7 +224,11 @@ def track_fit(
 
             with steps.step("model"):
                 info = log_forecaster_model(
-                    estimator, data.example(), registered_model_name=registered_model_name, alias=model_alias
+                    estimator,
+                    data.example(),
+                    X=fit_params.get("X"),
+                    registered_model_name=registered_model_name,
+                    alias=model_alias,
                 )
                 mlflow.set_tag("tsforecast.model_uri", info.model_uri)
         steps.close()
