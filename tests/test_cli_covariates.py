@@ -115,6 +115,22 @@ def test_predict_without_the_covariates_is_a_command_line_error(fitted, store):
     assert not (fitted / "none.csv").exists()
 
 
+def test_a_tracked_fit_registers_a_model_that_predicts_with_the_covariates(fitted, store):
+    pytest.importorskip("mlflow")
+    result = cli(
+        "fit", "data.csv", "--covariates", "data.csv", *ARIMA, *ROLES, "--output", "tracked.joblib",
+        "--register", "cli-arima-x", "--alias", "champion", cwd=fitted, store=store,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "could not log" not in result.stderr
+    served = cli(
+        "predict", "models:/cli-arima-x@champion", "--covariates", "data.csv", "--output", "served.csv",
+        cwd=fitted, store=store,
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(fitted / "served.csv"), pd.read_csv(fitted / "fit.csv"))
+
+
 def test_backtest_gives_the_covariates_to_the_models_that_take_them(work, store):
     result = cli(
         "backtest", "data.csv", "--covariates", "data.csv", "--models", "autoarima,snaive",
