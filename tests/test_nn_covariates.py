@@ -175,10 +175,13 @@ def test_streams_and_windows_carry_covariates_with_the_targets():
         torch.testing.assert_close(z - z[0], cov - cov[0], atol=1e-4, rtol=0)  # float32 rows
     n_features = codec.spec.n_features
     ends = torch.tensor([[0, 30], [1, 20]])
-    x, _, _ = window_chunk(streams, ends, 12, codec.scales)  # (2, 12, features + 1 + H)
-    for k in range(H):
-        step = torch.full_like(x[..., 0], (k + 1) / scale)
-        torch.testing.assert_close(x[..., n_features + 1 + k] - x[..., n_features], step, atol=1e-5, rtol=0)
+    x, _, _ = window_chunk(streams, ends, 12, codec.scales)  # (2, 12, features + 1 + H * 2)
+    now = x[..., n_features]  # t at step t
+    for k in range(H):  # t + k + 1, then its change since the seasonal naive's step (t: season 1)
+        step = torch.full_like(now, (k + 1) / scale)
+        ahead, change = x[..., n_features + 1 + 2 * k], x[..., n_features + 2 + 2 * k]
+        torch.testing.assert_close(ahead - now, step, atol=1e-5, rtol=0)
+        torch.testing.assert_close(change, step, atol=1e-5, rtol=0)
 
 
 def test_the_covariate_scaling_never_sees_values_after_the_training_cut():
@@ -215,7 +218,7 @@ def test_static_covariates_reach_their_series_forecast_only(fitted, column, valu
 def test_categorical_covariates_are_embedded(fitted):
     config = fitted.network_.config
     assert config.embeddings == ((3, 3), (2, 2))  # day (future), region (static)
-    assert (config.future_steps, config.future_size, config.future_codes) == (H, 1, 1)
+    assert (config.future_steps, config.future_size, config.future_codes) == (H, 2, 1)  # x and its change
     assert config.input_size == fitted.codec_.spec.n_features + 3  # x, p, size
     assert fitted.covariate_categories_ == {"day": ("mon", "tue", "wed"), "region": ("a", "b")}
 
@@ -247,7 +250,7 @@ def test_calendar_features_need_no_x_and_survive_a_round_trip(tmp_path):
     settings = dict(horizon=H, hidden_size=8, max_epochs=1, tbptt_steps=24, random_state=0)
     model = LSTMForecaster(**settings, calendar_features=["hour"]).fit(y)
     assert model.codec_.covariates.roles.future == ("hour_sin", "hour_cos")
-    assert model.network_.config.future_size == 2
+    assert model.network_.config.future_size == 4  # two columns and their changes
     model.save(tmp_path / "model.safetensors")
     pd.testing.assert_series_equal(load(tmp_path / "model.safetensors").predict(), model.predict())
 

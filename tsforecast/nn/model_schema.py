@@ -132,7 +132,7 @@ class CovariatesDoc(_Strict):
         future_codes = [n for n in self.future if n in self.categorical]
         return {
             "numeric": sum(len(v) for v in numeric.values()),
-            "future_numeric": len(numeric["future"]),
+            "future_numeric": 2 * len(numeric["future"]),  # each value and its change
             "future_codes": len(future_codes),
             "sizes": [len(self.categories[n]) for n in codes],
         }

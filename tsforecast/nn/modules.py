@@ -33,8 +33,10 @@ random draws). Each step's input row ``x`` is laid out as::
 * the codes are embedded (one ``nn.Embedding`` per column, drawn after the layers) and join the
   numeric inputs as the recurrent input, which the head sees too, as before;
 * the *ahead* block holds, for each forecast step ``k = 1 .. future_steps``, the future-known
-  covariates of ``t+k``: ``future_size`` numeric values, then ``future_codes`` codes embedded with
-  the first ``future_codes`` tables (the future-known columns come first among the codes). A second,
+  covariates of ``t+k``: ``future_size`` numeric values (each covariate's value and its change since
+  the seasonal naive's step, :func:`~tsforecast.nn.covariates.step_covariates`), then
+  ``future_codes`` codes embedded with the first ``future_codes`` tables (the future-known columns
+  come first among the codes). A second,
   bias-free linear map from the flattened block is added to the head's output; its weights are zero
   at the start, and masked so that the forecast for ``t+k`` (all its quantile levels) reads the
   covariates of ``t+1 .. t+k`` only: a direct multi-horizon head whose step ``k`` depends on X at
@@ -74,7 +76,7 @@ class NetworkConfig:
     chrono_span: int | None = None
     embeddings: tuple = ()  # ((n_categories, dim), ...): one per code column, after the numeric inputs
     future_steps: int = 0  # forecast steps whose future-known covariates the head sees (0: none)
-    future_size: int = 0  # numeric future-known covariates per forecast step
+    future_size: int = 0  # numeric future-known inputs per forecast step
     future_codes: int = 0  # categorical future-known covariates per forecast step
 
     def __post_init__(self):  # JSON gives lists: one spelling, so that layouts compare equal

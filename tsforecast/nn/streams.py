@@ -22,8 +22,9 @@ seasonal naive forecast made at ``t``.
 With covariates, a fourth device tensor ``covariates`` ``(n_streams, width, n_covariates)`` holds the
 rows of :class:`~tsforecast.nn.covariates.CovariateCodec` laid out with the same plan, padding and
 warm-up as the targets, and the features of step ``t`` gain the covariates at ``t`` and the
-future-known ones at ``t+1 .. t+H`` (:func:`~tsforecast.nn.covariates.step_covariates`), after the
-target features and not divided by their scales (the codec standardised them already).
+future-known ones at ``t+1 .. t+H`` with their changes since the seasonal naive's steps
+(:func:`~tsforecast.nn.covariates.step_covariates`), after the target features and not divided by
+their scales (the codec standardised them already).
 """
 
 from __future__ import annotations
@@ -118,8 +119,9 @@ class Streams:
         Whether each step has at least one unmasked target (host).
     covariates : torch.Tensor of shape (n_streams, width, n_covariates), float32, optional
         The covariate rows, aligned with ``z``.
-    ahead : torch.Tensor of shape (n_ahead,), optional
-        Columns of ``covariates`` seen at ``t+1 .. t+H`` (the future-known ones).
+    ahead : (torch.Tensor of shape (n_ahead,), int), optional
+        Columns of ``covariates`` seen at ``t+1 .. t+H`` (the future-known ones, numeric first) and
+        how many are numeric.
     """
 
     spec: FeatureSpec
@@ -133,7 +135,7 @@ class Streams:
     warmup_host: np.ndarray
     has_target: np.ndarray
     covariates: torch.Tensor | None = None
-    ahead: torch.Tensor | None = None
+    ahead: tuple | None = None
 
     @property
     def n_streams(self) -> int:
@@ -153,7 +155,8 @@ def build_streams(
     Step ``k`` of series ``i`` is time ``spec.context + k``; ``plan`` says which steps each stream
     covers. Rows are padded to a whole number of ``chunk`` steps plus the context on both sides.
     ``covariates`` (per series ``(rows, n_covariates)``, row ``r`` at time ``r`` like the arrays) are
-    laid out the same way, padded with 0; ``ahead`` lists the columns seen at ``t+1 .. t+H``.
+    laid out the same way, padded with 0; ``ahead`` gives the columns seen at ``t+1 .. t+H``, numeric
+    ones first, and how many are numeric.
     """
     t0, h = spec.context, spec.horizon
     width = t0 + max(1, math.ceil(plan.n_steps.max() / chunk)) * chunk + h
@@ -173,7 +176,8 @@ def build_streams(
             for j in range(covariates[0].shape[1])
         ]
         rows = as_float(np.stack(columns, axis=-1))  # (n_streams, width, n_covariates)
-        ahead = None if ahead is None or not len(ahead) else torch.as_tensor(ahead, device=device)
+        if ahead is not None:  # (columns, n_numeric); no future-known columns: None
+            ahead = (torch.as_tensor(ahead[0], device=device), ahead[1]) if ahead[0] else None
     return Streams(
         spec,
         _selectors(spec, device),
@@ -266,7 +270,8 @@ def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales
         trainable = bool(streams.has_target[rows, c0 : c0 + chunk].any())
         x = x.div_(scales.features)  # a fresh tensor
         if covariates is not None:
-            x = torch.cat([x, step_covariates(covariates[:, cut], t0, h, streams.ahead)], dim=-1)
+            ahead = step_covariates(covariates[:, cut], t0, h, streams.ahead, streams.offsets["base"])
+            x = torch.cat([x, ahead], dim=-1)
         yield x, y.div_(scales.target), mask, trainable
 
 
@@ -286,7 +291,10 @@ def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Sc
     if streams.covariates is not None:
         covariates = streams.covariates.unfold(1, span, 1)[rows, start]  # (batch, n_cov, span)
         covariates = covariates.transpose(1, 2)  # (batch, span, n_cov)
-        x = torch.cat([x, step_covariates(covariates, spec.context, spec.horizon, streams.ahead)], dim=-1)
+        ahead = step_covariates(
+            covariates, spec.context, spec.horizon, streams.ahead, streams.offsets["base"]
+        )
+        x = torch.cat([x, ahead], dim=-1)
     return x, y[:, -1:] / scales.target, mask[:, -1:]
 
 
