@@ -300,20 +300,22 @@ def _two_workers_one_killed(folder: Path, url: str) -> None:
     doomed, survivor = (_worker(folder, url, name, n_trials) for _ in range(2))
     storage = make_storage(url, heartbeat_interval=1, grace_period=2)
     deadline = time.monotonic() + 90
+    stale: list = []
     try:
-        while time.monotonic() < deadline and doomed.poll() is None:
+        while time.monotonic() < deadline and doomed.poll() is None and not stale:
             try:
                 study = optuna.load_study(study_name=name, storage=storage)
             except KeyError:  # not created yet
                 study = None
-            if (
-                study is not None
-                and _trials_of(study, doomed.pid, TrialState.COMPLETE)
-                and _trials_of(study, doomed.pid, TrialState.RUNNING)
-            ):
-                break
+            if study is not None and _trials_of(study, doomed.pid, TrialState.COMPLETE):
+                # Freeze the worker, then look: a stopped process cannot finish its trial between
+                # the look and the kill (under load it may sit between two trials for a while).
+                os.kill(doomed.pid, signal.SIGSTOP)
+                stale = _trials_of(study, doomed.pid, TrialState.RUNNING)
+                if not stale:
+                    os.kill(doomed.pid, signal.SIGCONT)
             time.sleep(0.05)
-        assert doomed.poll() is None, Path(doomed.log_path).read_text()[-2000:]
+        assert stale and doomed.poll() is None, Path(doomed.log_path).read_text()[-2000:]
         os.kill(doomed.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         assert doomed.wait() == -signal.SIGKILL
@@ -326,10 +328,11 @@ def _two_workers_one_killed(folder: Path, url: str) -> None:
     time.sleep(max(0.0, killed_at + 2.5 - time.monotonic()))  # past the grace period
     study = optuna.load_study(study_name=name, storage=storage)
     fail_stale_trials(study)  # what any worker does before its next trial; a no-op if already done
-    # The trial the killed worker was running (seen running above, or the next one if that finished
-    # just before the kill) is failed by the heartbeat; nothing else fails and nothing stays running.
+    # The trial the killed worker was running is failed by the heartbeat; nothing else fails and
+    # nothing stays running.
     failed = study.get_trials(states=(TrialState.FAIL,))
-    assert failed and all(_ran_by(t, doomed.pid) for t in failed)
+    assert {t.number for t in stale} <= {t.number for t in failed}
+    assert all(_ran_by(t, doomed.pid) for t in failed)
     assert not study.get_trials(states=(TrialState.RUNNING,))
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert n_trials <= len(finished) <= n_trials + 1
