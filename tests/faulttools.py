@@ -67,6 +67,24 @@ TUNE_TINY |= dict(device="cpu", random_state=0, hidden_size=4)
 TUNE_QUICK = dict(pruner="none", baselines=None, include_default=False, refit=False, validation=1)
 
 
+def tune_cli_config(**changes) -> dict:
+    """A ``tsforecast tune --config`` file's settings: a one-parameter space (``clip_norm``), no
+    baselines, one validation window, one epoch per trial; each keyword replaces a setting."""
+    config = {
+        "model": "lstm",
+        "horizon": 6,
+        "season_length": 12,
+        "n_windows": 1,
+        "baselines": "none",
+        "include_default": False,
+        "pruner": "none",
+        "params": {"max_epochs": 1, "batch_size": 8, "tbptt_steps": 24, "device": "cpu"},
+        "search_space": {"clip_norm": {"type": "float", "low": 0.1, "high": 10, "log": True}},
+        "quiet": True,
+    }
+    return config | changes
+
+
 def clip_space() -> dict:
     """A one-parameter search space (optuna is imported here: the tuning extra is optional)."""
     from optuna.distributions import FloatDistribution
@@ -88,14 +106,24 @@ def tuning_panel(n_series=2, length=72) -> pd.DataFrame:
 
 
 # -- item 6: a daily pipeline ----------------------------------------------------------------------
-DAILY_PIPELINE = """\
-name: faults
-data: {path: sales.csv, freq: D}
-forecast: {horizon: 7, season_length: 7}
-model: {name: snaive}
-baselines: [naive]
-backtest: {n_windows: 1}
-gate: {metric: mase, margin: 10}
-outputs: {dir: outputs, format: csv}
-tracking: {enabled: false}
-"""
+DAILY_SECTIONS = {
+    "name": "faults",
+    "data": "{path: sales.csv, freq: D}",
+    "forecast": "{horizon: 7, season_length: 7}",
+    "model": "{name: snaive}",
+    "baselines": "[naive]",
+    "backtest": "{n_windows: 1}",
+    "gate": "{metric: mase, margin: 10}",
+    "outputs": "{dir: outputs, format: csv}",
+    "tracking": "{enabled: false}",
+}
+
+
+def daily_pipeline(**sections: str | None) -> str:
+    """The YAML text of a daily pipeline on ``sales.csv``; each keyword replaces that section's text
+    (YAML flow style, written as a user would type it), ``None`` leaves the section out."""
+    merged = DAILY_SECTIONS | sections
+    return "".join(f"{key}: {text}\n" for key, text in merged.items() if text is not None)
+
+
+DAILY_PIPELINE = daily_pipeline()

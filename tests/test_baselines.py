@@ -34,6 +34,7 @@ from tsforecast.baselines.seasonality import reseasonalize, seasonal_indices, se
 from tsforecast.datasets import load_m4
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 from tsforecast.metrics import evaluate
+from tsforecast.registry import baseline_names, estimator_class
 
 M = 24
 
@@ -298,7 +299,7 @@ class TestExtremeMagnitudes:
     """Issue 15, item 9: extreme magnitudes are computed safely, never NaN or inf (Theta and AutoARIMA
     at 1e307, the issue's cases, are in test_faults.py)."""
 
-    CLASSES = [Naive, SeasonalNaive, Naive2, SES, Holt, DampedHolt, Theta, AutoETS, AutoARIMA]
+    CLASSES = [estimator_class(name) for name in baseline_names()]
 
     @staticmethod
     def _seasonal_series(scale: float) -> pd.Series:

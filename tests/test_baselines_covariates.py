@@ -11,22 +11,14 @@ from sklearn.base import clone
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 from tsforecast.base import takes_covariates
-from tsforecast.baselines import (
-    SES,
-    AutoARIMA,
-    AutoETS,
-    DampedHolt,
-    Holt,
-    Naive,
-    Naive2,
-    SeasonalNaive,
-    Theta,
-    auto_arima,
-)
+from tsforecast.baselines import AutoARIMA, auto_arima
 from tsforecast.baselines import estimators as baseline_estimators
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
+from tsforecast.registry import baseline_names, estimator_class
 
 N, H = 300, 20
+# Every registered baseline but AutoARIMA: a baseline added later is checked here too.
+WITHOUT_COVARIATES = [c for c in map(estimator_class, baseline_names()) if c is not AutoARIMA]
 DAYS = pd.date_range("2024-01-01", periods=N + H, freq="D")
 
 
@@ -215,7 +207,7 @@ class TestBadInput:
         with pytest.raises(InvalidInputError, match="AutoARIMA got X but declares no covariate"):
             AutoARIMA().fit(y, X=X)
 
-    @pytest.mark.parametrize("cls", [Naive, SeasonalNaive, Naive2, SES, Holt, DampedHolt, Theta, AutoETS])
+    @pytest.mark.parametrize("cls", WITHOUT_COVARIATES)
     def test_the_other_baselines_refuse_x(self, cls):
         y, X, _ = regression_data()
         with pytest.raises(InvalidInputError, match=f"{cls.__name__} does not use exogenous regressors"):
@@ -227,8 +219,8 @@ class TestBadInput:
 
 def test_the_tag_says_which_forecasters_take_covariates():
     assert takes_covariates(AutoARIMA) and takes_covariates(with_x())
-    others = [Naive, SeasonalNaive, Naive2, SES, Holt, DampedHolt, Theta, AutoETS]
-    assert not any(takes_covariates(cls) or takes_covariates(cls()) for cls in others)
+    assert len(WITHOUT_COVARIATES) == 8
+    assert not any(takes_covariates(cls) or takes_covariates(cls()) for cls in WITHOUT_COVARIATES)
     assert not takes_covariates(object()) and not takes_covariates(dict)
     assert not AutoARIMA().covariate_roles() and with_x().covariate_roles().future == ("x",)
 

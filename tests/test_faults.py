@@ -32,6 +32,8 @@ from faulttools import (
     TUNE_TINY,
     around_ten,
     clip_space,
+    daily_pipeline,
+    tune_cli_config,
     tuning_panel,
     without_mlflow_settings,
 )
@@ -119,16 +121,14 @@ def test_cli_fit_with_other_diverging_settings_exits_5(divergence_folder, param,
     assert_diverged(code, capsys.readouterr().err, divergence_folder, param)
 
 
-DIVERGING_PIPELINE = """\
-name: diverge
-data: {path: sales.csv, freq: D, max_staleness: 2}
-forecast: {horizon: 7, season_length: 7}
-model: {name: lstm, params: {learning_rate: 1000, max_epochs: 2, hidden_size: 8, tbptt_steps: 28}}
-backtest: {n_windows: 1}
-gate: {enabled: false}
-outputs: {dir: outputs, format: csv}
-tracking: {enabled: true, plots: false, diagnostics: false, register: {name: diverge}}
-"""
+DIVERGING_PIPELINE = daily_pipeline(
+    name="diverge",
+    data="{path: sales.csv, freq: D, max_staleness: 2}",
+    model="{name: lstm, params: {learning_rate: 1000, max_epochs: 2, hidden_size: 8, tbptt_steps: 28}}",
+    baselines=None,
+    gate="{enabled: false}",
+    tracking="{enabled: true, plots: false, diagnostics: false, register: {name: diverge}}",
+)
 
 
 def test_a_pipeline_whose_training_diverges_exits_5_and_publishes_and_registers_nothing(tmp_path):
@@ -147,17 +147,9 @@ def test_a_pipeline_whose_training_diverges_exits_5_and_publishes_and_registers_
 
 # -- 2. Tracking pre-flight hangs -------------------------------------------------------------------
 SNAIVE = ["--model", "snaive", "--horizon", "7", "--season-length", "7"]
-TRACKED_PIPELINE = """\
-name: silent
-data: {path: sales.csv, freq: D}
-forecast: {horizon: 7, season_length: 7}
-model: {name: naive}
-baselines: [snaive]
-backtest: {n_windows: 2}
-gate: {enabled: false}
-outputs: {dir: outputs, format: csv}
-tracking: {enabled: true, plots: false}
-"""
+TRACKED_SECTIONS = dict(name="silent", model="{name: naive}", baselines="[snaive]", gate="{enabled: false}")
+TRACKED_SECTIONS |= dict(backtest="{n_windows: 2}", tracking="{enabled: true, plots: false}")
+TRACKED_PIPELINE = daily_pipeline(**TRACKED_SECTIONS)
 
 
 @pytest.fixture
@@ -231,18 +223,7 @@ def test_predict_from_a_silent_or_malformed_tracking_store_fails_fast_with_the_r
 
 
 # -- 3. A resumed tuning study silently ignores a changed setting ------------------------------------
-TUNE_CONFIG = {  # `tsforecast tune --config`: a one-parameter space, no baselines, one window
-    "model": "lstm",
-    "horizon": 6,
-    "season_length": 12,
-    "n_windows": 1,
-    "baselines": "none",
-    "include_default": False,
-    "pruner": "none",
-    "params": {"max_epochs": 1, "batch_size": 8, "tbptt_steps": 24, "device": "cpu"},
-    "search_space": {"clip_norm": {"type": "float", "low": 0.1, "high": 10, "log": True}},
-    "quiet": True,
-}
+TUNE_CONFIG = tune_cli_config()  # `tsforecast tune --config`: one parameter, no baselines, one window
 
 
 def _tune_cli(folder: Path, *args) -> subprocess.CompletedProcess:
@@ -415,9 +396,8 @@ def test_a_malformed_environment_variable_exits_2_naming_it(tracking_folder):
 @pytest.mark.tracking
 @needs_mlflow
 def test_a_malformed_pipeline_tracking_uri_exits_2(tracking_folder, capsys):
-    (tracking_folder / "pipeline.yaml").write_text(
-        TRACKED_PIPELINE.replace("plots: false", "plots: false, tracking_uri: '::::'")
-    )
+    sections = TRACKED_SECTIONS | {"tracking": "{enabled: true, plots: false, tracking_uri: '::::'}"}
+    (tracking_folder / "pipeline.yaml").write_text(daily_pipeline(**sections))
     assert main_in_process("run", "pipeline.yaml", "--check") == 2  # found when the file is checked
     assert "tracking.tracking_uri='::::' is not a tracking URI" in capsys.readouterr().err
     assert main_in_process("run", "pipeline.yaml", "--as-of", "2024-02-25") == 2
@@ -613,17 +593,11 @@ def test_save_to_an_unusable_location_is_a_configuration_error_naming_it(fitted,
 def test_1e_3_reaches_the_estimator_from_p_set_and_the_yaml_file(daily_folder):
     workdir = daily_folder
     tiny = ["-p", "hidden_size=4", "-p", "max_epochs=1", "-p", "tbptt_steps=28", "-p", "weight_decay=2E-5"]
-    yaml_file = (
-        DAILY_PIPELINE.replace(
-            "model: {name: snaive}",
-            "model: {name: lstm, params: {hidden_size: 4, max_epochs: 1, tbptt_steps: 28,"
-            " weight_decay: 2E-5}}",
-        )
-        .replace("baselines: [naive]", "baselines: []")
-        .replace("gate: {metric: mase, margin: 10}", "gate: {enabled: false}")
-    )
+    lstm = "{name: lstm, params: {hidden_size: 4, max_epochs: 1, tbptt_steps: 28, weight_decay: 2E-5}}"
     (workdir / "lstm.yaml").write_text(
-        yaml_file.replace("outputs: {dir: outputs", "outputs: {dir: lstm_outputs")
+        daily_pipeline(
+            model=lstm, baselines="[]", gate="{enabled: false}", outputs="{dir: lstm_outputs, format: csv}"
+        )
     )
     fit, pipeline = cli_together(
         ("fit", "sales.csv", "--model", "lstm", "--horizon", "7", "--season-length", "7", *tiny,

@@ -31,6 +31,7 @@ optuna = pytest.importorskip("optuna")
 torch = pytest.importorskip("torch")
 
 from conftest import free_port  # noqa: E402
+from faulttools import tune_cli_config  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from tsforecast.exceptions import InvalidParameterError, TrainingError  # noqa: E402
@@ -248,23 +249,15 @@ def test_failed_trials_do_not_count_and_a_study_that_always_fails_stops(tmp_path
 
 
 # --------------------------------------------------------------------------- several worker processes
-WORKER_CONFIG = {
-    "model": "lstm",
-    "horizon": 6,
-    "season_length": 12,
-    "n_windows": 1,
-    "baselines": "none",
-    "include_default": False,
-    "pruner": "none",
-    "params": {"max_epochs": 3, "batch_size": 8, "tbptt_steps": 24, "device": "cpu"},
-    "search_space": {
+WORKER_CONFIG = tune_cli_config(
+    params={"max_epochs": 3, "batch_size": 8, "tbptt_steps": 24, "device": "cpu"},
+    search_space={
         "hidden_size": {"type": "int", "low": 4, "high": 8, "log": True},
         "clip_norm": {"type": "float", "low": 0.1, "high": 10, "log": True},
     },
-    "heartbeat_interval": 1,
-    "grace_period": 2,
-    "quiet": True,
-}
+    heartbeat_interval=1,
+    grace_period=2,
+)
 
 
 def _worker(folder: Path, url: str, study_name: str, n_trials: int) -> subprocess.Popen:
