@@ -19,6 +19,9 @@ ARIMA errors, refitted at every origin as a local model; not on ``pjm``); the LS
 with the covariates, everything else their defaults, over ``--seeds`` (mean and sd).
 
     python benchmarks/covariates.py --datasets electricity --seeds 0,1,2 --json outputs/covariates.json
+
+``--validation`` drops the test period and scores the same number of origins just before it: the
+place to compare settings, so that no choice is made on the test scores.
 """
 
 from __future__ import annotations
@@ -177,9 +180,18 @@ def neural(name: str, covariates: bool, seed: int, dataset: Dataset, train, orig
     return [model.predict(y=history, X=x) for history, _ in origins], seconds
 
 
-def run_dataset(key: str, data_dir: Path, seeds: list, models: list) -> dict:
+def validation_part(y: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+    """``y`` without its test period: the protocol then scores the origins just before it."""
+    span = dataset.origins * dataset.horizon
+    position = y.groupby("unique_id").cumcount()
+    return y[position < y.groupby("unique_id")["y"].transform("size") - span].reset_index(drop=True)
+
+
+def run_dataset(key: str, data_dir: Path, seeds: list, models: list, validation: bool = False) -> dict:
     dataset = DATASETS[key]
     y, X = load(data_dir, dataset)
+    if validation:
+        y = validation_part(y, dataset)
     train, origins = split(y, dataset)
     season = dataset.seasons[0]
     results = {}
@@ -230,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--models", default="arima_x,lstm,lstm_x,gru,gru_x")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds of the neural rows")
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="score the origins just before the test period (the test period is dropped): "
+        "choose settings on these, never on the test scores",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     return parser
 
@@ -240,7 +258,7 @@ def main(argv=None) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     everything = {}
     for key in [k.strip() for k in args.datasets.split(",") if k.strip()]:
-        everything[key] = run_dataset(key, args.data_dir, seeds, models)
+        everything[key] = run_dataset(key, args.data_dir, seeds, models, args.validation)
         print_table(key, everything[key])
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
