@@ -27,9 +27,9 @@ LAYERS = {
     0: ("exceptions", "epochs", "urls"),
     1: ("data", "datasets"),  # datasets.py: the public path of the loaders in data/
     2: ("windowing", "scaling"),
-    3: ("metrics", "backtesting"),
+    3: ("metrics", "backtesting", "plotting"),  # plotting.py: matplotlib figures of forecasts
     4: ("base",),
-    5: ("baselines",),
+    5: ("baselines", "conformal"),  # conformal.py: calibrated intervals around any forecaster
     6: ("nn", "diagnostics"),  # diagnostics.py: the public path of nn/diagnostics (imports torch)
     # registry.py names the classes of baselines and nn/ by module path and imports them on first
     # use, so it sits above nn/; tuning looks its baselines up there.

@@ -8,6 +8,12 @@ values in ``_parameter_constraints`` (scikit-learn's table format) and implement
   (or a dict with a ``"point"`` array and extra columns such as quantiles);
 * ``_min_length()``: the fewest observations a series needs.
 
+A forecaster with intervals of its own also implements
+``_predict_intervals(panel, horizon, is_training_history, levels)``: the point forecasts and, per
+level (percent), the lower and upper bounds of the central interval, each ``(n_series, horizon)``.
+``predict(level=...)`` calls it; the others refuse ``level`` and point to
+:class:`~tsforecast.conformal.ConformalIntervals`, which gives any forecaster calibrated intervals.
+
 A forecaster that takes covariates sets ``_takes_covariates = True``, has the parameters
 ``future_covariates``, ``past_covariates``, ``static_covariates`` and ``categorical_covariates``
 (and, to offer calendar features built from the time stamps, ``calendar_features`` and ``holidays``),
@@ -44,6 +50,7 @@ from tsforecast.data.covariates import CovariateRoles, Covariates, align_covaria
 from tsforecast.data.frequency import index_kind
 from tsforecast.data.labels import series_label
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
+from tsforecast.metrics.intervals import interval_columns, interval_levels
 
 
 class BaseForecaster(BaseEstimator):
@@ -146,7 +153,7 @@ class BaseForecaster(BaseEstimator):
         self.n_series_ = panel.n_series
         self.freq_ = panel.freq
 
-    def predict(self, horizon=None, X=None, y=None):
+    def predict(self, horizon=None, X=None, y=None, level=None):
         """Forecast ``horizon`` steps after the end of each series.
 
         Parameters
@@ -159,35 +166,47 @@ class BaseForecaster(BaseEstimator):
         y : pd.Series, pd.DataFrame or Panel, optional
             History to forecast from instead of the training data, in any accepted layout (updated
             series, or series never seen in training).
+        level : float or list of float, optional
+            Central prediction intervals to add, in percent (``level=[80, 95]``): the columns
+            ``y_lo_80``, ``y_hi_80``, ``y_lo_95``, ``y_hi_95`` beside ``y_pred``. The bounds contain the
+            point forecast and are nested (a wider level never lies inside a narrower one).
 
         Returns
         -------
         pd.Series or pd.DataFrame
-            In the layout of the history the forecasts continue. Extra outputs (the quantile columns
-            ``q0.1``... of a forecaster fitted with ``quantiles``) come only in the long layout, beside
-            ``y_pred``; a Series or wide frame holds the point forecasts alone, and a
+            In the layout of the history the forecasts continue. With ``level``, a Series history
+            gives a frame indexed by time (``y_pred`` and the bounds), a wide history a frame whose
+            column levels are the output (``y_pred``, ``y_lo_95``...) and the series, a long history
+            the bound columns beside ``y_pred``. Other extra outputs (the quantile columns ``q0.1``...
+            of a forecaster fitted with ``quantiles``) come only in the long layout; a Series or wide
+            frame holds the point forecasts alone, and a
             :class:`~tsforecast.exceptions.TsforecastWarning` says so.
         """
         check_is_fitted(self, "training_panel_")
         horizon = self._resolve_horizon(horizon)
+        levels = interval_levels(level)
         if not self._takes_covariates:
             _reject_exogenous(X, type(self).__name__)
         panel = self.training_panel_ if y is None else self.validate_history(y)
-        forecasts = self._checked_predict(panel, horizon, y is None, X)
+        forecasts = self._checked_predict(panel, horizon, y is None, X, levels)
         if not isinstance(forecasts, dict):
             return from_panel(panel, forecasts)
+        bounds = [name for lv in levels for name in interval_columns(lv)]
         extra = {k: v for k, v in forecasts.items() if k != "point"}
-        if extra and panel.layout.kind != "long":
-            warnings.warn(
-                f"{type(self).__name__} forecasts {sorted(extra)} besides the point forecast, but a "
-                f"{'pd.Series' if panel.layout.kind == 'series' else 'wide frame'} only holds the point "
-                "forecasts; pass the history as a long frame (unique_id, ds, y) to get them as columns.",
-                TsforecastWarning,
-                stacklevel=2,
-            )
+        if panel.layout.kind != "long":
+            if set(extra) - set(bounds):
+                warnings.warn(
+                    f"{type(self).__name__} forecasts {sorted(set(extra) - set(bounds))} besides the point "
+                    f"forecast, but a {'pd.Series' if panel.layout.kind == 'series' else 'wide frame'} "
+                    "history only gets the point forecasts and intervals; pass the history as a long "
+                    "frame (unique_id, ds, y) to get them as columns.",
+                    TsforecastWarning,
+                    stacklevel=2,
+                )
+            extra = {name: extra[name] for name in bounds}
         return from_panel(panel, forecasts["point"], extra)
 
-    def predict_panel(self, panel: Panel, horizon=None, X=None):
+    def predict_panel(self, panel: Panel, horizon=None, X=None, level=None):
         """Forecasts from a validated history panel, as arrays (what ``predict`` converts to pandas).
 
         Parameters
@@ -198,23 +217,39 @@ class BaseForecaster(BaseEstimator):
             Number of steps; defaults to the ``horizon`` parameter.
         X : pd.DataFrame, optional
             Covariates of a forecaster that declares some (as for :meth:`predict`).
+        level : float or list of float, optional
+            Central prediction intervals, in percent (as for :meth:`predict`).
 
         Returns
         -------
         np.ndarray of shape (n_series, horizon), or a dict with the ``"point"`` array and extra
-        arrays of that shape (quantiles).
+        arrays of that shape (quantiles; the interval bounds named by
+        :func:`~tsforecast.metrics.intervals.interval_columns`).
         """
         check_is_fitted(self, "training_panel_")
         horizon = self._resolve_horizon(horizon)
-        return self._checked_predict(panel, horizon, panel is self.training_panel_, X)
+        levels = interval_levels(level)
+        return self._checked_predict(panel, horizon, panel is self.training_panel_, X, levels)
 
-    def _checked_predict(self, panel: Panel, horizon: int, is_training_history: bool, X=None):
-        """``_predict``, refusing non-finite forecasts: they never leave ``predict`` silently."""
+    def _checked_predict(self, panel: Panel, horizon: int, is_training_history: bool, X=None, levels=()):
+        """``_predict`` (or ``_predict_intervals``), refusing non-finite forecasts.
+
+        Non-finite forecasts never leave ``predict`` silently.
+        """
+        if levels and type(self)._predict_intervals is BaseForecaster._predict_intervals:
+            name = type(self).__name__
+            raise InvalidParameterError(
+                f"{name} has no prediction intervals of its own; wrap it to get calibrated ones: "
+                f"ConformalIntervals({name}(...)).fit(y).predict(level={list(levels)})."
+            )
+        covariates = ()
         if self._takes_covariates:
-            covariates = self._align_covariates(X, panel, horizon, self.covariate_categories_)
-            forecasts = self._predict(panel, horizon, is_training_history, covariates)
+            covariates = (self._align_covariates(X, panel, horizon, self.covariate_categories_),)
+        if levels:
+            point, bounds = self._predict_intervals(panel, horizon, is_training_history, levels, *covariates)
+            forecasts = {"point": point, **nested_bounds(point, bounds)}
         else:
-            forecasts = self._predict(panel, horizon, is_training_history)
+            forecasts = self._predict(panel, horizon, is_training_history, *covariates)
         arrays = forecasts.values() if isinstance(forecasts, dict) else [forecasts]
         bad_rows = np.flatnonzero(~np.all([np.isfinite(a).all(axis=1) for a in arrays], axis=0))
         if bad_rows.size:
@@ -284,6 +319,39 @@ class BaseForecaster(BaseEstimator):
 
     def _predict(self, panel: Panel, horizon: int, is_training_history: bool):
         raise NotImplementedError
+
+    def _predict_intervals(self, panel: Panel, horizon: int, is_training_history: bool, levels: tuple):
+        """``(point, {level: (lower, upper)})``, each ``(n_series, horizon)`` (see the module docstring)."""
+        raise NotImplementedError
+
+
+def nested_bounds(point: np.ndarray, bounds: dict) -> dict:
+    """Interval bounds as forecast columns, made to contain ``point`` and to nest across levels.
+
+    Bounds computed level by level (or from separately trained quantiles) can cross: each lower bound
+    is lowered to the point forecast at most and sorted with the others (the monotone rearrangement
+    of quantile estimates, Chernozhukov, Fernandez-Val and Galichon 2010), the upper ones likewise.
+    The point forecast itself is never changed.
+
+    Parameters
+    ----------
+    point : np.ndarray of shape (n_series, horizon)
+    bounds : dict of float -> (np.ndarray, np.ndarray)
+        Per level (percent), the lower and upper bounds.
+
+    Returns
+    -------
+    dict of str -> np.ndarray
+        ``{"y_lo_80": ..., "y_hi_80": ..., "y_lo_95": ...}``, levels in increasing order.
+    """
+    levels = sorted(bounds)
+    lower = np.sort(np.minimum([bounds[lv][0] for lv in levels], point), axis=0)[::-1]  # widest last
+    upper = np.sort(np.maximum([bounds[lv][1] for lv in levels], point), axis=0)
+    columns = {}
+    for k, level in enumerate(levels):
+        lo, hi = interval_columns(level)
+        columns[lo], columns[hi] = lower[k], upper[k]
+    return columns
 
 
 def takes_covariates(estimator) -> bool:

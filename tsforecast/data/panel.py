@@ -191,20 +191,32 @@ def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
     point : np.ndarray of shape (n_series, horizon)
         Point forecasts.
     extra : dict of str -> np.ndarray of shape (n_series, horizon), optional
-        More forecast columns (quantiles). Only the long layout has room for them: a Series or a
-        wide frame holds the point forecasts alone (forecast from a long frame to get them).
+        More forecast columns (quantiles, interval bounds). A long frame gets them beside the point
+        forecasts; a Series history gives a frame indexed by time with the point column and these;
+        a wide history a frame with two column levels: the output (the point column first), then
+        the series.
     """
     point = np.asarray(point, dtype=np.float64)
     horizon = point.shape[1]
     futures = [future_index(index[-1], panel.freq, horizon) for index in panel.index]
     layout = panel.layout
+    outputs = {layout.columns.pred_col: point, **(extra or {})}
     if layout.kind == "series":
-        return pd.Series(point[0], index=futures[0], name=layout.name)
+        if not extra:
+            return pd.Series(point[0], index=futures[0], name=layout.name)
+        return pd.DataFrame(
+            {name: np.asarray(v, dtype=np.float64)[0] for name, v in outputs.items()}, index=futures[0]
+        )
     if layout.kind == "wide":
-        series = {sid: pd.Series(point[i], index=futures[i]) for i, sid in enumerate(panel.ids)}
-        frame = pd.DataFrame(series)
-        frame.columns = layout.column_index
-        return frame
+        frames = {}
+        for name, values in outputs.items():
+            values = np.asarray(values, dtype=np.float64)
+            frame = pd.DataFrame(
+                {sid: pd.Series(values[i], index=futures[i]) for i, sid in enumerate(panel.ids)}
+            )
+            frame.columns = layout.column_index
+            frames[name] = frame
+        return frames[layout.columns.pred_col] if not extra else pd.concat(frames, axis=1)
     cols = layout.columns
     ids = [UNNAMED_SERIES_ID if sid is None else sid for sid in panel.ids]  # as to_long names them
     frame = pd.DataFrame(
