@@ -20,12 +20,17 @@ _TRAINING_PANELS = (
 def forecast_figure(actual: pd.DataFrame, forecasts: pd.DataFrame, n_series: int = 4):
     """Actuals and forecasts of the first ``n_series`` series, one panel each.
 
+    Each model's forecasts of each window are drawn by :func:`tsforecast.plotting.plot_forecasts`,
+    with a shaded band for every interval their columns carry.
+
     Parameters
     ----------
     actual : pd.DataFrame
         ``unique_id, ds, value``: what happened (the history's tail, or a backtest's actuals).
     forecasts : pd.DataFrame
-        ``model, window, unique_id, ds, value``: one line per model and window.
+        ``model, window, unique_id, ds, value``: one line per model and window, and optionally the
+        interval bounds of ``predict(level=...)`` (``y_lo_80``, ``y_hi_80``...) or quantile columns
+        (``q0.1``...), drawn as bands.
     n_series : int
         Panels drawn.
 
@@ -35,19 +40,35 @@ def forecast_figure(actual: pd.DataFrame, forecasts: pd.DataFrame, n_series: int
     """
     from matplotlib.figure import Figure
 
+    from tsforecast.data import Columns
+    from tsforecast.plotting import plot_forecasts
+
     ids = list(pd.unique(actual["unique_id"]))[:n_series]
     figure = Figure(figsize=(9, 2.4 * len(ids)), layout="constrained")
-    axes = np.atleast_1d(figure.subplots(len(ids), 1, squeeze=False)[:, 0])
-    colours = {model: f"C{k + 1}" for k, model in enumerate(pd.unique(forecasts["model"]))}
-    for ax, uid in zip(axes, ids, strict=True):
+    axes = dict(zip(ids, figure.subplots(len(ids), 1, squeeze=False)[:, 0], strict=True))
+    for uid, ax in axes.items():
         truth = actual[actual["unique_id"] == uid]
         ax.plot(_x(truth["ds"]), truth["value"], color="C0", label="actual")
-        mine = forecasts[forecasts["unique_id"] == uid]
-        for (model, window), lines in mine.groupby(["model", "window"], sort=False):
-            label = model if window == mine.loc[mine["model"] == model, "window"].min() else None
-            ax.plot(_x(lines["ds"]), lines["value"], color=colours[model], label=label, marker=".")
+    columns = Columns(pred_col="value")
+    colours = {model: f"C{k + 1}" for k, model in enumerate(pd.unique(forecasts["model"]))}
+    labelled = set()
+    shown = forecasts[forecasts["unique_id"].isin(ids)]
+    for (model, _), lines in shown.groupby(["model", "window"], sort=False):
+        drawn = [uid for uid in ids if uid in set(lines["unique_id"])]
+        first = ids[0] in drawn and model not in labelled  # the legend is the first panel's
+        labelled.update([model] if first else [])
+        plot_forecasts(
+            None,
+            lines.drop(columns=["model", "window"]),
+            ids=drawn,
+            columns=columns,
+            ax=[axes[uid] for uid in drawn],
+            color=colours[model],
+            label=str(model) if first else f"_{model}",  # one legend entry per model
+        )
+    for uid, ax in axes.items():
         ax.set_title(f"series {uid}", fontsize=9)
-    axes[0].legend(fontsize=8, loc="best")
+    next(iter(axes.values())).legend(fontsize=8, loc="best")
     return figure
 
 
