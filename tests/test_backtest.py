@@ -11,8 +11,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from tsforecast import backtesting
 from tsforecast.backtesting import backtest, compare
+from tsforecast.base import BaseForecaster
 from tsforecast.baselines import Naive, Naive2, SeasonalNaive
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, NotFittedError
+from tsforecast.metrics import msis
 
 
 @pytest.fixture
@@ -178,3 +180,97 @@ def test_bad_covariates_stop_a_backtest_before_any_fit(panel):
         backtest(_EchoCovariate(), panel, horizon=4, n_windows=2, X=X)
     with pytest.raises(InvalidInputError, match=r"none of the models \['Naive'\] declares covariates"):
         backtest(Naive(), panel, horizon=4, X=X)
+
+
+# --- prediction intervals: level=..., scored by MSIS, coverage and ACD ----------------------------
+
+
+class _Last(BaseForecaster):
+    """The last observed value, without intervals of its own."""
+
+    def __init__(self, horizon=1):
+        self.horizon = horizon
+
+    def _fit(self, panel):
+        self.n_fits_ = getattr(self, "n_fits_", 0) + 1
+
+    def _predict(self, panel, horizon, is_training_history):
+        return np.repeat([[values[-1]] for values in panel.values], horizon, axis=1)  # (n_series, horizon)
+
+
+class _Band(_Last):
+    """The last value with the band ``+- width * level / 100`` as its central ``level`` % interval."""
+
+    def __init__(self, horizon=1, width=8.0):
+        super().__init__(horizon=horizon)
+        self.width = width
+
+    def _predict_intervals(self, panel, horizon, is_training_history, levels):
+        point = self._predict(panel, horizon, is_training_history)
+        return point, {lv: (point - self.width * lv / 100, point + self.width * lv / 100) for lv in levels}
+
+
+def test_backtest_with_level_scores_the_bounds_the_model_forecast(panel):
+    metrics = ("mase", "msis", "coverage", "acd")
+    result = backtest(_Band(), panel, horizon=4, n_windows=3, level=95, metrics=metrics, season_length=6)
+    frame = result.forecasts
+    np.testing.assert_allclose(frame["y_lo_95"], frame["forecast"] - 7.6)
+    np.testing.assert_allclose(frame["y_hi_95"], frame["forecast"] + 7.6)
+    assert list(result.summary.columns) == ["mase", "msis_95", "coverage_95", "acd_95"]
+
+    expected = {}
+    for (window, uid), rows in frame.groupby(["window", "unique_id"]):
+        history = panel[(panel["unique_id"] == uid) & (panel["ds"] < rows["ds"].min())]["y"]
+        expected[window, uid] = msis(rows["actual"], rows["y_lo_95"], rows["y_hi_95"], history, 6)
+        scored = result.per_series.loc[("_Band", window, uid), "msis_95"]
+        assert scored == pytest.approx(expected[window, uid])
+    mean_over_series_then_windows = pd.Series(expected).groupby(level=0).mean().mean()
+    assert result.summary.loc["_Band", "msis_95"] == pytest.approx(mean_over_series_then_windows)
+
+    inside = (frame["actual"] >= frame["y_lo_95"]) & (frame["actual"] <= frame["y_hi_95"])
+    assert 0 < inside.mean() < 1
+    assert result.summary.loc["_Band", "coverage_95"] == pytest.approx(inside.mean())
+    assert result.summary.loc["_Band", "acd_95"] == pytest.approx(abs(inside.mean() - 0.95))
+    by_step = result.by_horizon.loc["_Band"]
+    np.testing.assert_allclose(by_step["coverage_95"], inside.groupby(frame["step"]).mean())
+    np.testing.assert_allclose(by_step["acd_95"], (inside.groupby(frame["step"]).mean() - 0.95).abs())
+
+
+def test_backtest_summary_acd_is_pooled_not_a_mean_of_series_acds():
+    rng = np.random.default_rng(5)
+    calm = pd.DataFrame({"unique_id": "calm", "ds": range(30), "y": 50 + rng.uniform(-0.1, 0.1, 30)})
+    wild = pd.DataFrame({"unique_id": "wild", "ds": range(30), "y": 50 + rng.normal(0, 30, 30)})
+    y = pd.concat([calm, wild], ignore_index=True)
+    result = backtest(_Band(width=1.0), y, horizon=5, n_windows=2, level=80, metrics=["coverage", "acd"])
+    per_series = result.per_series["coverage_80"].groupby(level="unique_id").mean()
+    assert per_series["calm"] == 1.0 and per_series["wild"] < 0.8  # one over-, one under-covered
+    inside = result.forecasts["actual"].between(result.forecasts["y_lo_80"], result.forecasts["y_hi_80"])
+    assert result.summary.loc["_Band", "acd_80"] == pytest.approx(abs(inside.mean() - 0.8))
+    assert result.summary.loc["_Band", "acd_80"] < result.per_series["acd_80"].mean() - 0.1
+
+
+def test_backtest_with_level_without_refit_forecasts_the_same_bounds(panel):
+    refit = backtest(_Band(), panel, horizon=4, n_windows=3, level=[80, 95], metrics=["coverage"])
+    once = backtest(_Band(), panel, horizon=4, n_windows=3, level=[80, 95], metrics=["coverage"], refit=False)
+    for column in ("y_lo_80", "y_hi_80", "y_lo_95", "y_hi_95"):
+        np.testing.assert_allclose(refit.forecasts[column], once.forecasts[column])
+    pd.testing.assert_frame_equal(refit.summary, once.summary)
+
+
+def test_level_asked_of_a_model_without_intervals_names_the_model(panel):
+    models = {"band": _Band(), "last": _Last()}
+    with pytest.raises(InvalidParameterError, match=r"model 'last': _Last has no prediction intervals"):
+        compare(models, panel, horizon=4, level=95, metrics=["mae", "coverage"])
+    plain = compare(models, panel, horizon=4, metrics=["mae"])  # no level: no interval asked of anyone
+    assert list(plain.summary.index) == ["band", "last"]
+    assert not [c for c in plain.forecasts.columns if c.startswith("y_lo")]
+
+
+def test_level_is_checked_before_any_fit(panel):
+    with pytest.raises(InvalidParameterError, match="level must be a number"):
+        backtest(_Band(), panel, horizon=4, level=150)
+
+
+def test_interval_metrics_without_level_say_which_columns_they_need(panel):
+    with pytest.raises(InvalidInputError, match=r"metrics \['msis'\] need interval forecast columns"):
+        backtest(_Band(), panel, horizon=4, metrics=["msis"])

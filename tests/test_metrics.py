@@ -478,7 +478,8 @@ def test_quantile_columns_are_named_as_the_recurrent_forecasters_name_them():
 M4_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "m4"
 
 
-def _m4_hourly_long(name):
+def m4_hourly_long(name):
+    """One of the M4 Hourly files as a long frame, ``ds`` counting from 0 in each series."""
     wide = pd.read_csv(M4_DIR / f"Hourly-{name}.csv", index_col=0)
     # Trailing empty cells pad the shorter series; stacking keeps them as NaN, so drop them.
     long = wide.stack().dropna().rename("y").rename_axis(["unique_id", "ds"]).reset_index()
@@ -488,7 +489,7 @@ def _m4_hourly_long(name):
 
 @pytest.mark.skipif(not (M4_DIR / "Hourly-test.csv").exists(), reason="M4 Hourly data not present")
 def test_m4_hourly_naive_and_snaive_match_published_scores():
-    train, test = _m4_hourly_long("train"), _m4_hourly_long("test")
+    train, test = m4_hourly_long("train"), m4_hourly_long("test")
     test["ds"] += test["unique_id"].map(train.groupby("unique_id").size())
     step = test.groupby("unique_id").cumcount()
     last_day = train.groupby("unique_id").tail(24)["y"].to_numpy().reshape(-1, 24)  # (414, 24)

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from tsforecast.data import Columns, Panel, check_min_length, to_long, to_panel
 from tsforecast.data.covariates import align_covariates
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
-from tsforecast.metrics import evaluate, evaluate_by_horizon, owa
+from tsforecast.metrics import POOLED_METRICS, evaluate, evaluate_by_horizon, owa, pooled_coverage
+from tsforecast.metrics.intervals import interval_levels
 
 DEFAULT_METRICS = ("smape", "mase", "mae", "rmse")
 
@@ -32,15 +33,19 @@ class BacktestResult:
     ----------
     forecasts : pd.DataFrame
         Tidy: ``model, window, unique_id, ds, step, actual, forecast`` (one row per target), plus
-        the models' quantile columns (``q0.1``...) when they forecast quantiles.
+        the models' quantile columns (``q0.1``...) when they forecast quantiles and the interval
+        bounds (``y_lo_95``, ``y_hi_95``...) when a ``level`` was asked.
     per_series : pd.DataFrame
         Metrics per ``(model, window, unique_id)``.
     by_horizon : pd.DataFrame
         Metrics per ``(model, step)``, averaged over series and windows, plus ``owa`` per step
         (from that step's sMAPE and MASE and Naive2's) when a Naive2 model was among those compared.
+        Coverage and ACD are those of the step's points over all series and windows pooled.
     summary : pd.DataFrame
         One row per model: metrics averaged over series, then windows (M4's convention), plus
-        ``owa`` when a Naive2 model was among those compared.
+        ``owa`` when a Naive2 model was among those compared. Coverage and ACD, as in M4, are those
+        of all the model's points pooled (:func:`~tsforecast.metrics.pooled_coverage`), not means
+        of per-series values.
     """
 
     forecasts: pd.DataFrame
@@ -57,6 +62,7 @@ def backtest(
     step: int | None = None,
     refit: bool = True,
     X=None,
+    level=None,
     **options,
 ) -> BacktestResult:
     """Rolling-origin evaluation of one forecaster.
@@ -80,10 +86,15 @@ def backtest(
         Covariates over the whole history (see :mod:`tsforecast.data.covariates`), given to the
         forecasters that declare covariates. Each window's fit sees only the rows up to its origin
         and its forecast the future-known rows of its horizon: the covariate layer ignores the rest.
+    level : float or list of float, optional
+        Prediction intervals to forecast, in percent: each model is asked ``predict(..., level=level)``
+        (a model without intervals of its own raises, naming it), and the forecasts carry the bounds
+        ``y_lo_<level>``/``y_hi_<level>`` that the interval metrics score. None: point forecasts only.
     **options
-        ``season_length`` (MASE scale), ``metrics`` (those of :func:`~tsforecast.metrics.evaluate`;
-        ``"pinball"`` and ``"coverage"`` need models that forecast quantiles), ``freq``, ``verbose``,
-        ``name`` and the long layout's ``id_col``/``time_col``/``target_col``.
+        ``season_length`` (the seasonal naive scale of MASE, MSIS and CRPS), ``metrics`` (those of
+        :func:`~tsforecast.metrics.evaluate`; ``"pinball"``, ``"coverage"`` and ``"crps"`` need
+        quantile columns or a ``level``, ``"msis"`` and ``"acd"`` a ``level``), ``freq``,
+        ``verbose``, ``name`` and the long layout's ``id_col``/``time_col``/``target_col``.
 
     Examples
     --------
@@ -94,7 +105,7 @@ def backtest(
     [2.0]
     """
     name = options.pop("name", type(estimator).__name__)
-    return compare({name: estimator}, y, horizon, n_windows, step, refit, X=X, **options)
+    return compare({name: estimator}, y, horizon, n_windows, step, refit, X=X, level=level, **options)
 
 
 def compare(
@@ -106,6 +117,7 @@ def compare(
     refit: bool = True,
     X=None,
     *,
+    level=None,
     season_length: int = 1,
     metrics=DEFAULT_METRICS,
     freq=None,
@@ -122,9 +134,12 @@ def compare(
         Models by the name they get in the result.
     X : pd.DataFrame, optional
         Covariates, passed only to the models that declare covariates (the others never see them).
+    level : float or list of float, optional
+        Prediction intervals asked of every model (see :func:`backtest`).
     """
     step = horizon if step is None else step
     _check_window_params(estimators, horizon, n_windows, step)
+    interval_levels(level)  # a bad level stops before any fit
     columns = Columns(id_col, time_col, target_col)
     panel = to_panel(y, freq=freq, columns=columns)
     check_min_length(panel, horizon + (n_windows - 1) * step + 1, f"a backtest of {n_windows} windows")
@@ -137,18 +152,30 @@ def compare(
         fitted, x = None, covariates[model_name]
         for number, (history_panel, history, actual) in enumerate(windows):
             # The validated window itself goes to fit and predict: no pandas round trip per model.
-            if refit or fitted is None:
+            fresh = refit or fitted is None
+            if fresh:
                 fitted = clone(estimator).fit(history_panel, X=x)
-                forecast = fitted.predict(horizon, X=x)
-            else:
-                forecast = fitted.predict(horizon, X=x, y=history_panel)
-            scored = _score(forecast, actual, history, columns, season_length, metrics)
+            forecast = _predict(fitted, model_name, horizon, x, None if fresh else history_panel, level)
+            scored = _score(forecast, actual, history, columns, season_length, metrics, level)
             frames.append(scored[0].assign(model=model_name, window=number))
             per_series.append(scored[1].assign(model=model_name, window=number))
             by_horizon.append(scored[2].assign(model=model_name, window=number))
             progress.update()
     progress.close()
-    return _assemble(estimators, frames, per_series, by_horizon, metrics, id_col)
+    return _assemble(estimators, frames, per_series, by_horizon, metrics, id_col, level)
+
+
+def _predict(fitted, model_name: str, horizon: int, x, history: Panel | None, level):
+    """One window's forecasts; with ``level``, an error of the model's names it as compared."""
+    options = {} if history is None else {"y": history}
+    if level is None:
+        return fitted.predict(horizon, X=x, **options)
+    try:
+        return fitted.predict(horizon, X=x, level=level, **options)
+    except InvalidParameterError as err:
+        if str(err).startswith(f"{model_name} ") or repr(model_name) in str(err):
+            raise  # it names the model already
+        raise InvalidParameterError(f"model {model_name!r}: {err}") from err
 
 
 def _covariates_by_model(estimators: Mapping, X, panel: Panel) -> dict:
@@ -205,8 +232,8 @@ def _names(columns: Columns) -> dict:
     return {"id_col": columns.id_col, "time_col": columns.time_col, "target_col": columns.target_col}
 
 
-def _score(forecast, actual, history, columns: Columns, season_length, metrics):
-    keys = dict(_names(columns), pred_col=columns.pred_col)
+def _score(forecast, actual, history, columns: Columns, season_length, metrics, level):
+    keys = dict(_names(columns), pred_col=columns.pred_col, level=level)
     per_series = evaluate(forecast, actual, history, season_length, metrics, **keys).reset_index()
     per_step = evaluate_by_horizon(forecast, actual, history, season_length, metrics, **keys).reset_index()
     tidy = actual.merge(forecast, on=[columns.id_col, columns.time_col], how="left")
@@ -215,7 +242,7 @@ def _score(forecast, actual, history, columns: Columns, season_length, metrics):
     return tidy, per_series, per_step
 
 
-def _assemble(estimators, frames, per_series, by_horizon, metrics, id_col) -> BacktestResult:
+def _assemble(estimators, frames, per_series, by_horizon, metrics, id_col, level) -> BacktestResult:
     order = list(estimators)
     forecasts = pd.concat(frames, ignore_index=True)
     forecasts = forecasts[
@@ -227,6 +254,8 @@ def _assemble(estimators, frames, per_series, by_horizon, metrics, id_col) -> Ba
     steps = steps.rename_axis(["model", "step"])
     summary = series.groupby(["model", "window"])[scored].mean().groupby("model").mean()
     summary = summary.loc[order]
+    if pooled := [m for m in metrics if m in POOLED_METRICS]:
+        _pool_coverage(forecasts, pooled, level, summary, steps)
     naive2 = [name for name, est in estimators.items() if type(est).__name__ == "Naive2"]
     if naive2 and {"smape", "mase"} <= set(metrics):
         reference = summary.loc[naive2[0]]
@@ -235,6 +264,21 @@ def _assemble(estimators, frames, per_series, by_horizon, metrics, id_col) -> Ba
         ]
         steps["owa"] = _owa_by_step(steps, naive2[0])
     return BacktestResult(forecasts, series, steps, summary)
+
+
+def _pool_coverage(forecasts: pd.DataFrame, metrics, level, summary, steps) -> None:
+    """Replace the averaged coverage and ACD of ``summary`` and ``steps`` by pooled ones (M4's way).
+
+    A mean of per-series coverages weighs a series with few observed actuals like a full one, and a
+    mean of per-series ACDs lets no over-covered series offset an under-covered one; M4 pooled.
+    """
+    for model, points in forecasts.groupby("model", sort=False):
+        points = points.dropna(axis=1, how="all")  # the columns of the other models
+        options = {"metrics": metrics, "target_col": "actual", "level": level}
+        overall = pooled_coverage(points, **options)
+        summary.loc[model, overall.index] = overall.to_numpy()
+        per_step = pooled_coverage(points, by="step", **options)
+        steps.loc[(model, per_step.index), per_step.columns] = per_step.to_numpy()
 
 
 def _owa_by_step(steps: pd.DataFrame, naive2: str) -> list:
