@@ -16,7 +16,7 @@ this order::
 * static covariates repeat on every row (they enter the recurrent input at every step);
 * rows a series does not have (past its history, or past the future-known rows given for its
   horizon) are 0, the training mean: they only ever reach outputs that are masked or cut off (see
-  :func:`step_covariates`).
+  :func:`step_inputs`).
 
 The head's forecast for ``t+k`` sees each numeric future-known covariate at ``t+k`` and its change
 since the step the seasonal naive forecast copies for ``t+k`` (``x[t+k] - x[b_k]``, ``b_k <= t``): the
@@ -26,7 +26,7 @@ yesterday's load). On the day-ahead electricity benchmark the change lowered the
 8.5 to 7.1 (3 seeds).
 
 The streams lay these rows out beside the targets (:mod:`tsforecast.nn.streams`), with the same
-plan, padding and warm-up masks, and :func:`step_covariates` cuts each step's inputs from them.
+plan, padding and warm-up masks, and :func:`step_inputs` cuts each step's inputs from them.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import torch
 from tsforecast.data.covariates import CovariateRoles, Covariates
 from tsforecast.exceptions import InvalidParameterError
 
-__all__ = ["CovariateCodec", "check_roles", "embedding_dim", "select_series", "step_covariates"]
+__all__ = ["CovariateCodec", "check_roles", "embedding_dim", "select_series", "step_inputs"]
 
 
 def embedding_dim(n_categories: int) -> int:
@@ -244,11 +244,43 @@ def _describe(roles: CovariateRoles) -> str:
     return str({r: names for r, names in named.items() if names} or "none")
 
 
-def step_covariates(rows: torch.Tensor, context: int, horizon: int, ahead=None, base=None) -> torch.Tensor:
-    """The covariate inputs of ``C`` consecutive steps, cut from a segment of covariate rows.
+def _ahead_rows(rows: torch.Tensor, steps: int, first: int, length: int) -> torch.Tensor:
+    """``(batch, steps, length, n)`` view: for step ``c``, rows ``c + first .. c + first + length - 1``.
+
+    A strided view of the contiguous ``rows`` (batch, time, n): each step's block is one run of
+    memory, so copying it is fast (an ``unfold`` view would walk it column by column).
+    """
+    batch, time, n = rows.shape
+    return rows.as_strided((batch, steps, length, n), (time * n, n, n, 1), rows.storage_offset() + first * n)
+
+
+def _runs(base: torch.Tensor, horizon: int) -> list:
+    """``base`` as runs of consecutive columns: ``(first forecast step, first column, length)``.
+
+    ``base`` holds the window column each forecast step's seasonal naive value is read from.
+    """
+    columns, runs, k = base.tolist(), [], 0
+    while k < horizon:
+        length = 1
+        while k + length < horizon and columns[k + length] == columns[k] + length:
+            length += 1
+        runs.append((k, columns[k], length))
+        k += length
+    return runs
+
+
+def step_inputs(
+    features: torch.Tensor, rows: torch.Tensor, context: int, horizon: int, ahead=None, base=None
+) -> torch.Tensor:
+    """The network inputs of ``C`` consecutive steps: the target features, then the covariates.
+
+    Written into one new tensor: the covariate block of a long horizon is most of a chunk's inputs,
+    and building it in pieces and concatenating them cost more than the network.
 
     Parameters
     ----------
+    features : torch.Tensor of shape (batch, C, n_features)
+        The target features of the steps (scaled).
     rows : torch.Tensor of shape (batch, C + context + horizon, width)
         Covariate rows from ``context`` steps before the first step (as the target rows).
     context, horizon : int
@@ -261,28 +293,41 @@ def step_covariates(rows: torch.Tensor, context: int, horizon: int, ahead=None, 
 
     Returns
     -------
-    torch.Tensor of shape (batch, C, width + horizon * per_step)
-        Step ``t``'s row (every covariate at ``t``), then for each forecast step ``k`` the numeric
-        future-known covariates at ``t+k``, their changes since ``b_k`` and the codes at ``t+k``
-        (``per_step = 2 * n_numeric + n_codes``). The network's head lets the forecast for ``t+k``
-        see those of ``t+1 .. t+k`` only, so rows after ``t+k`` (padding past a series' end, or the
-        horizon's zeros when fewer steps are asked) never reach a scored or returned output.
+    torch.Tensor of shape (batch, C, n_features + width + horizon * per_step)
+        The features, step ``t``'s row (every covariate at ``t``), then for each forecast step
+        ``k`` the numeric future-known covariates at ``t+k``, their changes since ``b_k`` and the
+        codes at ``t+k`` (``per_step = 2 * n_numeric + n_codes``). The network's head lets the
+        forecast for ``t+k`` see those of ``t+1 .. t+k`` only, so rows after ``t+k`` (padding past a
+        series' end, or the horizon's zeros when fewer steps are asked) never reach a scored or
+        returned output.
 
     Examples
     --------
     >>> rows = torch.arange(6.0).reshape(1, 6, 1) ** 2  # one column: 0, 1, 4, 9, 16, 25 at times 0..5
     >>> ahead = (torch.tensor([0]), 1)  # numeric; the seasonal naive copies t (season 1)
-    >>> step_covariates(rows, context=1, horizon=2, ahead=ahead, base=slice(1, 2))[0].tolist()
-    [[1.0, 4.0, 3.0, 9.0, 8.0], [4.0, 9.0, 5.0, 16.0, 12.0], [9.0, 16.0, 7.0, 25.0, 16.0]]
+    >>> features = torch.full((1, 3, 1), -1.0)
+    >>> step_inputs(features, rows, context=1, horizon=2, ahead=ahead, base=slice(1, 2))[0].tolist()
+    [[-1.0, 1.0, 4.0, 3.0, 9.0, 8.0], [-1.0, 4.0, 9.0, 5.0, 16.0, 12.0], [-1.0, 9.0, 16.0, 7.0, 25.0, 16.0]]
     """
-    steps = rows.shape[1] - context - horizon
-    now = rows[:, context : context + steps]  # (batch, C, width)
+    batch, steps, n_features = features.shape
+    width = rows.shape[-1]
+    columns, n_numeric = ahead if ahead is not None else ((), 0)
+    per_step = len(columns) + n_numeric
+    x = features.new_empty(batch, steps, n_features + width + horizon * per_step)
+    x[..., :n_features] = features
+    x[..., n_features : n_features + width] = rows[:, context : context + steps]
     if ahead is None:
-        return now
-    columns, n_numeric = ahead
-    windows = rows[..., columns].unfold(1, context + horizon + 1, 1)  # (batch, C, n_ahead, context + H + 1)
-    later = windows[..., context + 1 :]  # (batch, C, n_ahead, H): t+1 .. t+H
-    numeric = later[:, :, :n_numeric]
-    change = numeric - windows[:, :, :n_numeric, base]  # (batch, C, n_numeric, H)
-    per_step = torch.cat([numeric, change, later[:, :, n_numeric:]], dim=2)  # (batch, C, per step, H)
-    return torch.cat([now, per_step.transpose(2, 3).flatten(2)], dim=-1)  # (batch, C, width + H * per step)
+        return x
+    block = x[..., n_features + width :].unflatten(-1, (horizon, per_step))  # (batch, C, H, per step)
+    chosen = rows[..., columns]  # (batch, C + context + H, n_ahead), contiguous
+    later = _ahead_rows(chosen, steps, context + 1, horizon)  # (batch, C, H, n_ahead): t+1 .. t+H
+    block[..., :n_numeric] = later[..., :n_numeric]
+    block[..., 2 * n_numeric :] = later[..., n_numeric:]
+    change = block[..., n_numeric : 2 * n_numeric]
+    change.copy_(later[..., :n_numeric])
+    if isinstance(base, slice):  # one column for every forecast step: broadcast over them
+        change -= _ahead_rows(chosen, steps, base.start, 1)[..., :n_numeric]
+    else:
+        for k, first, length in _runs(base, horizon):  # minus the value at b_k, run by run
+            change[:, :, k : k + length] -= _ahead_rows(chosen, steps, first, length)[..., :n_numeric]
+    return x

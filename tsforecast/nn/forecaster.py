@@ -34,7 +34,7 @@ from tsforecast.nn.covariates import CovariateCodec
 from tsforecast.nn.device import autocast_for, resolve_device
 from tsforecast.nn.divergence import check_forecast_range, check_forecasts
 from tsforecast.nn.modules import NetworkConfig
-from tsforecast.nn.parameters import PARAMETER_CONSTRAINTS, quantile_levels
+from tsforecast.nn.parameters import PARAMETER_CONSTRAINTS, interval_quantile_pairs, quantile_levels
 from tsforecast.nn.persistence import save
 from tsforecast.nn.state import FittedState
 from tsforecast.nn.streams import FeatureSpec, TBPTTSource, WindowSource, run_streams
@@ -342,6 +342,12 @@ class RecurrentForecaster(BaseForecaster):
         if self.quantiles is None:
             return point
         return {"point": point, **{f"q{q:g}": forecast[..., levels.index(q)] for q in self.quantiles}}
+
+    def _predict_intervals(self, panel, horizon, is_training_history, levels, covariates=None):
+        """The quantile outputs that bound each level (trained with ``quantiles``) as its interval."""
+        pairs = interval_quantile_pairs(levels, self.quantile_levels_, type(self).__name__)
+        q = self._predict(panel, horizon, is_training_history, covariates)
+        return q["point"], {lv: (q[f"q{lo:g}"], q[f"q{hi:g}"]) for lv, (lo, hi) in pairs.items()}
 
     def _forecast(self, panel: Panel, covariates: Covariates | None = None):
         """Forecasts of the full horizon from the end of ``panel``, never non-finite.

@@ -34,7 +34,7 @@ random draws). Each step's input row ``x`` is laid out as::
   numeric inputs as the recurrent input, which the head sees too, as before;
 * the *ahead* block holds, for each forecast step ``k = 1 .. future_steps``, the future-known
   covariates of ``t+k``: ``future_size`` numeric values (each covariate's value and its change since
-  the seasonal naive's step, :func:`~tsforecast.nn.covariates.step_covariates`), then
+  the seasonal naive's step, :func:`~tsforecast.nn.covariates.step_inputs`), then
   ``future_codes`` codes embedded with the first ``future_codes`` tables (the future-known columns
   come first among the codes). A second,
   bias-free linear map from the flattened block is added to the head's output; its weights are zero
@@ -244,11 +244,13 @@ class RecurrentNetwork(nn.Module):
             return out
         config = self.config
         start = config.input_size + len(self.embeddings)
+        weight = self.ahead_head.weight * self.ahead_mask  # forecast k reads steps 1..k only
+        if not config.future_codes:  # the block as it lies in x: no copy of the largest input
+            return out + F.linear(x[..., start:], weight)  # (batch, time, n_outputs)
         ahead = x[..., start:].unflatten(-1, (config.future_steps, config.future_size + config.future_codes))
         codes = ahead[..., config.future_size :].long()  # (batch, time, steps, future_codes)
         embedded = [self.embeddings[k](codes[..., k]) for k in range(config.future_codes)]
         ahead = torch.cat([ahead[..., : config.future_size], *embedded], dim=-1)  # (..., steps, per step)
-        weight = self.ahead_head.weight * self.ahead_mask  # forecast k reads steps 1..k only
         return out + F.linear(ahead.flatten(-2), weight)  # (batch, time, n_outputs)
 
     def forward(self, x: torch.Tensor, state=None):

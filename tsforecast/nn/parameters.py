@@ -12,6 +12,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from tsforecast.exceptions import InvalidParameterError
+from tsforecast.metrics.intervals import interval_quantiles
 from tsforecast.scaling import SCALERS
 
 __all__ = ["PARAMETER_CONSTRAINTS", "quantile_levels"]
@@ -77,3 +78,28 @@ def quantile_levels(quantiles) -> tuple:
             f"got {quantiles!r}."
         )
     return tuple(sorted(set(values) | {0.5}))
+
+
+def interval_quantile_pairs(levels: tuple, trained: tuple, name: str) -> dict:
+    """Per interval level (percent), the pair of trained quantile levels that bound it.
+
+    A network's intervals are its quantile outputs: ``level=95`` needs the quantiles 0.025 and 0.975
+    among those it was trained for (``trained``, from :func:`quantile_levels`).
+
+    Examples
+    --------
+    >>> interval_quantile_pairs((80.0,), (0.1, 0.5, 0.9), "LSTMForecaster")
+    {80.0: (0.1, 0.9)}
+    """
+    pairs = {level: interval_quantiles(level) for level in levels}
+    missing = sorted({q for pair in pairs.values() for q in pair} - set(trained))
+    if missing:
+        needed = sorted({q for pair in pairs.values() for q in pair})
+        quantiles = [q for q in trained if q != 0.5]
+        trained_for = f"the quantiles {quantiles}" if quantiles else "the point forecast only"
+        raise InvalidParameterError(
+            f"{name} was trained for {trained_for}; level={[float(f'{lv:g}') for lv in levels]} needs "
+            f"the quantiles {missing}: fit it with quantiles={needed}, or wrap it for calibrated "
+            f"intervals: ConformalIntervals({name}(...))."
+        )
+    return pairs

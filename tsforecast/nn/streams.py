@@ -23,7 +23,7 @@ With covariates, a fourth device tensor ``covariates`` ``(n_streams, width, n_co
 rows of :class:`~tsforecast.nn.covariates.CovariateCodec` laid out with the same plan, padding and
 warm-up as the targets, and the features of step ``t`` gain the covariates at ``t`` and the
 future-known ones at ``t+1 .. t+H`` with their changes since the seasonal naive's steps
-(:func:`~tsforecast.nn.covariates.step_covariates`), after the target features and not divided by
+(:func:`~tsforecast.nn.covariates.step_inputs`), after the target features and not divided by
 their scales (the codec standardised them already).
 """
 
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tsforecast.nn.covariates import step_covariates
+from tsforecast.nn.covariates import step_inputs
 from tsforecast.windowing import StreamPlan, layout_streams, window_ends
 
 __all__ = ["FeatureSpec", "Streams", "build_streams", "chunk_features", "series_arrays"]
@@ -270,8 +270,7 @@ def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales
         trainable = bool(streams.has_target[rows, c0 : c0 + chunk].any())
         x = x.div_(scales.features)  # a fresh tensor
         if covariates is not None:
-            ahead = step_covariates(covariates[:, cut], t0, h, streams.ahead, streams.offsets["base"])
-            x = torch.cat([x, ahead], dim=-1)
+            x = step_inputs(x, covariates[:, cut], t0, h, streams.ahead, streams.offsets["base"])
         yield x, y.div_(scales.target), mask, trainable
 
 
@@ -291,10 +290,7 @@ def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Sc
     if streams.covariates is not None:
         covariates = streams.covariates.unfold(1, span, 1)[rows, start]  # (batch, n_cov, span)
         covariates = covariates.transpose(1, 2)  # (batch, span, n_cov)
-        ahead = step_covariates(
-            covariates, spec.context, spec.horizon, streams.ahead, streams.offsets["base"]
-        )
-        x = torch.cat([x, ahead], dim=-1)
+        x = step_inputs(x, covariates, spec.context, spec.horizon, streams.ahead, streams.offsets["base"])
     return x, y[:, -1:] / scales.target, mask[:, -1:]
 
 
