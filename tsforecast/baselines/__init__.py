@@ -20,6 +20,11 @@ statsmodels' ``SARIMAX`` fitted jointly with the regressors by maximum likelihoo
 the future rows of ``X`` (:mod:`tsforecast.baselines.regression`). The other baselines refuse ``X``
 with an :class:`~tsforecast.exceptions.InvalidInputError`;
 :func:`tsforecast.base.takes_covariates` tells which forecasters take covariates.
+
+Intervals: every baseline answers ``predict(level=[80, 95])`` with its model's own normal (or, for
+multiplicative-error ETS, simulated) prediction intervals, from the same states as the point
+forecasts, which they leave unchanged (:mod:`tsforecast.baselines.intervals`: the variance of each
+method and where its residual variance comes from).
 """
 
 from tsforecast.baselines.estimators import (

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from numbers import Integral
 
-import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.utils._param_validation import Interval
 from tqdm.auto import tqdm
 
 from tsforecast.base import BaseForecaster
 from tsforecast.baselines.functions import _METHODS
+from tsforecast.baselines.intervals import forecast_panel
 from tsforecast.baselines.regression import series_regressors
 from tsforecast.exceptions import InvalidParameterError
 
@@ -42,11 +42,10 @@ _JOBS = {
 
 
 class _LocalModel:
-    """Mixin of the estimators below: one small model per series, forecasts from its state.
+    """Mixin of the estimators below: one small model per series, forecasts and intervals from its state.
 
-    ``covariates`` reach the hooks only for a class that takes them (AutoARIMA): each series' fit
-    step then gets its regressors at the history's time stamps, its forecast step those of the
-    history and the horizon.
+    ``covariates`` reach the hooks only for a class that takes them (AutoARIMA): each series' fit step
+    gets its regressors at the history's time stamps, its forecast and bounds steps the horizon's too.
     """
 
     _method = ""  # key of _METHODS
@@ -56,11 +55,12 @@ class _LocalModel:
         self.states_ = self._fit_states(panel, covariates)
 
     def _predict(self, panel, horizon, is_training_history, covariates=None):
+        return self._predict_intervals(panel, horizon, is_training_history, (), covariates)[0]
+
+    def _predict_intervals(self, panel, horizon, is_training_history, levels, covariates=None):
         states = self.states_ if is_training_history else self._fit_states(panel, covariates)
-        forecast = _METHODS[self._method][1]
-        designs = [r[:1] for r in series_regressors(covariates, panel.n_series)]  # history + horizon rows
-        pairs = zip(states, panel.values, designs, strict=True)
-        return np.vstack([forecast(state, y, horizon, *x) for state, y, x in pairs])
+        name, m = type(self).__name__, getattr(self, "season_length", 1)
+        return forecast_panel(name, self._method, states, panel, horizon, levels, covariates, m)
 
     def _fit_states(self, panel, covariates=None):
         season_length = getattr(self, "season_length", 1)
@@ -214,8 +214,8 @@ class SES(_SeasonalModel, BaseForecaster):
     Attributes
     ----------
     states_ : list of dict
-        Per series: the final ``level``, ``trend`` (0), ``phi`` (1), ``alpha``, ``beta`` (0), the
-        seasonal ``indices`` and the length ``n``.
+        Per series: the final ``level``, ``trend`` (0), ``phi`` (1), ``alpha``, ``beta`` (0), the residual
+        variance ``sigma2`` (for intervals), the seasonal ``indices`` and the length ``n``.
 
     Examples
     --------
@@ -250,7 +250,7 @@ class Holt(_SeasonalModel, BaseForecaster):
     ----------
     states_ : list of dict
         Per series: the final ``level`` and ``trend``, ``phi`` (1), ``alpha``, ``beta`` (statsmodels'
-        trend smoothing: R's beta / alpha), the seasonal ``indices`` and the length ``n``.
+        trend smoothing: R's beta / alpha), ``sigma2``, the seasonal ``indices`` and the length ``n``.
 
     Examples
     --------
@@ -285,7 +285,7 @@ class DampedHolt(_SeasonalModel, BaseForecaster):
     ----------
     states_ : list of dict
         Per series: the final ``level`` and ``trend``, the damping ``phi`` (0.8 to 0.98), ``alpha``,
-        ``beta``, the seasonal ``indices`` and the length ``n``.
+        ``beta``, the residual variance ``sigma2``, the seasonal ``indices`` and the length ``n``.
 
     Examples
     --------
@@ -319,7 +319,7 @@ class Theta(_SeasonalModel, BaseForecaster):
     ----------
     states_ : list of dict
         Per series: the theta=0 line's ``intercept`` and ``slope`` (time counted from 1), the SES
-        ``level`` of the theta=2 line, the seasonal ``indices`` and the length ``n``.
+        ``level`` and ``alpha`` of the theta=2 line, ``sigma2``, the seasonal ``indices`` and ``n``.
 
     Examples
     --------

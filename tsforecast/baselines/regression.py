@@ -207,6 +207,20 @@ def fit_regression_arima(y, season_length=1, X=None, names=None):
     }  # fmt: skip
 
 
+def filtered_regression(state, y, X):
+    """SARIMAX's results for the differenced ``y`` given a regression state, and the horizon's regressors.
+
+    ``X`` (n + h, k) holds the history's rows, then the horizon's; the second value is the horizon's
+    rows differenced and standardised as at the fit, (h, r).
+    """
+    m, d, D = state["order"][-1], state["d"], state["D"]
+    Xd = _differenced(X[:, state["columns"]], d, D, m)  # (n + h - d - mD, r)
+    Xd = (Xd - state["regressor_center"]) / state["regressor_scale"]
+    w = difference(y, d, D, m)
+    model = _sarimax(w, Xd[: len(w)], state["order"][:4], m, state["seasonal"], state["has_mean"])
+    return model.filter(state["params"]), Xd[len(w) :]
+
+
 def forecast_regression_arima(state, y, h, X=None):
     """Forecasts of one series from its state; ``X`` (n + h, k) holds the history's rows, then the horizon's.
 
@@ -214,13 +228,9 @@ def forecast_regression_arima(state, y, h, X=None):
     """
     if "columns" not in state:
         return _forecast_arima(state, y, h)
-    m, d, D = state["order"][-1], state["d"], state["D"]
-    Xd = _differenced(X[:, state["columns"]], d, D, m)  # (n + h - d - mD, r)
-    Xd = (Xd - state["regressor_center"]) / state["regressor_scale"]
-    w = difference(y, d, D, m)
-    model = _sarimax(w, Xd[: len(w)], state["order"][:4], m, state["seasonal"], state["has_mean"])
-    path = np.asarray(model.filter(state["params"]).forecast(h, exog=Xd[len(w) :]), dtype=np.float64)
-    delta = differencing_polynomial(d, D, m)
+    results, future = filtered_regression(state, y, X)
+    path = np.asarray(results.forecast(h, exog=future), dtype=np.float64)
+    delta = differencing_polynomial(state["d"], state["D"], state["order"][-1])
     y_path = np.r_[y, np.zeros(h)]
     for step in range(h):  # undo the differences: y_t = w_t - delta_1 y_(t-1) - delta_2 y_(t-2) ...
         s = len(y) + step

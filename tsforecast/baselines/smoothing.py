@@ -53,13 +53,23 @@ def _smooth(y, trend=False, damped=False):
         "phi": float(fit.params["damping_trend"]) if damped else 1.0,
         "alpha": float(fit.params["smoothing_level"]),
         "beta": float(fit.params["smoothing_trend"]) if trend else 0.0,
+        "sse": float(fit.sse),  # of the one-step errors, for the intervals' residual variance
     }
+
+
+def _residual_variance(sse, n, n_params):
+    """``sse / (n - n_params)``: forecast::ets' sigma2 (FPP3's T - K); at least ``sse / 1``."""
+    return sse / max(n - n_params, 1)
 
 
 def _fit_adjusted(y, season_length=1, trend=False, damped=False, smooth=True):
     adjusted, indices = deseasonalize(y, season_length)
-    states = _smooth(adjusted, trend, damped) if smooth else {"level": adjusted[-1], "trend": 0.0, "phi": 1.0}
-    return {**states, "indices": indices, "n": len(y)}
+    if not smooth:
+        return {"level": adjusted[-1], "trend": 0.0, "phi": 1.0, "indices": indices, "n": len(y)}
+    states = _smooth(adjusted, trend, damped)
+    # forecast::ets counts alpha and the initial level, beta and the initial trend, phi.
+    sigma2 = _residual_variance(states.pop("sse"), len(y), 2 + 2 * trend + damped)
+    return {**states, "sigma2": sigma2, "indices": indices, "n": len(y)}
 
 
 def _forecast_adjusted(state, y, h):
@@ -72,13 +82,23 @@ def _fit_theta(y, season_length=1):
     adjusted, indices = deseasonalize(y, season_length)
     time = np.arange(1, len(y) + 1)
     slope, intercept = np.polyfit(time, adjusted, 1)  # the theta=0 line
-    level = _smooth(2.0 * adjusted - (intercept + slope * time))["level"]  # SES of the theta=2 line
-    return {"intercept": intercept, "slope": slope, "level": level, "indices": indices, "n": len(y)}
+    ses = _smooth(2.0 * adjusted - (intercept + slope * time))  # SES of the theta=2 line
+    # The one-step error is half the SES error of the line; 4 parameters: the line (2), alpha, level.
+    sigma2 = _residual_variance(0.25 * ses["sse"], len(y), 4)
+    return {
+        "intercept": intercept, "slope": slope, "level": ses["level"], "alpha": ses["alpha"],
+        "sigma2": sigma2, "indices": indices, "n": len(y),
+    }  # fmt: skip
+
+
+def _theta_path(state, h):
+    """The equal-weight average of the two lines' forecasts on the adjusted series, before clipping."""
+    line = state["intercept"] + state["slope"] * (state["n"] + np.arange(1, h + 1))
+    return 0.5 * line + 0.5 * state["level"]
 
 
 def _forecast_theta(state, y, h):
-    line = state["intercept"] + state["slope"] * (state["n"] + np.arange(1, h + 1))
-    path = np.maximum(0.5 * line + 0.5 * state["level"], 0.0)  # the M4 code sets negatives to 0
+    path = np.maximum(_theta_path(state, h), 0.0)  # the M4 code sets negatives to 0
     return path * reseasonalize(state["indices"], state["n"], h)
 
 
