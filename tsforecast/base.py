@@ -390,4 +390,6 @@ def _reject_exogenous(X, estimator_name: str) -> None:
 
 
 def _describe(estimator) -> str:
-    return type(estimator).__name__
+    """The estimator's name, with what sets its minimum length when it says (``_length_reason``)."""
+    reason = getattr(estimator, "_length_reason", None)
+    return type(estimator).__name__ + (f" ({reason()})" if reason else "")

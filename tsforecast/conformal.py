@@ -1,0 +1,267 @@
+"""Calibrated prediction intervals around any forecaster: split conformal prediction over time.
+
+:class:`ConformalIntervals` wraps a forecaster (recurrent or statistical). At ``fit`` it cuts
+``n_windows`` rolling-origin windows from the end of the training data, forecasts each window from
+the history before it and keeps the errors per horizon step: the *calibration scores*. Then it fits
+the forecaster on all the data. ``predict(level=95)`` puts around each point forecast for step ``k``
+the 95% conformal quantile of the step-``k`` scores.
+
+**Guarantee.** If the calibration errors and the error of a new forecast are exchangeable (any
+ordering of them is as likely as any other), the interval holds the actual value with probability at
+least ``level`` (Vovk, Gammerman and Shafer 2005; Lei et al. 2018), whatever the model and however
+wrong it is: a bad model gets wide intervals, not false ones. The finite-sample quantile is the
+``ceil((n + 1) * level / 100)``-th smallest of ``n`` scores; too few scores for a level is an error.
+
+**Assumption, in plain words.** The errors of the calibration windows must look like the errors of
+the forecast: the same model quality, the same kind of period. Time series break this when the
+series change (a level shift, a new regime, a season not in the windows) or when calibration windows
+and forecasts differ in what the model saw. The windows are the latest data, and their forecasts
+come from models fitted without them, as the final forecast is, so the errors are honest
+out-of-sample errors; pooling the scores of all series (the default) assumes the series' errors are
+alike in scale after the forecaster's own scaling is undone, so wrap a model of series on very
+different scales with ``per_series=True`` (each series its own scores: this needs ``n_windows``
+of at least ``100 / (100 - level) - 1``, e.g. 19 for 95%).
+
+Two scores (``method``):
+
+* ``"absolute"``: ``|y - y_pred|``; symmetric intervals around the point forecast, any level at
+  ``predict``.
+* ``"quantile"``: conformalized quantile regression (Romano, Patterson and Candes 2019) for a
+  forecaster with intervals of its own (a baseline, or a recurrent network fitted with
+  ``quantiles``): the score ``max(lo - y, y - hi)`` widens (or narrows) the model's own interval,
+  keeping its shape; the levels are those of ``calibration_levels``, calibrated at ``fit``.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+
+from tsforecast.base import BaseForecaster
+from tsforecast.data import Panel
+from tsforecast.data.labels import series_label
+from tsforecast.exceptions import InvalidInputError, InvalidParameterError
+from tsforecast.metrics.intervals import interval_columns, interval_levels
+
+__all__ = ["ConformalIntervals"]
+
+
+class ConformalIntervals(BaseForecaster):
+    """Any forecaster with prediction intervals calibrated on its own rolling-origin errors.
+
+    Parameters
+    ----------
+    forecaster : BaseForecaster
+        The model whose forecasts get intervals (cloned; the point forecasts are its own).
+    n_windows : int, default=3
+        Calibration windows cut from the end of the training data, ``step`` apart. With ``S``
+        series, each horizon step has ``S * n_windows`` scores (per series: ``n_windows``).
+    step : int, optional
+        Distance between the windows' origins (default: the forecaster's ``horizon``).
+    method : {"absolute", "quantile"}, default="absolute"
+        The calibration score (see the module docstring).
+    calibration_levels : list of float, optional
+        The levels (percent) ``method="quantile"`` calibrates at ``fit`` (default ``[80, 95]``);
+        ``predict`` offers those.
+    per_series : bool, default=False
+        Calibrate each series on its own scores instead of pooling all series' scores.
+
+    Attributes
+    ----------
+    forecaster_ : BaseForecaster
+        The forecaster fitted on all the data.
+    scores_ : dict
+        Calibration scores, ``(n_series, n_windows, horizon)`` arrays (NaN where a window had no
+        actual): under ``"absolute"`` for the absolute errors, else per calibrated level.
+    calibration_ids_ : list
+        The series the scores belong to.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from tsforecast.baselines import SeasonalNaive
+    >>> rng = np.random.default_rng(0)
+    >>> y = pd.Series(10 + np.sin(np.arange(600) * 2 * np.pi / 24) + rng.normal(0, 0.1, 600))
+    >>> model = ConformalIntervals(SeasonalNaive(horizon=24, season_length=24), n_windows=19).fit(y)
+    >>> list(model.predict(level=[80, 95]).columns)
+    ['y_pred', 'y_lo_80', 'y_hi_80', 'y_lo_95', 'y_hi_95']
+    """
+
+    _parameter_constraints = {
+        "forecaster": [HasMethods(["fit", "predict_panel"])],
+        "n_windows": [Interval(Integral, 1, None, closed="left")],
+        "step": [None, Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"absolute", "quantile"})],
+        "calibration_levels": [None, list, tuple],
+        "per_series": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        forecaster=None,
+        n_windows=3,
+        step=None,
+        method="absolute",
+        calibration_levels=None,
+        per_series=False,
+    ):
+        self.forecaster = forecaster
+        self.n_windows = n_windows
+        self.step = step
+        self.method = method
+        self.calibration_levels = calibration_levels
+        self.per_series = per_series
+
+    @property
+    def horizon(self) -> int:
+        """The wrapped forecaster's horizon (the windows' length)."""
+        return getattr(self.forecaster, "horizon", 1)
+
+    def check_params(self) -> None:
+        """Validate the parameters, and the wrapped forecaster's (see :meth:`BaseForecaster.check_params`)."""
+        super().check_params()
+        if isinstance(self.forecaster, ConformalIntervals):
+            raise InvalidParameterError(
+                "ConformalIntervals wraps a forecaster, not another ConformalIntervals."
+            )
+        if hasattr(self.forecaster, "check_params"):
+            self.forecaster.check_params()
+        if self.forecaster.covariate_roles():
+            raise InvalidParameterError(
+                "ConformalIntervals does not pass covariates on yet: wrap a forecaster without "
+                "future_covariates, past_covariates or static_covariates."
+            )
+        if self._levels() and type(self.forecaster)._predict_intervals is BaseForecaster._predict_intervals:
+            raise InvalidParameterError(
+                f"method='quantile' recalibrates the forecaster's own intervals, and "
+                f"{type(self.forecaster).__name__} has none: use method='absolute'."
+            )
+
+    def _levels(self) -> tuple:
+        """The levels ``method="quantile"`` calibrates (empty under ``"absolute"``)."""
+        if self.method == "absolute":
+            return ()
+        levels = [80, 95] if self.calibration_levels is None else self.calibration_levels
+        return interval_levels(levels)
+
+    def _length_reason(self) -> str:
+        return f"{self.n_windows} calibration windows of {self.horizon} steps"
+
+    def _min_length(self) -> int:
+        step = self.horizon if self.step is None else self.step
+        return self.forecaster._min_length() + self.horizon + (self.n_windows - 1) * step
+
+    def _fit(self, panel: Panel) -> None:
+        horizon, levels = self.horizon, self._levels()
+        step = horizon if self.step is None else self.step
+        scores, model = [], None
+        for window in range(self.n_windows):
+            offset = (self.n_windows - 1 - window) * step  # the last window ends at each series' end
+            history = panel.head(horizon + offset)
+            actual = np.stack(
+                [v[len(h) : len(h) + horizon] for v, h in zip(panel.values, history.values, strict=True)]
+            )
+            if model is None:  # one fit; later windows forecast from their history (local models refit)
+                model = clone(self.forecaster).fit(history)
+                history = model.training_panel_
+            forecasts = model.predict_panel(history, horizon, level=levels or None)
+            scores.append(_scores(forecasts, actual, levels))
+        self.scores_ = {key: np.stack([s[key] for s in scores], axis=1) for key in scores[0]}
+        self.calibration_ids_ = list(panel.ids)
+        self.forecaster_ = clone(self.forecaster).fit(panel)
+
+    def _predict(self, panel: Panel, horizon: int, is_training_history: bool):
+        history = self.forecaster_.training_panel_ if is_training_history else panel
+        return self.forecaster_.predict_panel(history, horizon)
+
+    def _predict_intervals(self, panel: Panel, horizon: int, is_training_history: bool, levels: tuple):
+        calibrated = self._levels()
+        if calibrated and set(levels) - set(calibrated):
+            raise InvalidParameterError(
+                f"ConformalIntervals(method='quantile') calibrated the levels "
+                f"{[float(f'{v:g}') for v in calibrated]} at fit; level={[float(f'{v:g}') for v in levels]} "
+                "asks for others: refit with "
+                f"calibration_levels={sorted({*calibrated, *levels})}."
+            )
+        history = self.forecaster_.training_panel_ if is_training_history else panel
+        forecasts = self.forecaster_.predict_panel(history, horizon, level=calibrated or None)
+        point = forecasts["point"] if isinstance(forecasts, dict) else forecasts
+        rows = self._score_rows(panel)
+        bounds = {}
+        for level in levels:
+            key = "absolute" if not calibrated else level
+            width = conformal_quantile(self.scores_[key][rows][..., :horizon], level, self.per_series)
+            if calibrated:
+                lo, hi = (forecasts[c] for c in interval_columns(level))
+            else:
+                lo, hi = point, point
+            bounds[level] = (lo - width, hi + width)
+        return point, bounds
+
+    def _score_rows(self, panel: Panel):
+        """Which calibration series score each series of ``panel`` (all of them when pooled)."""
+        if not self.per_series:
+            return slice(None)
+        where = {sid: k for k, sid in enumerate(self.calibration_ids_)}
+        unknown = [sid for sid in panel.ids if sid not in where]
+        if unknown:
+            raise InvalidInputError(
+                f"ConformalIntervals(per_series=True) has no calibration scores for "
+                f"{series_label(unknown[0])} ({len(unknown)} series not seen at fit); use "
+                "per_series=False to pool all series' scores."
+            )
+        return [where[sid] for sid in panel.ids]
+
+
+def _scores(forecasts, actual: np.ndarray, levels: tuple) -> dict:
+    """One window's scores, ``(n_series, horizon)`` each: absolute errors, or per level CQR scores."""
+    point = forecasts["point"] if isinstance(forecasts, dict) else forecasts
+    if not levels:
+        return {"absolute": np.abs(actual - point)}
+    scores = {}
+    for level in levels:
+        lo, hi = (forecasts[c] for c in interval_columns(level))
+        scores[level] = np.maximum(lo - actual, actual - hi)
+    return scores
+
+
+def conformal_quantile(scores: np.ndarray, level: float, per_series: bool) -> np.ndarray:
+    """The conformal quantile of calibration scores per horizon step.
+
+    Parameters
+    ----------
+    scores : np.ndarray of shape (n_series, n_windows, horizon)
+        NaN where a window had no actual.
+    level : float
+        Percent.
+    per_series : bool
+        One quantile per series (else one per step, of all series' scores).
+
+    Returns
+    -------
+    np.ndarray of shape (n_series, horizon) or (1, horizon)
+        The ``ceil((n + 1) * level / 100)``-th smallest of each step's ``n`` scores.
+
+    Examples
+    --------
+    >>> scores = np.arange(1.0, 20.0).reshape(1, 19, 1)  # 19 scores, 1..19
+    >>> conformal_quantile(scores, 90, per_series=False).tolist()  # the ceil(20 * 0.9) = 18th
+    [[18.0]]
+    """
+    pooled = scores if per_series else scores.reshape(1, -1, scores.shape[-1])  # (groups, n, horizon)
+    n = np.isfinite(pooled).sum(axis=1)  # (groups, horizon)
+    rank = np.ceil((n + 1) * level / 100.0).astype(int)  # 1-based
+    if (rank > n).any():
+        fewest = int(n.min())
+        needed = math.ceil(100.0 / (100.0 - level) - 1)
+        raise InvalidParameterError(
+            f"a {level:g}% conformal interval needs at least {needed} calibration scores per horizon "
+            f"step{' and series' if per_series else ''}; there are {fewest}. Raise n_windows"
+            f"{'' if per_series else ' (or calibrate on more series)'}, or ask for a lower level."
+        )
+    ordered = np.sort(np.where(np.isfinite(pooled), pooled, np.inf), axis=1)  # NaN sorted last
+    return np.take_along_axis(ordered, (rank - 1)[:, None, :], axis=1)[:, 0, :]
