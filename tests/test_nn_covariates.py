@@ -15,6 +15,7 @@ from modelfiles import read_model_file, rewrite
 from tsforecast.data.covariates import align_covariates
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, ModelFileError
 from tsforecast.nn import GRUForecaster, LSTMForecaster, load
+from tsforecast.nn.covariates import step_inputs
 from tsforecast.nn.diagnostics import step_forecasts
 from tsforecast.nn.modules import RecurrentNetwork
 from tsforecast.nn.streams import stream_chunks, window_chunk
@@ -359,3 +360,27 @@ def test_diagnostics_run_with_covariates(fitted):
     np.testing.assert_allclose(np.stack([s[t] for s in steps]), expected, rtol=1e-5)
     with pytest.raises(InvalidInputError, match="declares no covariates"):
         step_forecasts(LSTMForecaster(**SMALL, max_epochs=1).fit(HISTORY), X=X)
+
+
+@pytest.mark.parametrize(
+    "base",
+    [slice(2, 3), slice(2, 8), torch.tensor([2, 3, 4, 2, 3, 4])],
+    ids=["one column", "a column per step", "an index per step"],
+)
+def test_step_inputs_lay_out_each_forecast_steps_covariates_and_their_changes(base):
+    torch.manual_seed(0)
+    context, horizon, steps = 5, 6, 10
+    rows = torch.randn(3, steps + context + horizon, 4)
+    features = torch.randn(3, steps, 2)
+    columns, n_numeric = torch.tensor([0, 2, 3]), 2  # two numeric columns, then one code
+    x = step_inputs(features, rows, context, horizon, (columns, n_numeric), base)
+    # The same by the definition, one step t and one forecast step k at a time.
+    offsets = torch.arange(context + horizon + 1)[base].tolist()
+    offsets = offsets * horizon if len(offsets) == 1 else offsets
+    for t in range(steps):
+        expected = [*features[:, t].T, *rows[:, context + t].T]
+        for k in range(1, horizon + 1):
+            later, based = rows[:, t + context + k], rows[:, t + offsets[k - 1]]
+            expected += [later[:, 0], later[:, 2], later[:, 0] - based[:, 0], later[:, 2] - based[:, 2]]
+            expected += [later[:, 3]]
+        torch.testing.assert_close(x[:, t], torch.stack(expected, dim=1), rtol=0, atol=1e-6)

@@ -254,11 +254,14 @@ def _ahead_rows(rows: torch.Tensor, steps: int, first: int, length: int) -> torc
     return rows.as_strided((batch, steps, length, n), (time * n, n, n, 1), rows.storage_offset() + first * n)
 
 
-def _runs(base: torch.Tensor, horizon: int) -> list:
+def _runs(base, horizon: int) -> list:
     """``base`` as runs of consecutive columns: ``(first forecast step, first column, length)``.
 
-    ``base`` holds the window column each forecast step's seasonal naive value is read from.
+    ``base`` (a slice or an index tensor) holds the window column each forecast step's seasonal
+    naive value is read from.
     """
+    if isinstance(base, slice):  # consecutive columns, one per forecast step
+        return [(0, base.start, base.stop - base.start)]
     columns, runs, k = base.tolist(), [], 0
     while k < horizon:
         length = 1
@@ -325,7 +328,7 @@ def step_inputs(
     block[..., 2 * n_numeric :] = later[..., n_numeric:]
     change = block[..., n_numeric : 2 * n_numeric]
     change.copy_(later[..., :n_numeric])
-    if isinstance(base, slice):  # one column for every forecast step: broadcast over them
+    if isinstance(base, slice) and base.stop - base.start == 1:  # one column for every step: broadcast
         change -= _ahead_rows(chosen, steps, base.start, 1)[..., :n_numeric]
     else:
         for k, first, length in _runs(base, horizon):  # minus the value at b_k, run by run
