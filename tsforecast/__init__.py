@@ -29,12 +29,14 @@ _LAZY = {
     "tune": "tsforecast.tuning",
     "takes_covariates": "tsforecast.base",
     "calendar_covariates": "tsforecast.data.calendar",
+    "ConformalIntervals": "tsforecast.conformal",
+    "plot_forecasts": "tsforecast.plotting",
 }
 _MODULES = {
     name: f"tsforecast.{name}"
     for name in (
         "backtesting", "metrics", "datasets", "baselines", "data", "exceptions", "diagnostics",
-        "tracking", "tuning", "nn",
+        "tracking", "tuning", "nn", "conformal", "plotting",
     )
 }  # fmt: skip
 
