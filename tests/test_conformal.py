@@ -73,7 +73,7 @@ def test_conformal_coverage_on_exchangeable_errors_is_within_sampling_error_of_t
 
 def test_the_width_is_the_conformal_quantile_of_each_steps_absolute_errors():
     values, frame = iid_panel(30, 50, seed=1)
-    model = ConformalIntervals(Naive(horizon=2), n_windows=2).fit(frame)
+    model = ConformalIntervals(Naive(horizon=2), n_windows=2, normalize=False).fit(frame)
     # By hand: windows end 2 steps before the end and at the end; naive errors per step.
     errors = {1: [], 2: []}
     for end in (46, 48):
@@ -89,6 +89,28 @@ def test_the_width_is_the_conformal_quantile_of_each_steps_absolute_errors():
             model.scores_["absolute"][:, :, step - 1].ravel(),
             np.ravel([np.abs(values[:, end + step - 1] - values[:, end - 1]) for end in (46, 48)], order="F"),
         )
+
+
+def test_normalized_scores_give_each_series_intervals_on_its_own_scale():
+    # Half the series in units, half in thousands: pooled raw errors would give the small series
+    # intervals a thousand times too wide; scaled errors give each series its level.
+    coverage = {"raw": [], "scaled": []}
+    for seed in range(10):
+        values, frame = iid_panel(200, 40, seed + 300)
+        factor = np.where(np.arange(200) < 100, 1.0, 1000.0)[:, None]
+        values = values * factor
+        frame["y"] = values.ravel()
+        train = frame[frame["ds"] < 37]
+        for name, normalize in (("raw", False), ("scaled", True)):
+            model = ConformalIntervals(Naive(horizon=3), n_windows=1, normalize=normalize).fit(train)
+            forecast = model.predict(level=90)
+            lo, hi = (forecast[c].to_numpy().reshape(200, 3) for c in ("y_lo_90", "y_hi_90"))
+            inside = (values[:, 37:] >= lo) & (values[:, 37:] <= hi)
+            coverage[name].append((inside[:100].mean(), inside[100:].mean()))
+    small, large = np.mean(coverage["scaled"], axis=0)
+    assert abs(small - 0.9) < 0.03 and abs(large - 0.9) < 0.03
+    small, large = np.mean(coverage["raw"], axis=0)
+    assert small == 1.0 and large < 0.85  # the pooled raw quantile suits neither group
 
 
 def test_point_forecasts_are_the_wrapped_models_own():
@@ -166,7 +188,9 @@ def test_bad_settings_are_refused_before_any_fit():
         ConformalIntervals(Naive(horizon=2), n_windows=0).fit(frame)
     with pytest.raises(InvalidParameterError, match="level must be"):
         ConformalIntervals(LastValueBand(horizon=2), method="quantile", calibration_levels=[100]).fit(frame)
-    with pytest.raises(InvalidInputError, match=r"ConformalIntervals \(15 calibration windows of 2 steps\) needs at least 31"):
+    with pytest.raises(
+        InvalidInputError, match=r"ConformalIntervals \(15 calibration windows of 2 steps\) needs at least 31"
+    ):
         ConformalIntervals(Naive(horizon=2), n_windows=15).fit(frame)
 
 

@@ -22,6 +22,13 @@ alike in scale after the forecaster's own scaling is undone, so wrap a model of 
 different scales with ``per_series=True`` (each series its own scores: this needs ``n_windows``
 of at least ``100 / (100 - level) - 1``, e.g. 19 for 95%).
 
+**Scale.** By default (``normalize=True``) each error is divided by its series' scale before the
+quantile is taken, and the interval's half-width multiplied back by it: the mean absolute seasonal
+difference of the history the forecast starts from (the MASE scale, at the forecaster's
+``season_length``), so pooled scores serve a panel whose series differ in scale by orders of
+magnitude (normalized conformal prediction, Papadopoulos et al. 2008; Lei et al. 2018, section 5.2).
+The scale comes from data before each origin, so exchangeability is kept.
+
 Two scores (``method``):
 
 * ``"absolute"``: ``|y - y_pred|``; symmetric intervals around the point forecast, any level at
@@ -69,6 +76,8 @@ class ConformalIntervals(BaseForecaster):
         ``predict`` offers those.
     per_series : bool, default=False
         Calibrate each series on its own scores instead of pooling all series' scores.
+    normalize : bool, default=True
+        Divide each score by its series' scale (see the module docstring); False: raw errors.
 
     Attributes
     ----------
@@ -98,6 +107,7 @@ class ConformalIntervals(BaseForecaster):
         "method": [StrOptions({"absolute", "quantile"})],
         "calibration_levels": [None, list, tuple],
         "per_series": ["boolean"],
+        "normalize": ["boolean"],
     }
 
     def __init__(
@@ -108,6 +118,7 @@ class ConformalIntervals(BaseForecaster):
         method="absolute",
         calibration_levels=None,
         per_series=False,
+        normalize=True,
     ):
         self.forecaster = forecaster
         self.n_windows = n_windows
@@ -115,6 +126,7 @@ class ConformalIntervals(BaseForecaster):
         self.method = method
         self.calibration_levels = calibration_levels
         self.per_series = per_series
+        self.normalize = normalize
 
     @property
     def horizon(self) -> int:
@@ -169,7 +181,7 @@ class ConformalIntervals(BaseForecaster):
                 model = clone(self.forecaster).fit(history)
                 history = model.training_panel_
             forecasts = model.predict_panel(history, horizon, level=levels or None)
-            scores.append(_scores(forecasts, actual, levels))
+            scores.append(_scores(forecasts, actual, levels, self._scales(history)))
         self.scores_ = {key: np.stack([s[key] for s in scores], axis=1) for key in scores[0]}
         self.calibration_ids_ = list(panel.ids)
         self.forecaster_ = clone(self.forecaster).fit(panel)
@@ -191,16 +203,23 @@ class ConformalIntervals(BaseForecaster):
         forecasts = self.forecaster_.predict_panel(history, horizon, level=calibrated or None)
         point = forecasts["point"] if isinstance(forecasts, dict) else forecasts
         rows = self._score_rows(panel)
-        bounds = {}
+        bounds, scale = {}, self._scales(history)
         for level in levels:
             key = "absolute" if not calibrated else level
-            width = conformal_quantile(self.scores_[key][rows][..., :horizon], level, self.per_series)
+            width = conformal_quantile(self.scores_[key][rows][..., :horizon], level, self.per_series) * scale
             if calibrated:
                 lo, hi = (forecasts[c] for c in interval_columns(level))
             else:
                 lo, hi = point, point
             bounds[level] = (lo - width, hi + width)
         return point, bounds
+
+    def _scales(self, history: Panel) -> np.ndarray:
+        """Each series' scale ``(n_series, 1)``: its mean absolute seasonal difference (1 unnormalized)."""
+        if not self.normalize:
+            return np.ones((history.n_series, 1))
+        period = getattr(self.forecaster, "season_length", 1) or 1
+        return np.array([[series_scale(v, period)] for v in history.values])
 
     def _score_rows(self, panel: Panel):
         """Which calibration series score each series of ``panel`` (all of them when pooled)."""
@@ -217,16 +236,39 @@ class ConformalIntervals(BaseForecaster):
         return [where[sid] for sid in panel.ids]
 
 
-def _scores(forecasts, actual: np.ndarray, levels: tuple) -> dict:
-    """One window's scores, ``(n_series, horizon)`` each: absolute errors, or per level CQR scores."""
+def _scores(forecasts, actual: np.ndarray, levels: tuple, scale: np.ndarray) -> dict:
+    """One window's scores, ``(n_series, horizon)`` each, in units of ``scale`` ``(n_series, 1)``.
+
+    Absolute errors, or per level the CQR scores.
+    """
     point = forecasts["point"] if isinstance(forecasts, dict) else forecasts
     if not levels:
-        return {"absolute": np.abs(actual - point)}
+        return {"absolute": np.abs(actual - point) / scale}
     scores = {}
     for level in levels:
         lo, hi = (forecasts[c] for c in interval_columns(level))
-        scores[level] = np.maximum(lo - actual, actual - hi)
+        scores[level] = np.maximum(lo - actual, actual - hi) / scale
     return scores
+
+
+def series_scale(values: np.ndarray, period: int) -> float:
+    """The mean absolute difference of ``values`` at lag ``period``, never 0.
+
+    At lag 1 when the series is shorter or flat at ``period``; a flat series gets the smallest scale
+    its magnitude allows.
+
+    Examples
+    --------
+    >>> series_scale(np.array([1.0, 2.0, 4.0, 7.0]), period=1)
+    2.0
+    """
+    for lag in dict.fromkeys((period, 1)):
+        changes = np.abs(values[lag:] - values[:-lag]) if len(values) > lag else np.array([])
+        changes = changes[np.isfinite(changes)]
+        if changes.size and changes.mean() > 0:
+            return float(changes.mean())
+    magnitude = float(np.nanmax(np.abs(values), initial=0.0))
+    return max(magnitude * 1e-9, np.finfo(float).tiny)
 
 
 def conformal_quantile(scores: np.ndarray, level: float, per_series: bool) -> np.ndarray:
