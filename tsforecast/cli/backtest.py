@@ -17,7 +17,14 @@ With --covariates FILE, the models that take covariates (autoarima) get the colu
 future_covariates=[...] (and past_covariates, static_covariates, categorical_covariates): every
 such model, or one model with its prefix (-p autoarima.future_covariates=[...]). Each window's fit
 sees the rows up to its origin, its forecast the future-known values of its horizon; the other
-models compare as without covariates."""
+models compare as without covariates.
+
+With --level 95 every model forecasts its central 95% interval too (y_lo_95, y_hi_95 in
+--forecasts-output) and the table adds M4's interval metrics: msis_95 (mean scaled interval score),
+coverage_95 and acd_95 (absolute coverage difference; both pooled over all of a model's points, as
+M4 computed them); --metrics chooses among them and crps, pinball. Every model must have intervals:
+the baselines do, a recurrent model fitted with the quantiles that bound the level (-p
+lstm.quantiles=[0.025,0.975] for 95%)."""
 
 _EPILOG = """\
 examples:
@@ -25,10 +32,16 @@ examples:
       --n-windows 3 -p lstm.max_epochs=20 --output comparison.csv
   tsforecast backtest sales.parquet --models snaive,ses --horizon 7 --track \\
       --forecasts-output backtest.parquet
+  tsforecast backtest sales.csv --models snaive,ets,theta --horizon 14 --season-length 7 --level 80,95
   tsforecast backtest prices.csv --covariates prices.csv --models autoarima,snaive --horizon 24 \\
       --season-length 24 --n-windows 7 -p future_covariates=[load_forecast,wind_forecast]"""
 
-METRICS = ("smape", "mase", "mae", "rmse")
+POINT_METRICS = ("smape", "mase", "mae", "rmse")
+#: Scored on the bounds of the --level intervals (pinball and crps read them as quantiles).
+INTERVAL_METRICS = ("msis", "coverage", "acd", "crps", "pinball")
+METRICS = POINT_METRICS + INTERVAL_METRICS
+#: Added to the default metrics by --level: those M4 scored its 95% intervals with.
+DEFAULT_INTERVAL_METRICS = ("msis", "coverage", "acd")
 
 
 def add_parser(subparsers) -> None:
@@ -54,8 +67,11 @@ def add_parser(subparsers) -> None:
         "--step", type=common.positive_int, help="distance between origins (default: the horizon)"
     )
     parser.add_argument(
-        "--metrics", default=",".join(METRICS), help="comma-separated, from: %(default)s (default: all)"
+        "--metrics",
+        help=f"comma-separated, from: {', '.join(METRICS)} (default: {','.join(POINT_METRICS)}, with "
+        f"--level also {','.join(DEFAULT_INTERVAL_METRICS)}); {', '.join(INTERVAL_METRICS)} need --level",
     )
+    common.add_level_option(parser, what="every model forecasts them and the table scores them")
     parser.add_argument("--output", "-o", help="write the comparison table (.csv or .parquet)")
     parser.add_argument(
         "--forecasts-output", help="write every backtest forecast with its actual (.csv or .parquet)"
@@ -78,12 +94,8 @@ def run(args) -> int:
     from tsforecast.registry import build_estimator
 
     names = list(dict.fromkeys(n.strip().lower() for n in args.models.split(",") if n.strip()))
-    metrics = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown or not metrics:
-        raise InvalidParameterError(
-            f"--metrics: unknown metric(s) {unknown or [args.metrics]}; choose from {METRICS}."
-        )
+    levels = common.parse_levels(args.level)
+    metrics = _metrics(args.metrics, levels)
     flat = common.parse_params(args.param)
     shared = {key: flat.pop(key) for key in list(flat) if key in common.COVARIATE_PARAMS}
     params = _params_by_model(flat, names)
@@ -119,6 +131,7 @@ def run(args) -> int:
         args.n_windows,
         args.step,
         X=X,
+        level=levels,
         season_length=args.season_length,
         metrics=metrics,
         freq=args.freq,
@@ -139,6 +152,26 @@ def run(args) -> int:
     windows = f"{args.n_windows} window(s) of {args.horizon} steps"
     common.print_frame(result.summary, f"backtest of {args.data}: {windows}")
     return 0
+
+
+def _metrics(text: str | None, levels: list | None) -> list:
+    """The ``--metrics`` names (default: the point metrics, and M4's interval metrics with ``--level``)."""
+    from tsforecast.exceptions import InvalidParameterError
+
+    if text is None:
+        return list(POINT_METRICS + (DEFAULT_INTERVAL_METRICS if levels else ()))
+    metrics = list(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise InvalidParameterError(
+            f"--metrics: unknown metric(s) {unknown or [text]}; choose from {METRICS}."
+        )
+    if not levels and (need := [m for m in metrics if m in INTERVAL_METRICS]):
+        raise InvalidParameterError(
+            f"--metrics {','.join(need)}: interval metrics score the intervals of --level; add it, e.g. "
+            "--level 95."
+        )
+    return metrics
 
 
 def _params_by_model(flat: dict, names: list) -> dict:

@@ -188,6 +188,56 @@ def check_covariate_params(name: str, params: dict, where: str = "--param") -> N
         )
 
 
+def add_level_option(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """``--level 80,95``: central prediction intervals, in percent, comma-separated (given once)."""
+    parser.add_argument(
+        "--level",
+        action="append",
+        metavar="L[,L...]",
+        help="central prediction intervals in percent, comma-separated, given once (e.g. --level "
+        f"80,95): {what}. Each level lies strictly between 0 and 100",
+    )
+
+
+def parse_levels(items: list | None) -> list[float] | None:
+    """The ``--level`` values as sorted distinct floats (None without ``--level``).
+
+    Checked by the library's own rule (:func:`tsforecast.metrics.intervals.interval_levels`) before
+    the command reads, loads or writes anything.
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the value (exit 2): not a number, outside (0, 100), or ``--level`` given twice.
+
+    Examples
+    --------
+    >>> parse_levels(["95,80"]), parse_levels(None)
+    ([80.0, 95.0], None)
+    """
+    if not items:
+        return None
+    if len(items) > 1:
+        raise InvalidParameterError(
+            f"--level given {len(items)} times ({', '.join(items)}); give the levels once, "
+            f"comma-separated: --level {','.join(items)}."
+        )
+    from tsforecast.metrics.intervals import interval_levels
+
+    text = items[0]
+    values = []
+    for item in text.split(","):
+        try:
+            values.append(float(item.strip()))
+            interval_levels(values[-1])
+        except (ValueError, InvalidParameterError):
+            raise InvalidParameterError(
+                f"--level {text}: {item.strip()!r} is not a level; give percentages strictly between "
+                "0 and 100, comma-separated, e.g. --level 80,95."
+            ) from None
+    return list(interval_levels(values))
+
+
 def add_tracking_options(parser: argparse.ArgumentParser, *, register: bool) -> None:
     """``--track`` and where runs go."""
     group = parser.add_argument_group("MLflow tracking")

@@ -16,13 +16,20 @@ of that history (new observations, or series it never saw).
 
 A model fitted with covariates needs them again (--covariates FILE, the columns it was fitted on):
 over the history it forecasts from and, for the future-known ones, the horizon after each series'
-end."""
+end.
+
+With --level 80,95 the forecasts file gets the bounds of the central 80% and 95% prediction
+intervals (y_lo_80, y_hi_80, y_lo_95, y_hi_95) beside y_pred, one row per series and step: a wide
+history's forecasts are then written in the long layout (id, time and forecast columns). The model
+must have intervals: every baseline does, a recurrent model fitted with the quantiles that bound
+the level (quantiles=[0.025, 0.975] for 95%), any model wrapped in ConformalIntervals."""
 
 _EPILOG = """\
 examples:
   tsforecast predict model.safetensors --output forecasts.parquet
   tsforecast predict model.safetensors --data latest.csv --horizon 7 --output forecasts.csv
   tsforecast predict models:/sales-lstm@champion --data latest.csv --output forecasts.csv
+  tsforecast predict theta.joblib --level 80,95 --output forecasts.parquet
   tsforecast predict arima.joblib --data prices.csv --covariates prices.csv --output forecasts.csv"""
 
 
@@ -49,6 +56,7 @@ def add_parser(subparsers) -> None:
         help="MLflow store resolving runs:/ and models:/ URIs "
         "(default: $MLFLOW_TRACKING_URI, else ./mlflow.db)",
     )
+    common.add_level_option(parser, what="the interval bounds are written beside y_pred")
     common.add_data_options(parser, freq=False)
     common.add_covariates_option(parser)
 
@@ -62,6 +70,7 @@ def run(args) -> int:
     from tsforecast.exceptions import InvalidParameterError
     from tsforecast.pipelines.models import load_model
 
+    levels = common.parse_levels(args.level)  # before any file is read or the model loaded
     output = common.check_output(args.output)
     history = common.read_input(args.data, args) if args.data else None
     X = common.read_covariates(args.covariates, args)
@@ -74,9 +83,39 @@ def run(args) -> int:
             f"--covariates: {args.model} is not a tsforecast forecaster; give its covariate columns in "
             "--data, as its signature lists them."
         )
-    forecasts = model.predict(args.horizon, X=X, y=history)
+    elif levels:
+        raise InvalidParameterError(
+            f"--level: {args.model} is not a tsforecast forecaster, so it offers no intervals; leave "
+            "--level out."
+        )
+    options = {"level": levels} if levels else {}  # a foreign pyfunc model takes no level
+    forecasts = model.predict(args.horizon, X=X, y=history, **options)
     time_col = getattr(getattr(history, "index", None), "name", None) or args.time_col
+    if levels and forecasts.columns.nlevels == 2:  # wide: (output, series) columns
+        forecasts = long_forecasts(forecasts, args.id_col, time_col)
     write_frame(forecasts, output, time_col=time_col)
     logger.info("%d forecast row(s) written to %s", len(forecasts), output)
     print(output)
     return 0
+
+
+def long_forecasts(frame, id_col: str, time_col: str):
+    """A wide forecast with intervals (columns: output, then series) in the long layout.
+
+    One row per series and step, series in the order of the columns: ``id_col``, ``time_col``, then
+    the outputs (``y_pred``, ``y_lo_80``...). A file with two header rows would read back as neither
+    layout.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> columns = pd.MultiIndex.from_product([["y_pred", "y_lo_80"], ["b", "a"]])
+    >>> wide = pd.DataFrame([[1.0, 2.0, 0.5, 1.5]], index=pd.Index([7], name="ds"), columns=columns)
+    >>> long_forecasts(wide, "unique_id", "ds").values.tolist()
+    [['b', 7, 1.0, 0.5], ['a', 7, 2.0, 1.5]]
+    """
+    import pandas as pd
+
+    series = list(dict.fromkeys(frame.columns.get_level_values(1)))
+    pieces = {sid: frame.xs(sid, axis=1, level=1) for sid in series}
+    return pd.concat(pieces, names=[id_col, time_col]).reset_index()

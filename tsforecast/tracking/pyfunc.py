@@ -13,6 +13,12 @@ a series up to its last observed target are its history; the rows after it, with
 empty (NaN), carry the future-known covariates of the forecast period and must cover the horizon.
 The logged signature lists the covariate columns, and its input example shows one series' history
 followed by its future rows.
+
+Prediction intervals are a ``params`` entry: ``predict(frame, params={"level": [80, 95]})`` adds the
+columns ``y_lo_80``, ``y_hi_80``, ``y_lo_95``, ``y_hi_95`` beside ``y_pred``. The signature declares
+``level`` as a list of floats whose default is the ``level`` the model was logged with (none:
+``[]``, point forecasts only); a model logged with default levels records their bound columns in its
+output schema.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import tsforecast
 from tsforecast.baselines.persistence import dump, load
 from tsforecast.data.frequency import future_index
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
+from tsforecast.metrics.intervals import interval_levels
 from tsforecast.tracking.dataset import quiet_integer_hint
 
 ARTIFACT_KEY = "estimator"
@@ -39,10 +46,12 @@ _TORCH_REQUIREMENTS = ("torch", "safetensors")
 class ForecasterModel(mlflow.pyfunc.PythonModel):
     """Serves a fitted tsforecast forecaster: long history in, long forecasts out.
 
-    ``predict(frame, params={"horizon": h})`` returns what ``estimator.predict(h, y=frame)`` returns:
-    ``frame`` is a long history (``unique_id``, ``ds``, ``y``, or the column names the estimator was
-    fitted with) and the answer has one row per series and step (``unique_id``, ``ds``, ``y_pred``).
-    Without ``params`` the estimator's own ``horizon`` applies.
+    ``predict(frame, params={"horizon": h, "level": [80, 95]})`` returns what
+    ``estimator.predict(h, y=frame, level=[80, 95])`` returns: ``frame`` is a long history
+    (``unique_id``, ``ds``, ``y``, or the column names the estimator was fitted with) and the answer
+    has one row per series and step (``unique_id``, ``ds``, ``y_pred``, and with ``level`` the
+    interval bounds ``y_lo_80``, ``y_hi_80``...). Without ``params`` the estimator's own ``horizon``
+    and the levels it was logged with (by default none) apply; ``"level": []`` asks for none.
 
     A forecaster fitted with covariates takes them as columns of ``frame``: every row holds the
     covariate columns it was fitted with, and after each series' last observed target come rows with
@@ -54,6 +63,7 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
     >>> import mlflow  # doctest: +SKIP
     >>> model = mlflow.pyfunc.load_model("models:/m4-hourly-lstm@champion")  # doctest: +SKIP
     >>> model.predict(history, params={"horizon": 48})  # doctest: +SKIP
+    >>> model.predict(history, params={"level": [80, 95]})  # doctest: +SKIP
     >>> # With future-known covariates: history rows, then 24 rows per series with y = NaN.
     >>> arima = mlflow.pyfunc.load_model("models:/prices-arima@champion")  # doctest: +SKIP
     >>> arima.predict(history_and_future_covariates, params={"horizon": 24})  # doctest: +SKIP
@@ -66,14 +76,19 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
 
     # The annotation keeps MLflow's type-hint validation out of the way: the signature validates.
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        """Forecast ``params["horizon"]`` steps (default: the forecaster's horizon) from ``model_input``."""
-        horizon = (params or {}).get("horizon")
-        horizon = None if horizon is None else int(horizon)
+        """Forecast ``params["horizon"]`` steps (default: the forecaster's horizon) from ``model_input``.
+
+        ``params["level"]`` (a list of percentages; empty or absent: none) adds the interval bounds.
+        """
+        params = params or {}
+        horizon = None if params.get("horizon") is None else int(params["horizon"])
+        level = params.get("level")
+        level = None if level is None or np.size(level) == 0 else level
         history, covariates = split_input(self.estimator_, model_input)
         if covariates is None:
-            forecasts = self.estimator_.predict(horizon, y=history)
+            forecasts = self.estimator_.predict(horizon, y=history, level=level)
         else:
-            forecasts = self.estimator_.predict(horizon, X=covariates, y=history)
+            forecasts = self.estimator_.predict(horizon, X=covariates, y=history, level=level)
         # MLflow's schema enforcement casts datetime inputs to nanoseconds; answer in the training
         # data's resolution, as the estimator itself would.
         return forecasts.astype({k: v for k, v in self.time_dtypes_.items() if k in forecasts})
@@ -172,7 +187,14 @@ def load_estimator(path: Path):
 
 
 def log_forecaster_model(
-    estimator, example: pd.DataFrame, *, X=None, name="model", registered_model_name=None, alias=None
+    estimator,
+    example: pd.DataFrame,
+    *,
+    X=None,
+    level=None,
+    name="model",
+    registered_model_name=None,
+    alias=None,
 ):
     """Log a fitted ``estimator`` into the active MLflow run as a pyfunc model.
 
@@ -186,6 +208,11 @@ def log_forecaster_model(
         The covariates ``estimator`` was fitted with (required when it declares covariate columns):
         the example gets them as columns, and ``horizon`` future rows (target NaN) with the
         future-known values (:func:`covariate_example`), so the signature lists the covariates.
+    level : float or list of float, optional
+        Default prediction intervals (percent) of the logged model's ``predict``: the signature's
+        ``level`` param defaults to them and its output schema lists their bound columns. The
+        estimator must have intervals at these levels. None: point forecasts unless a caller passes
+        ``params={"level": [...]}``.
     name : str
         Name of the logged model in the run.
     registered_model_name : str, optional
@@ -199,8 +226,8 @@ def log_forecaster_model(
     """
     from mlflow.models import infer_signature
 
+    levels = list(interval_levels(level))  # a bad level stops before anything is logged
     horizon = getattr(estimator, "horizon", None)
-    params = None if horizon is None else {"horizon": int(horizon)}
     if hasattr(estimator, "covariate_roles") and estimator.covariate_roles().names:
         if X is None:
             raise InvalidParameterError(
@@ -213,10 +240,11 @@ def log_forecaster_model(
     history, covariates = split_input(estimator, example)
     with quiet_integer_hint(), tempfile.TemporaryDirectory() as folder:
         if covariates is None:
-            output = estimator.predict(y=history)
+            output = estimator.predict(y=history, level=levels or None)
         else:
-            output = estimator.predict(y=history, X=covariates)
-        signature = infer_signature(example, output, params=params)
+            output = estimator.predict(y=history, X=covariates, level=levels or None)
+        signature = infer_signature(example, output)
+        signature.params = param_schema(horizon, levels)
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=str(Path(__file__).with_name("model_code.py")),
@@ -233,6 +261,23 @@ def log_forecaster_model(
             registered_model_name, alias, info.registered_model_version
         )
     return info
+
+
+def param_schema(horizon: int | None, levels: list):
+    """The ``params`` of the logged model: ``horizon`` (when the estimator has one) and ``level``.
+
+    ``level`` is a list of floats defaulting to ``levels`` (possibly empty: no intervals); MLflow
+    fills a param's default when a caller leaves it out, and cannot infer a type from an empty list.
+
+    Examples
+    --------
+    >>> param_schema(24, [95.0]).to_dict()[1]
+    {'name': 'level', 'default': [95.0], 'shape': (-1,), 'type': 'double'}
+    """
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    specs = [] if horizon is None else [ParamSpec("horizon", "long", int(horizon))]
+    return ParamSchema([*specs, ParamSpec("level", "double", [float(v) for v in levels], (-1,))])
 
 
 def requirements(estimator) -> list[str]:
