@@ -1,17 +1,20 @@
 """The quality gate, the test-set evaluation, and the plain-text tables a run prints.
 
-Lower is better for every metric used here (sMAPE, MASE, MAE, RMSE, OWA).
+Lower is better for every metric the gate compares (sMAPE, MASE, MAE, RMSE, OWA). The coverage gate
+(``gate.coverage``) is absolute instead: the model's pooled backtest coverage must lie within bounds.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
 from tsforecast.exceptions import InvalidInputError
-from tsforecast.metrics import evaluate, owa
+from tsforecast.metrics import evaluate, owa, pooled_coverage
+from tsforecast.metrics.intervals import interval_columns, interval_levels
+from tsforecast.pipelines.intervals import INTERVAL_METRICS, coverage_column
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class GateDecision:
         ``reference_score * (1 + margin)``.
     note : str
         On which windows the scores were taken, when not all of the backtest's.
+    coverage : CoverageDecision or None
+        The coverage gate's check (``gate.coverage``); ``passed`` is False when it failed.
     """
 
     passed: bool
@@ -49,21 +54,68 @@ class GateDecision:
     reference_score: float
     threshold: float
     note: str = ""
+    coverage: CoverageDecision | None = None
 
     def describe(self) -> str:
-        """The decision as one sentence: verdict, the two scores, the threshold and the margin."""
+        """The decision: verdict, the two scores, the threshold, the margin; then the coverage gate's."""
+        extra = "" if self.coverage is None else "\n" + self.coverage.describe()
         if self.reference is None:
-            return "quality gate: nothing to compare with; passed."
-        verdict = "passed" if self.passed else "FAILED"
+            return "quality gate: nothing to compare with; passed." + extra
+        verdict = "passed" if _pressure(self) <= 1 else "FAILED"  # the comparison's own verdict
         note = f"; {self.note}" if self.note else ""
         return (
             f"quality gate {verdict}: {self.model} {self.metric} {self.model_score:.4f} vs best reference "
             f"{self.reference} {self.reference_score:.4f} (threshold {self.threshold:.4f} with margin "
             f"{self.margin:.0%}{note})"
-        )
+        ) + extra
+
+    def with_coverage(self, check: CoverageDecision) -> GateDecision:
+        """The comparison and the coverage gate together: passed when both passed."""
+        return replace(self, passed=self.passed and check.passed, coverage=check)
 
     def as_dict(self) -> dict:
         """The decision's fields for the run's manifest (non-finite numbers as None)."""
+        fields = {key: _finite(value) for key, value in asdict(self).items() if key != "coverage"}
+        return fields | ({} if self.coverage is None else {"coverage": self.coverage.as_dict()})
+
+
+@dataclass(frozen=True)
+class CoverageDecision:
+    """Whether the model's intervals held enough of the backtest's actuals (``gate.coverage``).
+
+    Attributes
+    ----------
+    passed : bool
+        ``min <= coverage`` (and ``coverage <= max`` when a maximum is set).
+    model : str
+        The model's label.
+    level : float
+        The interval level, in percent.
+    coverage : float
+        The fraction of the backtest's actuals inside the model's ``level`` % intervals, pooled over
+        every series, window and step (as M4 computed it).
+    min, max : float
+        The bounds required (``max`` None: no upper bound).
+    """
+
+    passed: bool
+    model: str
+    level: float
+    coverage: float
+    min: float
+    max: float | None = None
+
+    def describe(self) -> str:
+        """The check as one sentence."""
+        verdict = "passed" if self.passed else "FAILED"
+        bounds = f"at least {self.min:.1%}" + ("" if self.max is None else f" and at most {self.max:.1%}")
+        return (
+            f"coverage gate {verdict}: {self.model}'s {self.level:g}% intervals held {self.coverage:.1%} of "
+            f"the backtest's actuals (required: {bounds})"
+        )
+
+    def as_dict(self) -> dict:
+        """The check's fields for the run's manifest (non-finite numbers as None)."""
         return {key: _finite(value) for key, value in asdict(self).items()}
 
 
@@ -103,6 +155,32 @@ def gate(
     return GateDecision(
         passed, metric, margin, model, model_score, best, float(scores.min()), threshold, note
     )
+
+
+def coverage_gate(summary: pd.DataFrame, model: str, settings) -> CoverageDecision:
+    """Check the model's pooled backtest coverage at ``settings.level`` against ``settings.min``/``max``.
+
+    Parameters
+    ----------
+    summary : pd.DataFrame
+        ``BacktestResult.summary`` with the ``coverage_<level>`` column.
+    model : str
+        The label of the retrained model.
+    settings : CoverageGate
+        ``gate.coverage``: ``level`` (percent), ``min`` and ``max`` (fractions; ``max`` may be None).
+
+    Examples
+    --------
+    >>> from tsforecast.pipelines.intervals import CoverageGate
+    >>> table = pd.DataFrame({"coverage_95": [0.86, 0.97]}, index=["lstm", "snaive"])
+    >>> check = coverage_gate(table, "lstm", CoverageGate(level=95, min=0.9))
+    >>> check.passed, check.describe().split(": ")[1]
+    (False, "lstm's 95% intervals held 86.0% of the backtest's actuals (required")
+    """
+    low, high = settings.min, settings.max
+    value = float(summary.loc[model, coverage_column(settings.level)])
+    passed = bool(math.isfinite(value) and value >= low and (high is None or value <= high))
+    return CoverageDecision(passed, model, settings.level, value, low, high)
 
 
 def tightest(decisions: list) -> GateDecision:
@@ -157,7 +235,7 @@ def window_summary(
 
 
 def test_scores(
-    forecasts: dict, test: pd.DataFrame, history: pd.DataFrame, season_length: int, metrics
+    forecasts: dict, test: pd.DataFrame, history: pd.DataFrame, season_length: int, metrics, level=None
 ) -> pd.DataFrame:
     """Score each model's forecasts against the held-out actuals (M4 conventions: mean over series).
 
@@ -173,6 +251,10 @@ def test_scores(
         MASE's seasonal lag.
     metrics : sequence of str
         Metrics of :func:`tsforecast.metrics.evaluate`; OWA is added when a ``naive2`` label is there.
+    level : list of float, optional
+        Interval levels (percent): forecasts with their ``y_lo_<level>``/``y_hi_<level>`` columns also
+        get ``msis_<level>`` (mean over series), and ``coverage_<level>`` and ``acd_<level>`` pooled
+        over every series and step, as M4 computed them.
 
     Returns
     -------
@@ -189,7 +271,14 @@ def test_scores(
                 f"{frame['ds'].min()} to {frame['ds'].max()}); give the actuals that follow the history."
             )
         covered = frame.merge(actual[["unique_id", "ds"]], on=["unique_id", "ds"], how="inner")
-        rows[label] = evaluate(covered, actual, history, season_length, list(metrics)).mean()
+        bounds = [c for lv in interval_levels(level) for c in interval_columns(lv)]
+        if not bounds or not set(bounds) <= set(frame.columns):  # a model without intervals
+            rows[label] = evaluate(covered, actual, history, season_length, list(metrics)).mean()
+            continue
+        wanted = [*metrics, *INTERVAL_METRICS]
+        scores = evaluate(covered, actual, history, season_length, wanted, level=level).mean()
+        pooled = pooled_coverage(covered.merge(actual, on=["unique_id", "ds"]), level=level)
+        rows[label] = pd.concat([scores.drop(pooled.index), pooled])
     table = pd.DataFrame(rows).T.rename_axis("model")
     if "naive2" in table.index and {"smape", "mase"} <= set(table.columns):
         reference = table.loc["naive2"]
@@ -262,7 +351,9 @@ def _finite(value):
 
 
 __all__ = [
+    "CoverageDecision",
     "GateDecision",
+    "coverage_gate",
     "gate",
     "published_reference",
     "test_scores",

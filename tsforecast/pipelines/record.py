@@ -116,6 +116,7 @@ def log_parent(run, folder, manifest_) -> None:
                 "pipeline.baselines": ", ".join(b.key for b in config.baselines) or "-",
                 "pipeline.horizon": config.horizon,
                 "pipeline.season_length": config.season_length,
+                **_interval_params(config),
             }
         )
         mlflow.set_tags({"tsforecast.status": status, "tsforecast.outputs": str(Path(folder).resolve())})
@@ -126,6 +127,7 @@ def log_parent(run, folder, manifest_) -> None:
                     "gate/passed": float(decision.passed),
                     "gate/model_score": _metric(decision.model_score),
                     "gate/reference_score": _metric(decision.reference_score),
+                    **_coverage_metrics(decision.coverage),
                 }
             )
             mlflow.set_tag("tsforecast.gate", decision.describe())
@@ -173,6 +175,7 @@ def log_diagnostics(run) -> None:
 
 
 def _test_figure(forecasts: dict, inputs):
+    from tsforecast.plotting import forecast_bands
     from tsforecast.tracking.plots import forecast_figure
 
     ids = list(pd.unique(inputs.history["unique_id"]))[:4]
@@ -185,7 +188,32 @@ def _test_figure(forecasts: dict, inputs):
         [f[f["unique_id"].isin(ids)].assign(model=label, window=0) for label, f in forecasts.items()],
         ignore_index=True,
     ).rename(columns={"y_pred": "value"})
-    return forecast_figure(actual, predicted[["model", "window", "unique_id", "ds", "value"]], len(ids))
+    bands = [column for pair in forecast_bands(predicted.columns).values() for column in pair]
+    return forecast_figure(
+        actual, predicted[["model", "window", "unique_id", "ds", "value", *bands]], len(ids)
+    )
+
+
+def _interval_params(config) -> dict:
+    """The ``intervals:`` section and the coverage gate as run parameters (none without them)."""
+    settings, coverage = config.intervals, config.gate.coverage
+    if settings is None:
+        return {}
+    params = {"pipeline.intervals.levels": ", ".join(f"{lv:g}" for lv in settings.levels)}
+    params["pipeline.intervals.method"] = settings.method
+    if settings.method == "conformal":
+        params |= {"pipeline.intervals.n_windows": settings.n_windows}
+        params |= {"pipeline.intervals.per_series": settings.per_series}
+    if coverage is not None and config.gate.enabled:
+        params["pipeline.gate.coverage"] = f"{coverage.level:g}% in [{coverage.min:g}, {coverage.max or 1:g}]"
+    return params
+
+
+def _coverage_metrics(check) -> dict:
+    """The coverage gate's check as metrics: the coverage it saw and whether it passed."""
+    if check is None:
+        return {}
+    return {"gate/coverage": _metric(check.coverage), "gate/coverage_passed": float(check.passed)}
 
 
 class _guard:

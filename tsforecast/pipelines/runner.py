@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from tsforecast.epochs import EpochRecord
-from tsforecast.pipelines import data, record, registration
+from tsforecast.pipelines import data, evaluation, intervals, record, registration
 from tsforecast.pipelines.covariates import check_covariates, covariates_for
 from tsforecast.pipelines.current import CurrentComparison, score_current
 from tsforecast.pipelines.evaluation import GateDecision, gate, test_scores, tightest, with_published
@@ -53,7 +53,8 @@ class RunResult:
         ``comparison`` (backtest), ``evaluation`` (test set, when configured) and ``reference``
         (published M4 figures, when available).
     gate : GateDecision or None
-        The gate's decision (None when the gate is disabled).
+        The gate's decision (None when the gate is disabled); the coverage gate's check, when
+        configured, in its ``coverage``.
     tracking : dict
         MLflow run ids and model URIs (empty without tracking).
     seconds : dict of str -> float
@@ -156,6 +157,7 @@ class _Run:
 
     def __init__(self, config: PipelineConfig, as_of: data.AsOf, store: OutputStore, progress: bool):
         self.config, self.as_of, self.store, self.progress = config, as_of, store, progress
+        self.levels = tuple(config.intervals.levels) if config.intervals is not None else ()
         self.steps = Steps()
         self.tracking: dict = {}
         self.started = time.time()
@@ -184,6 +186,9 @@ class _Run:
             needed_by = f"a backtest of {windows} window(s) of {config.horizon} steps"
             self.inputs = data.validate(self.inputs, config, shortest, needed_by, self.as_of)
             check_covariates(self.inputs, estimators, config)
+            n_series = self.inputs.history["unique_id"].nunique()
+            if problem := intervals.run_problem(config.intervals, estimators[config.model.key], n_series):
+                raise ConfigError(problem)
         with self._tracked_run():
             with steps("backtest", f"{', '.join(estimators)} on the last {windows} window(s)"):
                 self.result = self._backtest(estimators)
@@ -195,7 +200,10 @@ class _Run:
                 self.fitted = {label: self._fit(label, estimators[label]) for label in labels}
             with steps("forecast"):
                 self.forecasts = {
-                    label: model.predict(X=covariates_for(model, self.inputs.covariates))
+                    label: model.predict(
+                        X=covariates_for(model, self.inputs.covariates),
+                        level=intervals.levels_for(model, self.levels),
+                    )
                     for label, model in self.fitted.items()
                 }
             self.tables = {"comparison": self.result.summary}
@@ -229,6 +237,8 @@ class _Run:
             if "callbacks" in params and not self.progress and spec.params.get("callbacks") is None:
                 estimator.set_params(callbacks=[EpochLog(spec.key)])
             estimators[spec.key] = estimator
+        model = config.model.key
+        estimators[model] = intervals.with_intervals(estimators[model], config.intervals)
         return estimators
 
     def _backtest(self, estimators: dict):
@@ -249,7 +259,9 @@ class _Run:
             "freq": inputs.freq,
             "verbose": self.progress,
         }
-        result = compare(estimators, n_windows=config.backtest.n_windows, **windows, **options)
+        result = intervals.backtest(
+            compare, estimators, self.levels, n_windows=config.backtest.n_windows, **windows, **options
+        )
         current = self._current_source() if config.gate.enabled and config.gate.compare_current else None
         if current is not None:
             source, kept_as_of = current
@@ -287,6 +299,8 @@ class _Run:
                 gate(self.current.table, model, ["current"], settings.metric, settings.margin, note)
             )
         decision = tightest(decisions)
+        if settings.coverage is not None:
+            decision = decision.with_coverage(evaluation.coverage_gate(summary, model, settings.coverage))
         (logger.info if decision.passed else logger.warning)(decision.describe())
         return decision
 
@@ -322,6 +336,7 @@ class _Run:
             run_name=label,
             dataset_name=config.name,
             plots=config.tracking.plots,
+            level=intervals.levels_for(estimator, self.levels),
             freq=inputs.freq,
             **({} if X is None else {"X": X}),
         )
@@ -333,7 +348,9 @@ class _Run:
         if inputs.test is None or not forecasts:
             return {}
         metrics = list(dict.fromkeys(["smape", "mase", *config.backtest.metrics]))
-        scores = test_scores(forecasts, inputs.test, inputs.history, config.season_length, metrics)
+        scores = test_scores(
+            forecasts, inputs.test, inputs.history, config.season_length, metrics, self.levels or None
+        )
         tables = {"evaluation": scores}
         published = inputs.published
         if published is not None and config.evaluation.published:

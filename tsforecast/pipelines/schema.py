@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from tsforecast.exceptions import InvalidParameterError
 from tsforecast.pipelines.covariates import CovariateSettings, covariate_problems
+from tsforecast.pipelines.intervals import CoverageGate, IntervalSettings, interval_problems
 from tsforecast.pipelines.staleness import MaxStaleness
 from tsforecast.pipelines.yaml_loader import Loader, parse_value
 from tsforecast.registry import MODELS, build_estimator
@@ -105,6 +106,7 @@ class GateSettings(_Section):
     metric: Literal["smape", "mase", "mae", "rmse", "owa"] = "mase"
     margin: Annotated[float, Field(ge=0)] = 0.0
     compare_current: bool = False
+    coverage: CoverageGate | None = None  # see tsforecast.pipelines.intervals
 
 
 class EvaluationSettings(_Section):
@@ -149,6 +151,7 @@ class PipelineConfig(_Section):
     covariates: CovariateSettings | None = None  # see tsforecast.pipelines.covariates
     model: ModelSpec
     baselines: list[BaselineSpec] = Field(default_factory=list)
+    intervals: IntervalSettings | None = None  # see tsforecast.pipelines.intervals
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     evaluation: EvaluationSettings | None = None
@@ -364,7 +367,7 @@ def _semantic_problems(config: PipelineConfig) -> list:
         and not evaluation.test_path
     ):
         problems.append("evaluation.test_path: required to evaluate file data (the actuals that follow it).")
-    problems += covariate_problems(config)
+    problems += covariate_problems(config) + interval_problems(config)
     if config.tracking.registry is not None and not config.tracking.enabled:
         problems.append("tracking.register: registering a model needs tracking.enabled: true.")
     if config.tracking.enabled and config.tracking.tracking_uri is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from tsforecast.data import Columns
+from tsforecast.plotting import forecast_bands
 from tsforecast.tracking import plots
 from tsforecast.tracking.epochs import validation_note
 
@@ -44,12 +45,13 @@ def log_backtest_metrics(result, run_id) -> None:
     mlflow.MlflowClient().log_batch(run_id, metrics=metrics)
 
 
-def write_fit(folder, estimator, data, history, guard, with_plots, n_series, X=None) -> None:
+def write_fit(folder, estimator, data, history, guard, with_plots, n_series, X=None, level=None) -> None:
     """Write a fit's forecasts, training history and (``with_plots``) their figures into ``folder``.
 
-    ``X``: the covariates of a forecaster fitted with them, reaching its horizon.
+    ``X``: the covariates of a forecaster fitted with them, reaching its horizon. ``level``: interval
+    levels (percent) the forecasts carry as ``y_lo_<level>``/``y_hi_<level>`` columns, drawn as bands.
     """
-    forecasts = _as_long(estimator.predict(X=X), data.columns)
+    forecasts = _as_long(estimator.predict(X=X, level=level), data.columns)
     forecasts.to_parquet(folder / "forecasts.parquet", index=False)
     if history is not None:
         history.to_csv(folder / "training_history.csv", index=False)
@@ -60,7 +62,7 @@ def write_fit(folder, estimator, data, history, guard, with_plots, n_series, X=N
         horizon = forecasts.groupby(cols.id_col).size().max()
         tail = data.frame.groupby(cols.id_col, sort=False).tail(4 * horizon)
         actual = _plot_frame(tail, cols, cols.target_col)
-        predicted = _plot_frame(forecasts, cols, cols.pred_col).assign(
+        predicted = _plot_frame(forecasts, cols, cols.pred_col, bands=True).assign(
             model=type(estimator).__name__, window=0
         )
         _save(plots.forecast_figure(actual, predicted, n_series), folder / "forecasts.png")
@@ -85,20 +87,28 @@ def write_backtest(folder, result, guard, with_plots, n_series) -> None:
     cols = Columns(id_col, time_col)
     with guard("backtest forecast plot"):
         actual = _plot_frame(frame.drop_duplicates([id_col, time_col]), cols, "actual")
-        predicted = _plot_frame(frame, cols, "forecast", keep=("model", "window"))
+        predicted = _plot_frame(frame, cols, "forecast", keep=("model", "window"), bands=True)
         _save(plots.forecast_figure(actual, predicted, n_series), folder / "forecasts.png")
     with guard("error-by-horizon plot"):
         _save(plots.horizon_figure(result.by_horizon), folder / "error_by_horizon.png")
 
 
 def _as_long(forecasts, columns: Columns) -> pd.DataFrame:
-    """Forecasts in any layout (Series, wide, long) as a long frame."""
+    """Forecasts in any layout (Series, wide, long) as a long frame, interval bounds included."""
     if isinstance(forecasts, pd.Series):
         frame = forecasts.rename(columns.pred_col).rename_axis(columns.time_col).reset_index()
         frame.insert(0, columns.id_col, "series" if forecasts.name is None else forecasts.name)
         return frame
     if columns.id_col in forecasts.columns:
         return forecasts
+    if isinstance(forecasts.columns, pd.MultiIndex):  # a wide history with intervals: (output, series)
+        stacked = forecasts.stack(level=1, future_stack=True).rename_axis([columns.time_col, columns.id_col])
+        frame = stacked.reset_index().dropna(subset=[columns.pred_col])
+        return frame[[columns.id_col, columns.time_col, *stacked.columns]].reset_index(drop=True)
+    if columns.pred_col in forecasts.columns:  # a Series history with intervals: one frame by time
+        frame = forecasts.rename_axis(columns.time_col).reset_index()
+        frame.insert(0, columns.id_col, "series")
+        return frame
     melted = (
         forecasts.rename_axis(columns.time_col)
         .reset_index()
@@ -107,9 +117,11 @@ def _as_long(forecasts, columns: Columns) -> pd.DataFrame:
     return melted.dropna(subset=[columns.pred_col])[[columns.id_col, columns.time_col, columns.pred_col]]
 
 
-def _plot_frame(frame, cols: Columns, value_col, keep=()) -> pd.DataFrame:
+def _plot_frame(frame, cols: Columns, value_col, keep=(), bands=False) -> pd.DataFrame:
+    """The columns a figure draws; with ``bands``, the interval bounds (or quantiles) besides the line."""
     renamed = {cols.id_col: "unique_id", cols.time_col: "ds", value_col: "value"}
-    return frame[[*keep, *renamed]].rename(columns=renamed)
+    bounds = [c for pair in forecast_bands(frame.columns).values() for c in pair] if bands else []
+    return frame[[*keep, *renamed, *bounds]].rename(columns=renamed)
 
 
 def _save(figure, path: Path) -> None:

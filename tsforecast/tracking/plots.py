@@ -59,7 +59,7 @@ def forecast_figure(actual: pd.DataFrame, forecasts: pd.DataFrame, n_series: int
         labelled.update([model] if first else [])
         plot_forecasts(
             None,
-            lines.drop(columns=["model", "window"]),
+            lines.drop(columns=["model", "window"]).dropna(axis=1, how="all"),  # no bands of others
             ids=drawn,
             columns=columns,
             ax=[axes[uid] for uid in drawn],

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import tsforecast
 from tsforecast.exceptions import InvalidParameterError, TrackingError
+from tsforecast.metrics.intervals import INTERVAL_COLUMN, interval_levels
 from tsforecast.tracking import artifacts
 from tsforecast.tracking.dataset import TrainingData, param_value
 from tsforecast.tracking.epochs import (
@@ -123,6 +124,7 @@ def track_fit(
     plots=True,
     n_plot_series=4,
     tags=None,
+    level=None,
     **fit_params,
 ):
     """Fit ``estimator`` on ``y`` inside an MLflow run and log everything needed to reproduce it.
@@ -135,7 +137,8 @@ def track_fit(
     forecaster holds out a validation tail (``validation_size > 0``); the run's tag
     ``tsforecast.validation`` says which (``"none (validation_size=0)"`` for the neural forecasters'
     default, and the training-curves plot notes it too). Then the forecasts from the end of ``y``
-    (``forecasts.parquet``) and, with ``plots``, ``forecasts.png`` and ``training_curves.png``; and
+    (``forecasts.parquet``, with the interval bounds of ``level``) and, with ``plots``,
+    ``forecasts.png`` (the bounds as shaded bands) and ``training_curves.png``; and
     the fitted forecaster as a pyfunc model named ``model``, which loads with
     ``mlflow.pyfunc.load_model(f"runs:/{run_id}/model")`` (its ``models:/`` URI is also in the run
     tag ``tsforecast.model_uri``).
@@ -161,6 +164,9 @@ def track_fit(
         Log the PNG figures.
     n_plot_series : int
         Series drawn in ``forecasts.png``.
+    level : float or list of float, optional
+        Prediction intervals (percent) of the logged forecasts: ``predict(level=level)`` adds the
+        ``y_lo_<level>``/``y_hi_<level>`` columns; logged as the parameter ``forecast.level``.
     **fit_params
         Passed to ``fit`` (``X``, ``freq``, ``id_col``, ``time_col``, ``target_col``); the covariates
         ``X`` also reach the forecasts and the logged model, whose input frame carries their columns
@@ -189,6 +195,7 @@ def track_fit(
     """
     if model_alias is not None and registered_model_name is None:
         raise InvalidParameterError("model_alias needs registered_model_name; pass both or neither.")
+    interval_levels(level)  # a bad level stops before any run starts
     data = TrainingData(y, fit_params, dataset_name)
     tags = {
         "tsforecast.estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
@@ -202,6 +209,8 @@ def track_fit(
         steps = _Steps(run_id)
         with steps.step("parameters"):
             mlflow.log_params({key: param_value(value) for key, value in estimator.get_params().items()})
+            if level is not None:
+                mlflow.log_param("forecast.level", _levels_text(interval_levels(level)))
             if (validation := validation_note(estimator)) is not None:
                 mlflow.set_tag(VALIDATION_TAG, validation)
         with steps.step("dataset"):
@@ -216,7 +225,7 @@ def track_fit(
         with steps.step("forecast artifacts"), tempfile.TemporaryDirectory() as folder:
             X = fit_params.get("X")
             artifacts.write_fit(
-                Path(folder), estimator, data, epochs.frame(), steps.step, plots, n_plot_series, X
+                Path(folder), estimator, data, epochs.frame(), steps.step, plots, n_plot_series, X, level
             )
             mlflow.log_artifacts(folder)
         if log_model:
@@ -249,7 +258,10 @@ def track_backtest(
 
     Inside an active run (:func:`run` or the caller's own) it logs into that run, else it opens one.
     Metrics, per model: ``{model}/{metric}`` from ``result.summary`` (``owa`` where a Naive2 was
-    compared) and ``{model}/{metric}_by_step`` at ``step`` = horizon step from ``result.by_horizon``.
+    compared; with intervals ``msis_95``, ``coverage_95``, ``acd_95``... per level, as the backtest
+    scored them) and ``{model}/{metric}_by_step`` at ``step`` = horizon step from ``result.by_horizon``.
+    Parameters: ``backtest.models``, ``backtest.horizon``, ``backtest.n_windows``, ``backtest.dataset``
+    and, when the forecasts carry intervals, ``backtest.level`` (``"80, 95"``).
     Artifacts under ``backtest/``: ``comparison.csv`` and ``comparison.html`` (every model on the
     same windows, one row each), ``by_horizon.csv``, ``forecasts.parquet`` and, with ``plots``,
     ``forecasts.png`` and ``error_by_horizon.png``.
@@ -289,6 +301,8 @@ def track_backtest(
             params |= {"n_windows": int(forecasts["window"].nunique())}
             if dataset_name is not None:
                 params["dataset"] = dataset_name
+            if levels := _bound_levels(forecasts.columns):
+                params["level"] = _levels_text(levels)
             mlflow.log_params({f"backtest.{key}": param_value(value) for key, value in params.items()})
         with steps.step("backtest metrics"):
             artifacts.log_backtest_metrics(result, run_id)
@@ -297,6 +311,16 @@ def track_backtest(
             mlflow.log_artifacts(folder, "backtest")
         steps.close()
     return run_id
+
+
+def _bound_levels(columns) -> list:
+    """The levels of the interval bounds among a forecast frame's columns (``y_lo_95`` -> 95.0)."""
+    found = (INTERVAL_COLUMN.fullmatch(c) for c in columns if isinstance(c, str))
+    return sorted({float(match[2]) for match in found if match is not None and match[1] == "lo"})
+
+
+def _levels_text(levels) -> str:
+    return ", ".join(f"{level:g}" for level in levels)
 
 
 class _Steps:
