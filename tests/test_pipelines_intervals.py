@@ -200,6 +200,12 @@ def test_configuration_errors_name_the_field(tmp_path):
     assert "intervals.method: expected 'model' or 'conformal'" in problems(
         tmp_path, intervals="{levels: 95, method: x}"
     )
+    message = problems(
+        tmp_path, "model.name=lstm", intervals="{levels: [95], method: conformal, n_windows: 3}"
+    )
+    assert (
+        "intervals.method: conformal cannot be saved around a recurrent model (LSTMForecaster) yet" in message
+    )
     per_series = "{levels: [80, 95], method: conformal, per_series: true, n_windows: 3}"
     assert (
         "a 95% conformal interval needs at least 19 calibration scores per horizon step and series"

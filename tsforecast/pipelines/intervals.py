@@ -133,6 +133,14 @@ def interval_problems(config) -> list:
             f"intervals.method: 'model' takes the model's own intervals, but {reason}; {fix}, or set "
             "intervals.method: conformal."
         )
+    if settings.method == "conformal" and hasattr(model, "save"):
+        # A recurrent model's file holds its network and codec only (safetensors); the wrapper's
+        # calibration scores have no place there yet, and pickling the network is not an option.
+        problems.append(
+            f"intervals.method: conformal cannot be saved around a recurrent model "
+            f"({type(model).__name__}) yet; use method: model with model.params.quantiles (e.g. "
+            "[0.025, 0.975] for 95%), or conformal around a statistical model."
+        )
     if settings.method == "conformal" and model.covariate_roles():
         problems.append(
             f"intervals.method: conformal does not pass covariates on yet, and the model "
