@@ -4,7 +4,9 @@
 the same rolling-origin validation windows cut from the training data as the baselines (seasonal
 naive, Naive2, AutoETS, Theta by default), weak trials are pruned on their per-epoch validation loss,
 and the result holds the study, the best parameters, the best model refitted on all the training
-data and a leaderboard that says whether tuning beat the baselines.
+data and a leaderboard that says whether tuning beat the baselines. The objective is a point metric
+or a probabilistic one, scored on the prediction intervals every model forecasts at ``level``:
+``tune(..., metric="msis", level=95)`` or ``metric="crps"`` (:mod:`tsforecast.tuning.scoring`).
 
 Studies live in an Optuna RDB storage (default: the SQLite file ``./optuna.db``), so an interrupted
 job resumes where it stopped, and workers on several machines that run the same command against one

@@ -23,8 +23,9 @@ from sklearn.base import clone
 
 from tsforecast.backtesting import backtest
 from tsforecast.exceptions import ClippingWarning, TrainingError
+from tsforecast.tuning.scoring import Scoring
 from tsforecast.tuning.space import suggest
-from tsforecast.tuning.validation import Validation, scores_of
+from tsforecast.tuning.validation import Validation
 
 PARAMS_ATTR = "params"  # every parameter a trial set (sampled and fixed), for the refit
 SCORES_ATTR = "scores"
@@ -47,8 +48,8 @@ class Objective:
         The training data the windows are cut from.
     validation : Validation
         Resolved windows.
-    metric : str
-        The score returned to Optuna.
+    scoring : Scoring
+        The metrics and interval levels each backtest scores; its ``column`` is returned to Optuna.
     reference : dict, optional
         Naive2's validation ``smape`` and ``mase``, for OWA.
     tracker : StudyTracker, optional
@@ -66,7 +67,7 @@ class Objective:
         fixed_params,
         y,
         validation: Validation,
-        metric,
+        scoring: Scoring,
         reference,
         tracker,
         fit_params,
@@ -77,7 +78,7 @@ class Objective:
         self.fixed_params = dict(fixed_params)
         self.y = y
         self.validation = validation
-        self.metric = metric
+        self.scoring = scoring
         self.reference = reference
         self.tracker = tracker
         self.fit_params = dict(fit_params)
@@ -107,7 +108,7 @@ class Objective:
             with warnings.catch_warnings():
                 if self.quiet:  # a sampled clip_norm that clips often would warn every epoch
                     warnings.simplefilter("ignore", ClippingWarning)
-                args = self.validation.backtest_args()
+                args = self.validation.backtest_args(self.scoring)
                 result = backtest(candidate, self.y, name="trial", **args, **self.fit_params)
         except optuna.TrialPruned as error:
             pruned = str(error)
@@ -123,11 +124,11 @@ class Objective:
             if run is not None:
                 run.finish("KILLED")
             raise optuna.TrialPruned(pruned)
-        scores = scores_of(result.summary.loc["trial"], self.reference)
+        scores = self.scoring.scores_of(result.summary.loc["trial"], self.reference)
         trial.set_user_attr(SCORES_ATTR, scores)
-        value = scores[self.metric]
+        value = scores[self.scoring.column]
         if not math.isfinite(value):
-            message = f"trial {trial.number} scored {self.metric}={value} on the validation windows."
+            message = f"trial {trial.number} scored {self.scoring.column}={value} on the validation windows."
             trial.set_user_attr(ERROR_ATTR, message)
             if run is not None:
                 run.finish("FAILED", scores)

@@ -9,7 +9,7 @@ from sklearn.base import clone
 
 from tsforecast.data import Columns, Layout, to_long, to_panel
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
-from tsforecast.metrics import evaluate, owa
+from tsforecast.metrics import evaluate, interval_levels, owa, pooled_coverage
 from tsforecast.tuning.validation import Validation
 
 TUNED, DEFAULT = "tuned", "default"
@@ -36,9 +36,10 @@ class TuningResult:
         One row per model on the same validation windows: the baselines, ``"tuned"`` (the best
         trial) and ``"default"`` (the estimator's own parameters: the first trial of a new study
         whose space holds them, else a backtest of the estimator as given); columns ``role``, the
-        metrics (``owa`` when Naive2 is a baseline) and ``trial``; sorted by ``metric``.
+        metrics (``owa`` when Naive2 is a baseline; ``msis_<L>``, ``coverage_<L>``, ``acd_<L>`` and
+        ``crps`` when intervals were scored) and ``trial``; sorted by ``metric``.
     metric : str
-        The objective.
+        The objective, as its leaderboard column (``"mase"``, ``"msis_95"``, ``"crps"``).
     validation : Validation
         The windows.
     beat_best_baseline : bool or None
@@ -51,6 +52,8 @@ class TuningResult:
         The estimator as given.
     training_data, fit_params
         What the study was tuned on, for :meth:`score_holdout`.
+    level : tuple of float
+        The interval levels (percent) every model was asked for; empty for point forecasts only.
     """
 
     study: object
@@ -67,6 +70,7 @@ class TuningResult:
     default_estimator: object = field(default=None, repr=False)
     training_data: object = field(default=None, repr=False)
     fit_params: dict = field(default_factory=dict, repr=False)
+    level: tuple = ()
 
     @property
     def n_trials(self) -> dict:
@@ -81,6 +85,8 @@ class TuningResult:
         estimator as given (``"default"``) are fitted on the same data here. All forecast
         ``validation.horizon`` steps from the end of the training data; MASE is scaled by each
         series' training history, OWA is relative to Naive2 when Naive2 is among the baselines.
+        A study that scored intervals (``level``) scores them here too: the models forecast them,
+        and the table adds ``msis_<L>``, ``crps`` and the pooled ``coverage_<L>`` and ``acd_<L>``.
 
         Parameters
         ----------
@@ -95,7 +101,8 @@ class TuningResult:
         Returns
         -------
         pd.DataFrame
-            Indexed by model, columns ``smape``, ``mase`` (and ``owa``), sorted by OWA else MASE.
+            Indexed by model, columns ``smape``, ``mase`` (the interval metrics, and ``owa``), sorted
+            by OWA else MASE.
         """
         if self.best_estimator is None:
             raise InvalidParameterError(
@@ -105,33 +112,52 @@ class TuningResult:
         params = {k: v for k, v in self.fit_params.items() if k != "X"}
         X = self.fit_params.get("X") if X is None else X
 
+        level = list(self.level) or None
+        train = self.training_data
+        if level is not None:  # the bounds come as columns beside y_pred in the long layout only
+            train = _long(train, _columns(params), params.get("freq"))
+
         def covariates_of(model):  # only the models that declare covariates see X
             return X if model.covariate_roles() else None
 
         models = {
-            name: clone(est).fit(self.training_data, X=covariates_of(est), **params)
+            name: clone(est).fit(train, X=covariates_of(est), **params)
             for name, est in self.baselines.items()
         }
-        models[TUNED] = self.best_estimator
         if include_default and self.default_estimator is not None:
             default = self.default_estimator
-            models[DEFAULT] = clone(default).fit(self.training_data, X=covariates_of(default), **params)
+            models[DEFAULT] = clone(default).fit(train, X=covariates_of(default), **params)
+        forecasts = {
+            name: model.predict(horizon, X=covariates_of(model), level=level)
+            for name, model in models.items()
+        }
+        # The tuned model was refitted on the data as given: with intervals, it forecasts from its long form.
+        history = None if level is None else train
+        forecasts[TUNED] = self.best_estimator.predict(
+            horizon, X=covariates_of(self.best_estimator), y=history, level=level
+        )
         return score_forecasts(
-            {name: model.predict(horizon, X=covariates_of(model)) for name, model in models.items()},
-            self.training_data,
+            forecasts,
+            train,
             test,
             self.validation.season_length,
             naive2=naive2_name(self.baselines),
+            level=level,
             **params,
         )
 
 
-def score_forecasts(forecasts: dict, train, test, season_length, naive2=None, **fit_params) -> pd.DataFrame:
+def score_forecasts(
+    forecasts: dict, train, test, season_length, naive2=None, level=None, **fit_params
+) -> pd.DataFrame:
     """Score each model's forecasts on the test part, as M4 did.
 
-    sMAPE and MASE are means over series; OWA is added when ``naive2`` names the Naive2 forecasts.
+    sMAPE and MASE (and with ``level``, MSIS and the scaled CRPS of the interval bounds: forecasts in
+    the long layout with ``y_lo_<L>``/``y_hi_<L>`` columns) are means over series; coverage and ACD
+    are pooled over all points; OWA is added when ``naive2`` names the Naive2 forecasts.
     """
-    columns = Columns(*(fit_params.get(k, d) for k, d in zip(_NAMES, ("unique_id", "ds", "y"), strict=True)))
+    columns = _columns(fit_params)
+    levels = interval_levels(level)
     freq = fit_params.get("freq")
     train_long, test_long = _long(train, columns, freq), _long(test, columns, freq)
     rows = {}
@@ -149,13 +175,17 @@ def score_forecasts(forecasts: dict, train, test, season_length, naive2=None, **
             test_long,
             train_long,
             season_length,
-            metrics=("smape", "mase"),
+            metrics=("smape", "mase", "msis", "crps") if levels else ("smape", "mase"),
             id_col=columns.id_col,
             time_col=columns.time_col,
             target_col=columns.target_col,
             pred_col=columns.pred_col,
+            level=level,
         )
         rows[name] = scores.mean().to_dict()
+        if levels:
+            points = test_long.merge(predicted, on=[columns.id_col, columns.time_col], how="left")
+            rows[name] |= pooled_coverage(points, target_col=columns.target_col, level=level).to_dict()
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
     if naive2 is not None:
         ref = table.loc[naive2]
@@ -174,8 +204,8 @@ def leaderboard(rows: dict, metric: str) -> pd.DataFrame:
     return table.sort_values(metric, kind="stable")
 
 
-def verdict(table: pd.DataFrame, metric: str, estimator_name: str, validation: Validation):
-    """(beat the best baseline?, a sentence saying so with the numbers)."""
+def verdict(table: pd.DataFrame, metric: str, estimator_name: str, validation: Validation, levels=()):
+    """(beat the best baseline?, a sentence saying so with the numbers, and the tuned coverage)."""
     tuned = table.loc[TUNED, metric]
     where = f"{metric.upper()} over {validation.n_windows} validation window(s) of {validation.horizon} steps"
     baselines = table[table["role"] == "baseline"]
@@ -197,10 +227,19 @@ def verdict(table: pd.DataFrame, metric: str, estimator_name: str, validation: V
         default = table.loc[DEFAULT, metric]
         better = "improved on" if tuned < default else "did not improve on"
         lines.append(f"Tuning {better} the default parameters ({default:.4g}).")
+    for level in levels:
+        covered, gap = (table.loc[TUNED, f"{name}_{level:g}"] for name in ("coverage", "acd"))
+        lines.append(
+            f"Its {level:g}% intervals held {covered:.1%} of the validation actuals (ACD {gap:.3f})."
+        )
     return beat, " ".join(lines)
 
 
 _NAMES = ("id_col", "time_col", "target_col")
+
+
+def _columns(fit_params: dict) -> Columns:
+    return Columns(*(fit_params.get(k, d) for k, d in zip(_NAMES, ("unique_id", "ds", "y"), strict=True)))
 
 
 def naive2_name(baselines: dict):

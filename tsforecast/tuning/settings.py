@@ -3,8 +3,9 @@
 Trials of one study are ranked by their scores, so every setting that changes what a score means is
 recorded in the study when it is created (Optuna user attribute ``tsforecast.settings``): the
 estimator class, its parameters that are not searched (``hidden_size`` held with ``--param``,
-``max_epochs``, ``horizon``, ``scaler``, ...), the search space, the metric, the validation windows,
-and the data's fingerprint and frequency. A later run against the same study (a resume, another
+``max_epochs``, ``horizon``, ``scaler``, ...), the search space, the metric and the interval levels
+the models are asked for (:mod:`tsforecast.tuning.scoring`), the validation windows, and the data's
+fingerprint and frequency. A later run against the same study (a resume, another
 worker) with any of them different is refused, naming each difference: its trials would be ranked
 against trials scored under other rules, and the best "trial" refitted with parameters that were
 never scored.
@@ -28,7 +29,7 @@ import pandas as pd
 OPERATIONAL_PARAMS = ("callbacks", "device", "max_time", "random_state", "verbose")
 
 
-def study_settings(estimator, fixed: dict, space, metric: str, validation, panel, covariates=None) -> dict:
+def study_settings(estimator, fixed: dict, space, scoring, validation, panel, covariates=None) -> dict:
     """The settings that define a study of ``estimator`` (see the module docstring), as plain JSON.
 
     Parameters
@@ -39,8 +40,9 @@ def study_settings(estimator, fixed: dict, space, metric: str, validation, panel
         Parameters tuning sets on every trial besides the sampled ones (``validation_size``).
     space : mapping or callable
         The checked search space; its parameters are left out of the recorded parameters.
-    metric : str
-        The objective.
+    scoring : Scoring or str
+        The objective (a point metric's name, or a :class:`~tsforecast.tuning.scoring.Scoring` that
+        records its interval levels too).
     validation : Validation
         The resolved windows.
     panel : Panel
@@ -52,7 +54,8 @@ def study_settings(estimator, fixed: dict, space, metric: str, validation, panel
     -------
     dict
         ``estimator``, ``params``, ``search_space``, ``metric``, ``validation``, ``data``, ``freq``,
-        and ``covariates`` when there are some.
+        ``level`` when intervals are scored (a list of percents) and ``covariates`` when there are
+        some.
 
     Examples
     --------
@@ -63,6 +66,7 @@ def study_settings(estimator, fixed: dict, space, metric: str, validation, panel
     from tsforecast.tuning.validation import fingerprint
 
     searched = () if callable(space) else tuple(space)
+    objective = scoring.record() if hasattr(scoring, "record") else {"metric": scoring}
     params = {**estimator.get_params(deep=False), **fixed}
     return plain(
         {
@@ -71,7 +75,7 @@ def study_settings(estimator, fixed: dict, space, metric: str, validation, panel
                 k: v for k, v in sorted(params.items()) if k not in OPERATIONAL_PARAMS and k not in searched
             },
             "search_space": space_record(space),
-            "metric": metric,
+            **objective,
             "validation": {
                 "n_windows": validation.n_windows,
                 "step": validation.step,

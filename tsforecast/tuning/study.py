@@ -10,11 +10,12 @@ from sklearn.base import clone
 
 from tsforecast.backtesting import backtest, compare
 from tsforecast.data import Columns, to_panel
-from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TrainingError
+from tsforecast.exceptions import InvalidParameterError
 from tsforecast.registry import baseline_names, entry, estimator_class
 from tsforecast.tuning import storage as storages
-from tsforecast.tuning.objective import ERROR_ATTR, PARAMS_ATTR, SCORES_ATTR, Objective
+from tsforecast.tuning.objective import PARAMS_ATTR, SCORES_ATTR, Objective
 from tsforecast.tuning.result import DEFAULT, TUNED, TuningResult, leaderboard, naive2_name, verdict
+from tsforecast.tuning.scoring import Scoring, check_intervals
 from tsforecast.tuning.settings import study_settings
 from tsforecast.tuning.space import (
     check_parameters,
@@ -23,15 +24,13 @@ from tsforecast.tuning.space import (
     default_search_space,
     describe,
 )
-from tsforecast.tuning.validation import Validation, check_covariates, check_metric, longest_stream, scores_of
+from tsforecast.tuning.trials import TRIAL_ERRORS, best_trial, optimize
+from tsforecast.tuning.validation import Validation, check_covariates, longest_stream
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_N_TRIALS = 20
 DEFAULT_BASELINES = ("snaive", "naive2", "autoets", "theta")  # names of tsforecast.registry.MODELS
-# A trial whose training diverged or whose parameters the data cannot take (a TBPTT chunk longer than
-# the series) is marked FAIL and the study goes on; a bad setting (InvalidParameterError) stops it.
-_TRIAL_ERRORS = (TrainingError, InvalidInputError)
 _TRIAL_ONLY = ("validation_size",)  # set on the trials for pruning (see _fixed_params), not on the refit
 DEFAULT_ATTR = "tsforecast.default"  # marks the trial of the estimator's own parameters
 
@@ -49,6 +48,7 @@ def tune(
     baselines="default",
     validation=None,
     metric="mase",
+    level=None,
     hold=(),
     include_default=True,
     refit=True,
@@ -66,7 +66,8 @@ def tune(
 
     Each trial clones ``estimator``, sets parameters drawn from ``search_space`` and is backtested
     on rolling-origin windows cut from ``y`` (:class:`Validation`), the same windows for every trial
-    and every baseline; Optuna minimises ``metric``. Recurrent forecasters report their validation
+    and every baseline; Optuna minimises ``metric``, a point metric or one of the intervals asked of
+    every model at ``level`` (:mod:`tsforecast.tuning.scoring`). Recurrent forecasters report their validation
     loss after each epoch, so the pruner stops weak trials early. The study lives in ``storage``:
     run the same call again (or on other machines against one database) and it resumes, the trials
     already finished counting towards ``n_trials``.
@@ -96,10 +97,11 @@ def tune(
         Optuna storage object. A malformed or empty URL, or one of an unsupported database, raises
         before anything is created (:func:`~tsforecast.tuning.storage.parse_storage`).
     study_name : str, optional
-        Default: the estimator class, the metric and a hash of the data, so the same call on the
-        same data resumes and other data starts another study. A study records the settings that
-        define it (:mod:`tsforecast.tuning.settings`: the estimator's parameters that are not
-        searched, the search space, metric, windows and data); resuming it with any of them changed
+        Default: the estimator class, the metric with its levels (``msis_95``) and a hash of the
+        data, so the same call on the same data resumes and other data starts another study. A study
+        records the settings that define it (:mod:`tsforecast.tuning.settings`: the estimator's
+        parameters that are not searched, the search space, metric, interval levels, windows and
+        data); resuming it with any of them changed
         raises, naming each difference. ``n_trials``, ``timeout``, ``n_jobs``, ``random_state``,
         ``verbose`` and the number of workers may differ.
     pruner : {"median", "hyperband", "none"} or optuna.pruners.BasePruner, default="median"
@@ -110,8 +112,21 @@ def tune(
         or their class names) or estimators; a mapping name -> estimator; None or ``()`` for none.
     validation : Validation, int or dict, optional
         The windows (an int is ``n_windows``). Default: 2 windows of the estimator's horizon.
-    metric : {"mase", "smape", "mae", "rmse", "owa"}, default="mase"
-        The objective. ``"owa"`` needs Naive2 among the baselines.
+    metric : {"mase", "smape", "mae", "rmse", "owa", "msis", "crps"}, default="mase"
+        The objective. ``"owa"`` needs Naive2 among the baselines. ``"msis"`` (M4's mean scaled
+        interval score of the ``level`` % interval; ``"msis_95"`` spells the level in) and ``"crps"``
+        (the scaled CRPS of the quantiles the intervals bound, the point as the median) score
+        prediction intervals: every trial, baseline and the default row forecasts them, and the
+        leaderboard adds ``msis_<L>``, ``coverage_<L>``, ``acd_<L>`` (pooled, as M4) and ``crps``.
+        A recurrent forecaster gives intervals from its quantile head: fix the quantiles that bound
+        the level (``LSTMForecaster(quantiles=[0.025, 0.975])`` for 95); a model that cannot give
+        them is refused before any study opens. Any forecaster gets them wrapped in
+        :class:`~tsforecast.conformal.ConformalIntervals`.
+    level : float or list of float, optional
+        Interval levels in percent. Default: 95 for ``"msis"`` and ``"crps"`` (M4 scored 95%
+        intervals), none for a point metric; given beside a point metric, the intervals are scored
+        and reported but not optimised. ``"msis"`` takes one level, ``"crps"`` several. Part of
+        what defines a study, and of its default name.
     hold : iterable of str, default=()
         Parameters of the search space to hold at the estimator's own values instead (a user who set
         ``hidden_size`` and wants only the rest searched).
@@ -175,7 +190,8 @@ def tune(
     ['Naive2', 'default', 'tuned']
     >>> print(result.verdict)  # doctest: +SKIP
     """
-    metric = check_metric(metric)
+    scoring = Scoring.resolve(metric, level)
+    metric = scoring.column  # the leaderboard column the study minimises
     check_parameters(estimator)  # a bad setting stops here, before any study is opened, even a full one
     columns = Columns(
         *(fit_params.get(k, d) for k, d in (("id_col", "unique_id"), ("time_col", "ds"), ("target_col", "y")))
@@ -200,16 +216,19 @@ def tune(
         search_space = default_search_space(estimator)  # explains that a space is needed
     space = check_space(search_space, estimator)
     space = _hold(space, hold, estimator)
+    check_intervals(estimator, scoring.levels, space=space, n_series=panel.n_series)
     prototypes = _baselines(baselines, validation)
+    for name, baseline in prototypes.items():
+        check_intervals(baseline, scoring.levels, n_series=panel.n_series, role=f"baseline {name!r}")
     if metric == "owa" and naive2_name(prototypes) is None:
         raise InvalidParameterError("metric='owa' is relative to Naive2: add 'naive2' to baselines.")
-    settings = study_settings(estimator, fixed, space, metric, validation, panel, covariates=X)
+    settings = study_settings(estimator, fixed, space, scoring, validation, panel, covariates=X)
     baseline_params = dict(fit_params)
     if X is not None:
         fit_params = {**fit_params, "X": X}  # trials, the default row and the refit
         if any(p.covariate_roles() for p in prototypes.values()):
             baseline_params["X"] = X
-    study_name = study_name or f"{settings['estimator']}-{metric}-{settings['data']}"
+    study_name = study_name or f"{settings['estimator']}-{scoring.label}-{settings['data']}"
     if tracking:  # a malformed tracking URI fails here, before a study is created (no network call)
         from tsforecast.tracking.store import resolve_store
 
@@ -230,16 +249,18 @@ def tune(
             tracker = StudyTracker(study, tracking_uri, experiment)
 
         with _parent_run(tracker, settings, study, store, space, pruner) as active:
-            rows, reference = _score_baselines(prototypes, y, validation, verbose, active, baseline_params)
+            rows, reference = _score_baselines(
+                prototypes, y, validation, scoring, verbose, active, baseline_params
+            )
             point = default_point(space, estimator)
             if include_default and point is not None and not study.get_trials(deepcopy=False):
                 # A new study starts from the estimator's own parameters: the "default" row for free.
                 study.enqueue_trial(point, user_attrs={DEFAULT_ATTR: True}, skip_if_exists=True)
             objective = Objective(
-                estimator, space, fixed, y, validation, metric, reference, tracker, fit_params, not verbose
+                estimator, space, fixed, y, validation, scoring, reference, tracker, fit_params, not verbose
             )
-            _optimize(study, objective, n_trials, timeout, n_jobs, verbose)
-            best = _best_trial(study)
+            optimize(study, objective, n_trials, timeout, n_jobs, verbose)
+            best = best_trial(study)
             trial_params = dict(best.user_attrs.get(PARAMS_ATTR, {**fixed, **best.params}))
             # The hold-out that gave the trials a per-epoch loss is not for the final model: the refit
             # learns from all of y, as the estimator was configured.
@@ -247,10 +268,12 @@ def tune(
             rows[TUNED] = (TUNED, best.user_attrs[SCORES_ATTR], best.number)
             if include_default:
                 rows.update(
-                    _default_row(study, estimator, point, y, validation, reference, verbose, fit_params)
+                    _default_row(
+                        study, estimator, point, y, validation, scoring, reference, verbose, fit_params
+                    )
                 )
             table = leaderboard(rows, metric)
-            beat, sentence = verdict(table, metric, type(estimator).__name__, validation)
+            beat, sentence = verdict(table, metric, type(estimator).__name__, validation, scoring.levels)
             _LOGGER.info("%s", sentence)
             best_estimator = (
                 clone(estimator).set_params(**best_params).fit(y, **fit_params) if refit else None
@@ -274,6 +297,7 @@ def tune(
             default_estimator=estimator,
             training_data=y,
             fit_params=fit_params,
+            level=scoring.levels,
         )
 
 
@@ -348,24 +372,28 @@ def _baselines(baselines, validation: Validation) -> dict:
     return resolved
 
 
-def _score_baselines(prototypes: dict, y, validation: Validation, verbose, active, fit_params):
+def _score_baselines(
+    prototypes: dict, y, validation: Validation, scoring: Scoring, verbose, active, fit_params
+):
     """Leaderboard rows of the baselines, all on the validation windows, and Naive2's scores (for OWA)."""
     if not prototypes:
         return {}, None
-    comparison = compare(prototypes, y, **validation.backtest_args(), verbose=verbose, **fit_params)
+    comparison = compare(prototypes, y, **validation.backtest_args(scoring), verbose=verbose, **fit_params)
     if active:
         from tsforecast.tracking import track_backtest
 
         track_backtest(comparison, plots=False)
     naive2 = naive2_name(prototypes)
-    reference = None if naive2 is None else scores_of(comparison.summary.loc[naive2], None)
+    reference = None if naive2 is None else scoring.scores_of(comparison.summary.loc[naive2], None)
     summary = comparison.summary
     return {
-        name: ("baseline", scores_of(summary.loc[name], reference), None) for name in prototypes
+        name: ("baseline", scoring.scores_of(summary.loc[name], reference), None) for name in prototypes
     }, reference
 
 
-def _default_row(study, estimator, point, y, validation: Validation, reference, verbose, fit_params) -> dict:
+def _default_row(
+    study, estimator, point, y, validation: Validation, scoring: Scoring, reference, verbose, fit_params
+) -> dict:
     """The estimator's own parameters: their trial when the study ran them, else a backtest of it as given.
 
     A resumed study's default trial counts only when it drew the ``point`` this estimator holds.
@@ -377,93 +405,14 @@ def _default_row(study, estimator, point, y, validation: Validation, reference, 
         if trial.user_attrs.get(DEFAULT_ATTR) and drew:
             return {DEFAULT: (DEFAULT, trial.user_attrs[SCORES_ATTR], trial.number)}
     try:
-        args = validation.backtest_args()
+        args = validation.backtest_args(scoring)
         result = backtest(estimator, y, name=DEFAULT, **args, verbose=verbose, **fit_params)
-    except _TRIAL_ERRORS as error:
+    except TRIAL_ERRORS as error:
         _LOGGER.warning(
             "the estimator as given failed on the validation windows (%s); no default row.", error
         )
         return {}
-    return {DEFAULT: (DEFAULT, scores_of(result.summary.loc[DEFAULT], reference), None)}
-
-
-def failure_limit(n_trials) -> int:
-    """Failed trials in a row after which a worker gives up: ``n_trials`` clamped to 3..10 (10 without).
-
-    A setting or data that fails every trial would otherwise run forever, since failed trials do not
-    count towards ``n_trials``; a few failures in a row are still tolerated, since some regions of a
-    space fail (a learning rate that diverges), and small studies give up sooner.
-    """
-    return max(3, min(10, n_trials or 10))
-
-
-class _FailureGuard:
-    """Optuna callback: counts this worker's failed trials in a row and stops it at ``limit``."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.in_a_row = []  # the failed trials since the last finished one
-
-    def __call__(self, study, trial) -> None:
-        if trial.state.name != "FAIL":
-            self.in_a_row = []
-            return
-        self.in_a_row.append(trial)
-        if len(self.in_a_row) >= self.limit:
-            study.stop()
-
-    def check(self, study, n_trials) -> None:
-        if len(self.in_a_row) < self.limit:
-            return
-        reasons = sorted({str(t.user_attrs.get(ERROR_ATTR, "?"))[:300] for t in self.in_a_row})[:3]
-        target = "" if n_trials is None else f" of {n_trials}"
-        raise TrainingError(
-            f"{len(self.in_a_row)} trials in a row failed in this worker of study {study.study_name!r} "
-            f"(trials {self.in_a_row[0].number}-{self.in_a_row[-1].number}), so it stopped with "
-            f"{storages.n_finished(study)}{target} finished trials; errors: {reasons}. Check the search "
-            "space against the data; the study is kept, and the same call resumes it."
-        )
-
-
-def _optimize(study, objective, n_trials, timeout, n_jobs, verbose) -> None:
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
-
-    guard = _FailureGuard(failure_limit(n_trials))
-    callbacks = [guard]
-    if n_trials is not None:
-        if storages.n_finished(study) >= n_trials:
-            _LOGGER.info("study %s already holds %d finished trials; none added.", study.study_name, n_trials)
-            return
-        # Optuna's own n_trials counts this worker's tries, failed ones too, so a study with failures
-        # would end short: stop instead when the study (all workers together) holds n_trials finished.
-        states = tuple(TrialState[s] for s in storages.FINISHED_STATES)
-        callbacks.append(MaxTrialsCallback(n_trials, states=states))
-    study.optimize(
-        objective,
-        n_trials=None,
-        timeout=timeout,
-        n_jobs=n_jobs,
-        catch=_TRIAL_ERRORS,
-        callbacks=callbacks,
-        gc_after_trial=True,
-        show_progress_bar=bool(verbose),
-    )
-    guard.check(study, n_trials)
-
-
-def _best_trial(study):
-    from optuna.trial import TrialState
-
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        reasons = sorted({str(t.user_attrs.get(ERROR_ATTR, "?"))[:300] for t in failed})[:3]
-        raise TrainingError(
-            f"no trial of study {study.study_name!r} completed ({len(study.trials)} trials: all pruned or "
-            f"failed); first failures: {reasons}. Widen n_trials, or check the search space against the data."
-        )
-    return study.best_trial
+    return {DEFAULT: (DEFAULT, scoring.scores_of(result.summary.loc[DEFAULT], reference), None)}
 
 
 @contextmanager
@@ -489,7 +438,7 @@ def _parent_run(tracker, settings: dict, study, store, space, pruner):
     params = {
         "study": study.study_name,
         "storage": storages.storage_url(store),
-        "metric": settings["metric"],
+        **{key: settings[key] for key in ("metric", "level") if key in settings},
         "validation": settings["validation"],
         "pruner": pruner if isinstance(pruner, str) or pruner is None else type(pruner).__name__,
         "search_space": describe(space),

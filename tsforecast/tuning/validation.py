@@ -1,9 +1,8 @@
-"""The validation windows every trial and every baseline is scored on, and the metrics they report."""
+"""The validation windows every trial and every baseline is scored on (their metrics: ``scoring``)."""
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from numbers import Integral
@@ -12,10 +11,6 @@ import numpy as np
 
 from tsforecast.data.covariates import align_covariates
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
-from tsforecast.metrics import owa
-
-METRICS = ("smape", "mase", "mae", "rmse", "owa")
-SCORED = ("smape", "mase", "mae", "rmse")  # what each backtest computes; OWA is derived from two of them
 
 
 @dataclass(frozen=True)
@@ -90,36 +85,15 @@ class Validation:
         """Points cut from the end of the series before the first window's origin."""
         return self.horizon + (self.n_windows - 1) * self.step
 
-    def backtest_args(self) -> dict:
-        """The windows as keyword arguments of :func:`~tsforecast.backtesting.backtest`."""
-        return {
+    def backtest_args(self, scoring=None) -> dict:
+        """The windows (and ``scoring``'s metrics and levels) as arguments of ``backtest``."""
+        windows = {
             "horizon": self.horizon,
             "n_windows": self.n_windows,
             "step": self.step,
             "season_length": self.season_length,
-            "metrics": SCORED,
         }
-
-
-def check_metric(metric: str) -> str:
-    """The objective's name in lower case; an unknown one raises, naming the choices."""
-    key = str(metric).lower()
-    if key not in METRICS:
-        raise InvalidParameterError(f"metric must be one of {METRICS}; got {metric!r}.")
-    return key
-
-
-def scores_of(summary_row, reference: dict | None) -> dict:
-    """One model's validation scores as a plain dict, with OWA when Naive2's ``reference`` is known."""
-    scores = {name: float(summary_row[name]) for name in SCORED}
-    if reference is not None:
-        scores["owa"] = owa(scores["smape"], scores["mase"], reference["smape"], reference["mase"])
-    return scores
-
-
-def is_finite(value) -> bool:
-    """Whether ``value`` is a finite number (None is not)."""
-    return value is not None and math.isfinite(float(value))
+        return windows if scoring is None else windows | scoring.backtest_args()
 
 
 def fingerprint(panel) -> str:
