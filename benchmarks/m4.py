@@ -12,6 +12,12 @@ printed beside ours.
 
 The recurrent models are trained once per seed of ``--seeds 0,1,2``: their rows show the mean and
 standard deviation over the seeds, and the JSON keeps each seed's scores.
+
+``--intervals 95`` forecasts 95% intervals and adds M4's MSIS (mean over series, scaled at the
+seasonal period), coverage and ACD (pooled over all points), beside ``{frequency}_published_intervals.csv``.
+A plain network (``lstm``) stays a point model: its fit time is the ``x point`` reference of
+``lstm-q`` (the quantile head bounding the level), ``lstm-conformal`` (``ConformalIntervals`` around
+``lstm``) and ``lstm-cqr`` (``ConformalIntervals(method="quantile")`` around ``lstm-q``).
 """
 
 from __future__ import annotations
@@ -20,21 +26,20 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from m4_report import report, write_json  # the tables and the JSON, beside this script
 
 import tsforecast
 from tsforecast.datasets import M4_FREQUENCIES, M4Data, load_m4, load_m4_published
 from tsforecast.exceptions import TsforecastError
-from tsforecast.metrics import evaluate, owa
+from tsforecast.metrics import evaluate, interval_quantiles, owa, pooled_coverage
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,9 @@ class ModelSpec:
     factory: Callable[..., object]  # (dataset, parsed flags[, seed]) -> forecaster
     m4_name: str | None = None  # the method's row in the published results, if M4 ran it
     seeded: bool = False  # a neural network: trained once per seed
+    m4_intervals: str | None = None  # its row in the published interval results
+    intervals: bool = True  # forecasts intervals under --intervals (a plain network does not)
+    point: str | None = None  # the point model its fit time is compared with (same seed)
 
 
 def _baseline(class_name: str) -> Callable[[M4Data, argparse.Namespace], object]:
@@ -61,7 +69,9 @@ def _baseline(class_name: str) -> Callable[[M4Data, argparse.Namespace], object]
     return factory
 
 
-def _recurrent(class_name: str) -> Callable[[M4Data, argparse.Namespace], object]:
+def _recurrent(class_name: str, kind: str = "point") -> Callable[..., object]:
+    """A network: ``"point"``, ``"quantile"`` (its head bounds the level), ``"conformal"``, ``"cqr"``."""
+
     def factory(data: M4Data, args: argparse.Namespace, seed: int = 0):
         cls = getattr(tsforecast, class_name)  # imports torch only when a network is asked for
         settings = {
@@ -74,7 +84,15 @@ def _recurrent(class_name: str) -> Callable[[M4Data, argparse.Namespace], object
         flags = {"max_epochs": args.epochs, "hidden_size": args.hidden_size, "max_time": args.max_time}
         settings.update({name: value for name, value in flags.items() if value is not None})
         settings.update(args.param)
-        return cls(**settings)
+        level = args.intervals or DEFAULT_LEVEL
+        if kind in ("quantile", "cqr"):
+            settings["quantiles"] = list(interval_quantiles(level))
+        if kind in ("point", "quantile"):
+            return cls(**settings)
+        method, levels = ("quantile", [level]) if kind == "cqr" else ("absolute", None)
+        return tsforecast.ConformalIntervals(
+            cls(**settings), n_windows=args.conformal_windows, method=method, calibration_levels=levels
+        )
 
     return factory
 
@@ -82,32 +100,27 @@ def _recurrent(class_name: str) -> Callable[[M4Data, argparse.Namespace], object
 # A model with settings of its own (the recurrent networks' --epochs, --hidden-size, ...) adds them to
 # the "model options" group of build_parser and reads them from `args` in its factory.
 MODELS: dict[str, ModelSpec] = {
-    "naive": ModelSpec(_baseline("Naive"), "Naive"),
+    "naive": ModelSpec(_baseline("Naive"), "Naive", m4_intervals="Naive"),
     "snaive": ModelSpec(_baseline("SeasonalNaive"), "sNaive"),
     "naive2": ModelSpec(_baseline("Naive2"), "Naive2"),
     "ses": ModelSpec(_baseline("SES"), "SES"),
     "holt": ModelSpec(_baseline("Holt"), "Holt"),
     "damped": ModelSpec(_baseline("DampedHolt"), "Damped"),
     "theta": ModelSpec(_baseline("Theta"), "Theta"),
-    "autoets": ModelSpec(_baseline("AutoETS")),
-    "autoarima": ModelSpec(_baseline("AutoARIMA")),
-    "lstm": ModelSpec(_recurrent("LSTMForecaster"), seeded=True),
-    "gru": ModelSpec(_recurrent("GRUForecaster"), seeded=True),
-    "rnn": ModelSpec(_recurrent("RNNForecaster"), seeded=True),
+    "autoets": ModelSpec(_baseline("AutoETS"), m4_intervals="ETS"),
+    "autoarima": ModelSpec(_baseline("AutoARIMA"), m4_intervals="ARIMA"),
 }
-
-# Published rows printed under the table besides the best one: the overall M4 winner and M4's own
-# neural-network benchmarks, the yardsticks of this project's recurrent models.
-REFERENCE_ROWS = {
-    "118": "ES-RNN, overall M4 winner",
-    "RNN": "M4's RNN benchmark",
-    "MLP": "M4's MLP benchmark",
-}
+for _key, _class in (("lstm", "LSTMForecaster"), ("gru", "GRUForecaster"), ("rnn", "RNNForecaster")):
+    MODELS[_key] = ModelSpec(_recurrent(_class), seeded=True, intervals=False)
+    for _kind, _suffix in (("quantile", "q"), ("conformal", "conformal"), ("cqr", "cqr")):
+        MODELS[f"{_key}-{_suffix}"] = ModelSpec(_recurrent(_class, _kind), seeded=True, point=_key)
+DEFAULT_LEVEL = 95.0  # the quantiles of the "-q" rows without --intervals
+SPREAD = ("smape", "mase", "msis", "coverage", "acd")  # shown as mean ± sd over seeds
 
 
 @dataclass
 class Result:
-    """One model's scores: a single run, or the mean over ``seeds`` (their spread in ``*_sd``)."""
+    """One model's scores: a single run, or the mean over ``seeds`` (their spread in ``sd``)."""
 
     smape: float = math.nan
     mase: float = math.nan
@@ -115,9 +128,12 @@ class Result:
     seconds: float = math.nan
     error: str | None = None
     seeds: dict = dataclasses.field(default_factory=dict)  # seed -> Result of that seed
-    smape_sd: float = math.nan
-    mase_sd: float = math.nan
-    owa_sd: float = math.nan
+    sd: dict = dataclasses.field(default_factory=dict)  # score -> its standard deviation over seeds
+    msis: float = math.nan  # with --intervals
+    coverage: float = math.nan
+    acd: float = math.nan
+    fit_seconds: float = math.nan
+    fit_ratio: float = math.nan  # fit time over the point model's, same seed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="score on the last horizon of the training part instead of the test set (for choosing "
         "settings; OWA then relative to Naive2 run on the same window)",
     )
+    parser.add_argument(
+        "--intervals",
+        type=float,
+        metavar="LEVEL",
+        help="forecast LEVEL%% intervals (e.g. 95) and add MSIS, coverage, ACD, fit seconds and the fit "
+        "time over the point network's (x point), beside {frequency}_published_intervals.csv",
+    )
     parser.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress output, only the table")
     options = parser.add_argument_group("model options")
@@ -181,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument(
         "--max-time", type=float, help="safety cap on a network's training time, in seconds (warns when hit)"
     )
+    options.add_argument(
+        "--conformal-windows",
+        type=_positive_int,
+        default=1,
+        help="calibration windows of the -conformal and -cqr rows, cut from the end of the training part "
+        "(one window of 414 hourly series gives 414 scores per step; choose it with --validation)",
+    )
     return parser
 
 
@@ -192,6 +222,8 @@ def main(argv=None) -> int:
     if not keys or unknown:
         parser.error(f"unknown model key(s) {unknown or [args.models]}; choose from: {', '.join(MODELS)}")
     keys = list(dict.fromkeys(keys))
+    if args.intervals is not None and not 0 < args.intervals < 100:
+        parser.error(f"--intervals must be a percent strictly between 0 and 100; got {args.intervals:g}")
 
     try:
         data = load_m4(args.frequency, args.data_dir, download=args.download)
@@ -202,8 +234,9 @@ def main(argv=None) -> int:
     n_total = data.n_series
     if args.limit is not None and args.limit < n_total:
         data = _first_series(data, args.limit)
+    intervals = _published_intervals(data) if args.intervals == 95 else None  # M4 scored 95% only
     if args.validation:
-        data, published = _validation_split(data), None
+        data, published, intervals = _validation_split(data), None, None
 
     results = {
         key: _run_seeds(key, data, args) if MODELS[key].seeded else _run(key, data, args) for key in keys
@@ -216,11 +249,13 @@ def main(argv=None) -> int:
             result.owa = owa(result.smape, result.mase, *reference)
             if result.seeds:
                 result.owa = statistics.mean(one.owa for one in result.seeds.values())
-                result.owa_sd = _sd([one.owa for one in result.seeds.values()])
+                result.sd["owa"] = _sd([one.owa for one in result.seeds.values()])
+    for key, result in results.items():
+        _fit_ratio(result, results.get(MODELS[key].point))
 
-    print(_report(data, results, published, reference_note, n_total))
+    print(report(data, results, MODELS, published, reference_note, n_total, args.intervals, intervals))
     if args.json is not None:
-        _write_json(args.json, data, results)
+        write_json(args.json, data, results, MODELS, args.intervals, intervals)
     failed = [key for key, result in results.items() if result.error is not None]
     if failed:
         print(f"error: model(s) {failed} failed; see the table.", file=sys.stderr)
@@ -233,6 +268,15 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text}")
     return value
+
+
+def _published_intervals(data: M4Data) -> pd.DataFrame | None:
+    """``{frequency}_published_intervals.csv`` of the data folder (method -> team, msis, acd), if there."""
+    path = Path(data.folder) / f"{data.frequency}_published_intervals.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, dtype={"method": str}).set_index("method")
+    return table.rename(columns={f"{data.frequency}_{name}": name for name in ("msis", "acd")})
 
 
 def _validation_split(data: M4Data) -> M4Data:
@@ -282,30 +326,58 @@ def _run_seeds(key: str, data: M4Data, args: argparse.Namespace) -> Result:
     if failed:
         return Result(error=failed[0], seeds=runs)
     summary = Result(seeds=runs)
-    for name in ("smape", "mase", "seconds"):
+    for name in (*SPREAD, "seconds", "fit_seconds"):
         values = [getattr(r, name) for r in runs.values()]
+        if any(math.isnan(value) for value in values):
+            continue  # not measured: a point model's interval scores
         setattr(summary, name, statistics.mean(values))
-        if name != "seconds":
-            setattr(summary, f"{name}_sd", _sd(values))
+        if name in SPREAD:
+            summary.sd[name] = _sd(values)
     return summary
+
+
+def _fit_ratio(result: Result, point: Result | None) -> None:
+    """Each seed's fit time over the point model's fit of the same seed; their mean and sd."""
+    if point is None or point.error is not None or result.error is not None:
+        return
+    for seed, one in result.seeds.items():
+        one.fit_ratio = one.fit_seconds / point.seeds[seed].fit_seconds
+    ratios = [one.fit_ratio for one in result.seeds.values()]
+    result.fit_ratio, result.sd["fit_ratio"] = statistics.mean(ratios), _sd(ratios)
 
 
 def _run(key: str, data: M4Data, args: argparse.Namespace, seed: int | None = None) -> Result:
     model = MODELS[key].factory(data, args) if seed is None else MODELS[key].factory(data, args, seed)
     label = key if seed is None else f"{key} (seed {seed})"
     _progress(args, f"{label}: fitting {type(model).__name__} on {data.n_series} series ...")
+    level = args.intervals if MODELS[key].intervals else None
     try:
         start = time.perf_counter()
-        forecasts = model.fit(data.train).predict(data.horizon)
+        model.fit(data.train)
+        fit_seconds = time.perf_counter() - start
+        forecasts = model.predict(data.horizon, level=level)
         seconds = time.perf_counter() - start
-        scores = evaluate(
-            forecasts, data.test, data.train, season_length=data.season_length, metrics=("smape", "mase")
-        ).mean()
+        scores = _score(forecasts, data, level)
     except Exception as error:  # one failing model must not lose the others' results
         _progress(args, f"{label}: failed with {type(error).__name__}: {error}", force=True)
         return Result(error=f"{type(error).__name__}: {error}")
-    _progress(args, f"{label}: sMAPE {scores['smape']:.3f}, MASE {scores['mase']:.3f} in {seconds:.1f} s")
-    return Result(smape=float(scores["smape"]), mase=float(scores["mase"]), seconds=seconds)
+    extra = "" if level is None else f", MSIS {scores['msis']:.3f}, coverage {scores['coverage']:.1%}"
+    _progress(
+        args, f"{label}: sMAPE {scores['smape']:.3f}, MASE {scores['mase']:.3f}{extra} in {seconds:.1f} s"
+    )
+    return Result(**scores, seconds=seconds, fit_seconds=fit_seconds)
+
+
+def _score(forecasts: pd.DataFrame, data: M4Data, level: float | None) -> dict:
+    """sMAPE, MASE (and MSIS) averaged over series; coverage and ACD of all points pooled, as in M4."""
+    metrics = ("smape", "mase") if level is None else ("smape", "mase", "msis")
+    means = evaluate(forecasts, data.test, data.train, data.season_length, metrics, level=level).mean()
+    scores = {"smape": float(means["smape"]), "mase": float(means["mase"])}
+    if level is not None:
+        pooled = pooled_coverage(data.test.merge(forecasts, on=["unique_id", "ds"]), level=level)
+        named = {"msis": means, "coverage": pooled, "acd": pooled}
+        scores |= {name: float(values[f"{name}_{level:g}"]) for name, values in named.items()}
+    return scores
 
 
 def _naive2_reference(data, published, n_total, results, args):
@@ -319,114 +391,6 @@ def _naive2_reference(data, published, n_total, results, args):
         return None, f"Naive2 (failed: {naive2.error}), so no OWA"
     note = f"Naive2 as run here (sMAPE {naive2.smape:.3f} / MASE {naive2.mase:.3f})"
     return (naive2.smape, naive2.mase), note
-
-
-def _report(data: M4Data, results: dict, published, reference_note: str, n_total: int) -> str:
-    header = ["model", "sMAPE", "MASE", "OWA", "seconds"]
-    if published is not None:
-        header += ["M4 method", "M4 sMAPE", "M4 MASE", "M4 OWA"]
-    rows = []
-    for key, result in results.items():
-        row = [
-            key if not result.seeds else f"{key} ({len(result.seeds)} seeds)",
-            _num(result.smape, sd=result.smape_sd),
-            _num(result.mase, sd=result.mase_sd),
-            _num(result.owa, sd=result.owa_sd),
-            _num(result.seconds, 1),
-        ]
-        if published is not None:
-            m4_name = MODELS[key].m4_name
-            theirs = published.loc[m4_name] if m4_name in published.index else {}
-            row += [m4_name or "-", *(_num(theirs.get(name)) for name in ("smape", "mase", "owa"))]
-        rows.append(row)
-    lines = [
-        f"M4 {data.frequency}: {data.n_series} series, horizon {data.horizon}, season length "
-        f"{data.season_length}; OWA relative to {reference_note}.",
-    ]
-    if published is not None and data.n_series < n_total:
-        lines.append(f"The M4 columns score all {n_total} series, this run the first {data.n_series}.")
-    lines += [
-        "",
-        _table(header, rows, left={0, 5}),
-    ]
-    failures = [f"  {key}: {result.error}" for key, result in results.items() if result.error]
-    if failures:
-        lines += ["", "failed:", *failures]
-    if published is not None:
-        lines += [
-            "",
-            f"Published M4 {data.frequency} results for reference:",
-            _reference_table(published, data),
-        ]
-    return "\n".join(lines)
-
-
-def _reference_table(published: pd.DataFrame, data: M4Data) -> str:
-    notes = {str(published["owa"].idxmin()): f"best {data.frequency} OWA", **REFERENCE_ROWS}
-    rows = [
-        [
-            method,
-            note,
-            published.loc[method, "team"],
-            *(_num(published.loc[method, c]) for c in ("smape", "mase", "owa")),
-        ]
-        for method, note in notes.items()
-        if method in published.index
-    ]
-    return _table(["method", "note", "team", "sMAPE", "MASE", "OWA"], rows, left={0, 1, 2})
-
-
-def _num(value, digits: int = 3, sd: float = math.nan) -> str:
-    if value is None or pd.isna(value):
-        return "-"
-    return f"{value:.{digits}f}" + ("" if pd.isna(sd) else f" ± {sd:.{digits}f}")
-
-
-def _table(header: list, rows: list, left: set) -> str:
-    """Plain-text columns: the ``left`` ones left-aligned (text), the others right-aligned (numbers)."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells):
-        padded = (
-            str(c).ljust(w) if i in left else str(c).rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-        return "  ".join(padded).rstrip()
-
-    return "\n".join([line(header), *(line(row) for row in rows)])
-
-
-def _write_json(path: Path, data: M4Data, results: dict) -> None:
-    def finite(value):
-        return float(value) if value is not None and math.isfinite(value) else None
-
-    document = {
-        "frequency": data.frequency,
-        "n_series": data.n_series,
-        "horizon": data.horizon,
-        "results": {key: _result_json(result, finite) for key, result in results.items()},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        try:
-            json.dump(document, tmp, indent=2, allow_nan=False)
-        except BaseException:
-            tmp.close()
-            os.remove(tmp.name)
-            raise
-    os.replace(tmp.name, path)  # readers never see a half-written file
-
-
-def _result_json(result: Result, finite) -> dict:
-    names = ("smape", "mase", "owa", "seconds")
-    document = {name: finite(getattr(result, name)) for name in names}
-    if result.seeds:
-        document.update({f"{name}_sd": finite(getattr(result, f"{name}_sd")) for name in names[:3]})
-        document["seeds"] = {
-            str(seed): {name: finite(getattr(one, name)) for name in names}
-            for seed, one in result.seeds.items()
-        }
-    return document
 
 
 def _progress(args: argparse.Namespace, message: str, force: bool = False) -> None:
