@@ -50,6 +50,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from tsforecast.base import BaseForecaster
 from tsforecast.data import Panel
+from tsforecast.data.frequency import seasonal_periods
 from tsforecast.data.labels import series_label
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
 from tsforecast.metrics.intervals import interval_columns, interval_levels
@@ -218,7 +219,9 @@ class ConformalIntervals(BaseForecaster):
         """Each series' scale ``(n_series, 1)``: its mean absolute seasonal difference (1 unnormalized)."""
         if not self.normalize:
             return np.ones((history.n_series, 1))
-        period = getattr(self.forecaster, "season_length", 1) or 1
+        period = getattr(self.forecaster, "season_length", 1)
+        if not isinstance(period, Integral) or isinstance(period, bool):  # "auto", None: from the data
+            period = seasonal_periods(history.freq)[0]
         return np.array([[series_scale(v, period)] for v in history.values])
 
     def _score_rows(self, panel: Panel):
