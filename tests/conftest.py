@@ -121,3 +121,26 @@ def saved(fitted, tmp_path):
     from modelfiles import saved_in
 
     return saved_in(fitted, tmp_path)
+
+
+# -- a throw-away SQLite MLflow store (modules add pytest.mark.usefixtures("no_ambient_store")) --
+@pytest.fixture
+def no_ambient_store(monkeypatch):
+    """No tracking URI, registry URI or experiment from the environment reaches the test."""
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """The URI of a SQLite MLflow store of the module's own (a module may define its own ``store``)."""
+    return f"sqlite:///{(tmp_path_factory.mktemp('mlflow') / 'mlflow.db').as_posix()}"
+
+
+@pytest.fixture
+def in_store(store):
+    """MLflow's fluent API pointed at ``store`` for one test, then restored (no global left behind)."""
+    from tsforecast import tracking
+
+    with tracking.store.using(tracking.resolve_store(store)):
+        yield store

@@ -11,6 +11,7 @@ import pytest
 
 mlflow = pytest.importorskip("mlflow")
 
+
 from tests.clitools import main_in_process  # noqa: E402
 from tests.test_cli_intervals import HORIZON, SEASON, long_frame  # noqa: E402
 from tsforecast import tracking  # noqa: E402
@@ -19,25 +20,7 @@ from tsforecast.data.io import read_frame  # noqa: E402
 from tsforecast.exceptions import InvalidParameterError  # noqa: E402
 from tsforecast.tracking.pyfunc import log_forecaster_model  # noqa: E402
 
-pytestmark = [pytest.mark.tracking, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_store(monkeypatch):
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_NAME"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return f"sqlite:///{(tmp_path_factory.mktemp('mlflow') / 'mlflow.db').as_posix()}"
-
-
-@pytest.fixture
-def in_store(store):
-    """MLflow's fluent API pointed at ``store`` for one test, then restored."""
-    with tracking.store.using(tracking.resolve_store(store)):
-        yield store
+pytestmark = [pytest.mark.tracking, pytest.mark.timeout(120), pytest.mark.usefixtures("no_ambient_store")]
 
 
 @pytest.fixture(scope="module")

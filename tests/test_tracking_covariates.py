@@ -12,6 +12,7 @@ import pytest
 
 mlflow = pytest.importorskip("mlflow")
 
+
 from tests.clitools import main_in_process  # noqa: E402
 from tests.test_cli_covariates import covariate_frame  # noqa: E402
 from tsforecast import tracking  # noqa: E402
@@ -19,27 +20,9 @@ from tsforecast.baselines import AutoARIMA, SeasonalNaive  # noqa: E402
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError  # noqa: E402
 from tsforecast.tracking.pyfunc import log_forecaster_model, split_input  # noqa: E402
 
-pytestmark = [pytest.mark.tracking, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.tracking, pytest.mark.timeout(120), pytest.mark.usefixtures("no_ambient_store")]
 
 HORIZON, LENGTH = 24, 120
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_store(monkeypatch):
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_NAME"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return f"sqlite:///{(tmp_path_factory.mktemp('mlflow') / 'mlflow.db').as_posix()}"
-
-
-@pytest.fixture
-def in_store(store):
-    """MLflow's fluent API pointed at ``store`` for one test, then restored (no global left behind)."""
-    with tracking.store.using(tracking.resolve_store(store)):
-        yield store
 
 
 def served_model(uri: str = "models:/arima-x@champion"):

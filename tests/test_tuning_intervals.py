@@ -274,3 +274,26 @@ def _msis_by_hand(forecasts: pd.DataFrame, test: pd.DataFrame, train: pd.DataFra
         penalty = (hi - lo) + 40 * np.maximum(lo - y, 0) + 40 * np.maximum(y - hi, 0)
         scores.append(penalty.mean() / np.abs(history[12:] - history[:-12]).mean())
     return float(np.mean(scores))
+
+
+def test_the_tune_command_optimises_msis_at_the_level_given(tmp_path, monkeypatch, capsys):
+    from clitools import main_in_process
+
+    monkeypatch.chdir(tmp_path)
+    tuning_panel().to_csv("train.csv", index=False)
+    common = ["tune", "train.csv", "--model", "lstm", "--horizon", "6", "--season-length", "12"]
+    common += ["--n-trials", "1", "--n-windows", "1", "--baselines", "snaive", "--pruner", "none", "--quiet"]
+    common += ["--param", "max_epochs=1", "--param", "hidden_size=4", "--param", "tbptt_steps=24"]
+    common += ["--param", "batch_size=8"]
+    without = main_in_process(*common, "--metric", "msis", "--level", "95", "--storage", "a.db")
+    assert without == 2 and "quantiles=[0.025, 0.975]" in capsys.readouterr().err
+    code = main_in_process(
+        *common, "--param", "quantiles=[0.025,0.975]", "--metric", "msis", "--level", "95", "--storage", "b.db",
+        "--output", "out",
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    leaderboard = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert {"msis_95", "coverage_95", "acd_95"} <= set(leaderboard.columns)
+    assert leaderboard["msis_95"].notna().all()  # the trial and the seasonal naive, both scored
+    assert main_in_process(*common, "--metric", "msis", "--level", "150", "--storage", "c.db") == 2
+    assert "'150' is not a level" in capsys.readouterr().err

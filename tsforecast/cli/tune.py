@@ -49,8 +49,10 @@ from pathlib import Path
 from tsforecast.cli.common import (
     add_covariates_option,
     add_data_options,
+    add_level_option,
     check_covariates,
     data_names,
+    parse_levels,
     parse_params,
     read_covariates,
     read_input,
@@ -63,7 +65,7 @@ examples:
   tsforecast tune sales.csv --horizon 14 --season-length 7 --storage postgresql://optuna@db/optuna
   tsforecast tune prices.csv --covariates prices.csv --horizon 24 --season-length 24 \\
       --param future_covariates=[load_forecast,wind_forecast]"""
-METRICS = ("mase", "smape", "mae", "rmse", "owa")
+METRICS = ("mase", "smape", "mae", "rmse", "owa", "msis", "crps")  # tuning.scoring.METRICS (imports lazily)
 
 
 @dataclass
@@ -82,6 +84,7 @@ class TuneSettings:
     study_name: str | None = None
     pruner: str = "median"
     metric: str = "mase"
+    level: list | float | None = None
     horizon: int | None = None
     season_length: int | None = None
     n_windows: int = 2
@@ -140,7 +143,13 @@ def add_parser(subparsers) -> None:
     )
     add("--study-name", help="default: model, metric and a hash of the data")
     add("--pruner", choices=PRUNERS, help="default median")
-    add("--metric", choices=METRICS, help="objective on the validation windows (default mase)")
+    add(
+        "--metric",
+        choices=METRICS,
+        help="objective on the validation windows (default mase); msis and crps score the intervals "
+        "of --level (default 95; a recurrent model then needs --param quantiles=[0.025,0.975])",
+    )
+    add_level_option(parser, what="the intervals every model is scored on (msis, coverage, acd)")
     add("--horizon", type=int, help="forecast steps (default: the estimator's, 48)")
     add("--season-length", type=int, help="seasonal period (default: the estimator's, 24)")
     add("--n-windows", type=int, help="rolling-origin validation windows (default 2)")
@@ -191,6 +200,8 @@ def settings_from(args) -> TuneSettings:
     if getattr(args, "config", None):
         values.update(_read_config(args.config))
     flags = {k: v for k, v in vars(args).items() if k in TuneSettings.__dataclass_fields__ and v is not None}
+    if "level" in flags:
+        flags["level"] = parse_levels(flags["level"])
     if not flags.get("quiet"):
         flags.pop("quiet", None)  # absent or the command's default: the YAML file may say otherwise
     values.update(flags)
@@ -244,6 +255,7 @@ def _run(settings: TuneSettings, args) -> int:
         baselines=settings.baselines,
         validation=Validation(settings.n_windows, settings.step),
         metric=settings.metric,
+        level=settings.level,
         # Parameters the user set are held, unless their own search space names them.
         hold=[] if settings.search_space else list(settings.params),
         include_default=settings.include_default,
