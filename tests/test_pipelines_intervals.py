@@ -219,15 +219,12 @@ def test_a_model_without_the_intervals_asked_is_refused_at_check_time(tmp_path, 
         "intervals.method: 'model' takes the model's own intervals, but LSTMForecaster was trained for the "
         in message
     )
-    assert (
-        "set model.params.quantiles: [0.025, 0.1, 0.9, 0.975], or set intervals.method: conformal" in message
-    )
+    assert message.endswith("set model.params.quantiles: [0.025, 0.1, 0.9, 0.975].")
     path = tmp_path / "pipeline.yaml"
     config = load_config(path, ["model.name=lstm", "model.params={quantiles: [0.025, 0.1, 0.9, 0.975]}"])
     assert config.intervals.levels == [80.0, 95.0]
-    assert (
-        load_config(path, ["model.name=lstm", "intervals.method=conformal"]).intervals.method == "conformal"
-    )
+    conformal = load_config(path, ["model.name=theta", "intervals.method=conformal"])
+    assert conformal.intervals.method == "conformal"
     assert main_in_process("run", path, "--check", "--set", "model.name=lstm") == 2
     assert "intervals.method: 'model'" in capsys.readouterr().err
 
@@ -265,3 +262,18 @@ def test_baselines_without_intervals_are_compared_on_the_point_metrics(tmp_path)
     pd.testing.assert_frame_equal(result.by_horizon[points.by_horizon.columns], points.by_horizon)
     assert list(pd.unique(result.forecasts["model"])) == ["snaive", "last", "naive2"]
     assert result.forecasts.loc[result.forecasts["model"] == "last", "y_lo_95"].isna().all()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        p.name
+        for p in sorted((Path(__file__).parents[1] / "pipelines").glob("*.yaml"))
+        if "tune" not in p.name
+    ],
+)
+def test_every_example_pipeline_passes_its_checks(name):
+    config = load_config(Path(__file__).parents[1] / "pipelines" / name, (), environ={})
+    assert config.name
+    if name == "m4_hourly_intervals.yaml":
+        assert config.intervals.levels == [95.0] and config.gate.coverage.min == 0.9

@@ -129,10 +129,10 @@ def interval_problems(config) -> list:
             fix = f"set model.params.quantiles: {needed}"
         else:
             fix = "choose a model with intervals of its own"
-        problems.append(
-            f"intervals.method: 'model' takes the model's own intervals, but {reason}; {fix}, or set "
-            "intervals.method: conformal."
-        )
+        # A recurrent model cannot be saved inside the conformal wrapper yet (see below).
+        other = "" if hasattr(model, "save") else ", or set intervals.method: conformal"
+        own = "intervals.method: 'model' takes the model's own intervals"
+        problems.append(f"{own}, but {reason}; {fix}{other}.")
     if settings.method == "conformal" and hasattr(model, "save"):
         # A recurrent model's file holds its network and codec only (safetensors); the wrapper's
         # calibration scores have no place there yet, and pickling the network is not an option.
