@@ -218,10 +218,10 @@ def test_log_scale_errors_name_the_series_by_id():
 def test_quantiles_are_not_dropped_silently_from_series_and_wide_forecasts():
     model = GRUForecaster(**{**TINY, "quantiles": (0.1, 0.9)})
     wide = panel().pivot(index="ds", columns="unique_id", values="y").iloc[-50:]
-    with pytest.warns(TsforecastWarning, match=r"\['q0.1', 'q0.9'\].*wide frame only holds the point"):
+    with pytest.warns(TsforecastWarning, match=r"\['q0.1', 'q0.9'\].*wide frame history only gets the point"):
         out = model.fit(wide).predict()
     assert list(out.columns) == ["s0", "s1", "s2"]
-    with pytest.warns(TsforecastWarning, match="pd.Series only holds the point"):
+    with pytest.warns(TsforecastWarning, match="pd.Series history only gets the point"):
         model.fit(wide["s0"]).predict()
 
 

@@ -28,6 +28,7 @@ _LAZY = {
     "load": "tsforecast.nn.estimators",
     "tune": "tsforecast.tuning",
     "takes_covariates": "tsforecast.base",
+    "has_own_intervals": "tsforecast.base",
     "calendar_covariates": "tsforecast.data.calendar",
     "ConformalIntervals": "tsforecast.conformal",
     "plot_forecasts": "tsforecast.plotting",

@@ -236,7 +236,7 @@ class BaseForecaster(BaseEstimator):
 
         Non-finite forecasts never leave ``predict`` silently.
         """
-        if levels and type(self)._predict_intervals is BaseForecaster._predict_intervals:
+        if levels and not has_own_intervals(self):
             name = type(self).__name__
             raise InvalidParameterError(
                 f"{name} has no prediction intervals of its own; wrap it to get calibrated ones: "
@@ -393,3 +393,22 @@ def _describe(estimator) -> str:
     """The estimator's name, with what sets its minimum length when it says (``_length_reason``)."""
     reason = getattr(estimator, "_length_reason", None)
     return type(estimator).__name__ + (f" ({reason()})" if reason else "")
+
+
+def has_own_intervals(estimator) -> bool:
+    """Whether a forecaster (an instance or its class) computes prediction intervals of its own.
+
+    True for the statistical baselines, the recurrent forecasters (from their trained quantiles:
+    which levels they give depends on ``quantiles``) and
+    :class:`~tsforecast.conformal.ConformalIntervals`; a forecaster without them refuses
+    ``predict(level=...)`` and can be wrapped in the latter.
+
+    Examples
+    --------
+    >>> from tsforecast.baselines import Naive
+    >>> has_own_intervals(Naive), has_own_intervals(BaseForecaster)
+    (True, False)
+    """
+    cls = estimator if isinstance(estimator, type) else type(estimator)
+    # The base class's hook is the one that raises: a forecaster without intervals keeps it.
+    return issubclass(cls, BaseForecaster) and cls._predict_intervals is not BaseForecaster._predict_intervals

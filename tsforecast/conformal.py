@@ -48,7 +48,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from tsforecast.base import BaseForecaster
+from tsforecast.base import BaseForecaster, has_own_intervals
 from tsforecast.data import Panel
 from tsforecast.data.frequency import seasonal_periods
 from tsforecast.data.labels import series_label
@@ -148,7 +148,7 @@ class ConformalIntervals(BaseForecaster):
                 "ConformalIntervals does not pass covariates on yet: wrap a forecaster without "
                 "future_covariates, past_covariates or static_covariates."
             )
-        if self._levels() and type(self.forecaster)._predict_intervals is BaseForecaster._predict_intervals:
+        if self._levels() and not has_own_intervals(self.forecaster):
             raise InvalidParameterError(
                 f"method='quantile' recalibrates the forecaster's own intervals, and "
                 f"{type(self.forecaster).__name__} has none: use method='absolute'."

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from tsforecast.base import BaseForecaster
+from tsforecast.base import has_own_intervals
 from tsforecast.exceptions import InvalidParameterError
 from tsforecast.metrics.intervals import interval_columns, interval_quantiles
 from tsforecast.pipelines.covariates import covariates_for
@@ -163,9 +163,9 @@ def _built_model(config):
 def own_interval_problem(estimator, levels) -> str | None:
     """Why ``estimator`` cannot forecast the ``levels`` % intervals of its own; None when it can.
 
-    Known from the class and its parameters, before any fit: a class offers intervals by
-    implementing ``_predict_intervals`` (``BaseForecaster`` has no public flag for it), and a
-    recurrent forecaster only for the levels its trained ``quantiles`` bound.
+    Known from the class and its parameters, before any fit: whether the class has intervals of
+    its own (:func:`~tsforecast.base.has_own_intervals`), and for a recurrent forecaster whether its
+    trained ``quantiles`` bound the levels.
 
     Examples
     --------
@@ -174,7 +174,7 @@ def own_interval_problem(estimator, levels) -> str | None:
     True
     """
     name = type(estimator).__name__
-    if type(estimator)._predict_intervals is BaseForecaster._predict_intervals:
+    if not has_own_intervals(estimator):
         return f"{name} has no prediction intervals of its own"
     params = estimator.get_params(deep=False)
     if "quantiles" in params:  # the recurrent forecasters: their intervals are trained quantiles

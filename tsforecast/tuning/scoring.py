@@ -169,7 +169,7 @@ def check_intervals(estimator, levels: tuple, *, space=None, n_series=None, role
 
 
 def _interval_problem(estimator, levels: tuple, space: dict, n_series) -> str | None:
-    from tsforecast.base import BaseForecaster
+    from tsforecast.base import has_own_intervals
     from tsforecast.conformal import ConformalIntervals
 
     name = type(estimator).__name__
@@ -186,8 +186,7 @@ def _interval_problem(estimator, levels: tuple, space: dict, n_series) -> str | 
                 f"{name}(..., quantiles={needed}) (or wrap it: ConformalIntervals({name}(...)))."
             )
         return None
-    # The base class's hook is the one that raises: a forecaster without intervals keeps it.
-    if type(estimator)._predict_intervals is BaseForecaster._predict_intervals:
+    if not has_own_intervals(estimator):
         return f"it has no prediction intervals of its own; wrap it: ConformalIntervals({name}(...))."
     return None
 
