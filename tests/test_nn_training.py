@@ -337,3 +337,12 @@ def test_an_epoch_without_a_finite_step_raises_even_below_max_bad_steps():
     config = LoopConfig(max_epochs=3, learning_rate=1e-2, max_bad_steps=100)
     with pytest.raises(TrainingError, match=r"not finite for 2 optimisation steps in a row \(every step"):
         fit_network(network(), _Source([_batch(nan=True)] * 2), config, MAE, torch.Generator())
+
+
+@pytest.mark.parametrize("levels", [[0.5], [0.025, 0.5, 0.975], [0.1, 0.5, 0.7]])
+def test_the_loss_at_zero_is_the_loss_of_a_zero_prediction(levels):
+    loss_fn = quantile_loss(torch.tensor(levels))
+    y = torch.randn(4, 7, 6, generator=torch.Generator().manual_seed(0))
+    mask = torch.rand(4, 7, 6, generator=torch.Generator().manual_seed(1)) > 0.3
+    direct, _ = loss_fn(torch.zeros(4, 7, 6 * len(levels)), y, mask)
+    torch.testing.assert_close(loss_fn.at_zero(y, mask), direct)
