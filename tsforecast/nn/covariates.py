@@ -39,7 +39,7 @@ import torch
 from tsforecast.data.covariates import CovariateRoles, Covariates
 from tsforecast.exceptions import InvalidParameterError
 
-__all__ = ["CovariateCodec", "check_roles", "embedding_dim", "select_series", "step_inputs"]
+__all__ = ["CovariateCodec", "check_roles", "embedding_dim", "select_series", "base_runs", "step_inputs"]
 
 
 def embedding_dim(n_categories: int) -> int:
@@ -254,11 +254,12 @@ def _ahead_rows(rows: torch.Tensor, steps: int, first: int, length: int) -> torc
     return rows.as_strided((batch, steps, length, n), (time * n, n, n, 1), rows.storage_offset() + first * n)
 
 
-def _runs(base, horizon: int) -> list:
+def base_runs(base, horizon: int) -> list:
     """``base`` as runs of consecutive columns: ``(first forecast step, first column, length)``.
 
-    ``base`` (a slice or an index tensor) holds the window column each forecast step's seasonal
-    naive value is read from.
+    ``base`` (a slice, or an index per forecast step as an array or tensor) holds the window column
+    each forecast step's seasonal naive value is read from. The streams compute the runs once, on the
+    host, so that no chunk reads a device index back (a host sync per step on a GPU).
     """
     if isinstance(base, slice):  # consecutive columns, one per forecast step
         return [(0, base.start, base.stop - base.start)]
@@ -290,9 +291,10 @@ def step_inputs(
     ahead : (torch.Tensor of shape (n_ahead,), int), optional
         Row positions of the future-known columns the head sees at ``t+1 .. t+horizon``, numeric
         ones first, and how many are numeric (:meth:`CovariateCodec.ahead_columns`).
-    base : slice or torch.Tensor
+    base : slice, torch.Tensor or list
         Where the seasonal naive forecast of each step reads, in a window of ``context + horizon + 1``
-        rows (``Streams.offsets["base"]``: column ``j`` is offset ``j - context`` from ``t``).
+        rows (``Streams.offsets["base"]``: column ``j`` is offset ``j - context`` from ``t``), or
+        those columns as :func:`base_runs` (``Streams.offsets["base_runs"]``).
 
     Returns
     -------
@@ -330,7 +332,8 @@ def step_inputs(
     change.copy_(later[..., :n_numeric])
     if isinstance(base, slice) and base.stop - base.start == 1:  # one column for every step: broadcast
         change -= _ahead_rows(chosen, steps, base.start, 1)[..., :n_numeric]
-    else:
-        for k, first, length in _runs(base, horizon):  # minus the value at b_k, run by run
+    else:  # minus the value at b_k, run by run (runs precomputed by the streams, or made here)
+        runs = base if isinstance(base, list) else base_runs(base, horizon)
+        for k, first, length in runs:
             change[:, :, k : k + length] -= _ahead_rows(chosen, steps, first, length)[..., :n_numeric]
     return x

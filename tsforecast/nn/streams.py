@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tsforecast.nn.covariates import step_inputs
+from tsforecast.nn.covariates import base_runs, step_inputs
 from tsforecast.windowing import StreamPlan, layout_streams, window_ends
 
 __all__ = ["FeatureSpec", "Streams", "build_streams", "chunk_features", "series_arrays"]
@@ -222,6 +222,11 @@ def chunk_features(spec: FeatureSpec, off: dict, z: torch.Tensor, level: torch.T
     return x, y, obs.unfold(1, t0 + h + 1, 1)[..., off["targets"]]
 
 
+def _base(streams: Streams):
+    """The seasonal naive's columns as :func:`step_inputs` reads them: a slice, or host runs."""
+    return streams.offsets.get("base_runs", streams.offsets["base"])
+
+
 def _selectors(spec: FeatureSpec, device) -> dict:
     """Each feature group's offsets as a slice of the window when they allow one, else an index."""
     selectors = {}
@@ -233,6 +238,8 @@ def _selectors(spec: FeatureSpec, device) -> dict:
             selectors[group] = slice(int(columns[0]), int(columns[0]) + 1)
         else:
             selectors[group] = torch.as_tensor(columns, device=device)
+            if group == "base":  # the covariate changes read it run by run, from the host
+                selectors["base_runs"] = base_runs(columns, len(columns))
     return selectors
 
 
@@ -270,7 +277,7 @@ def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales
         trainable = bool(streams.has_target[rows, c0 : c0 + chunk].any())
         x = x.div_(scales.features)  # a fresh tensor
         if covariates is not None:
-            x = step_inputs(x, covariates[:, cut], t0, h, streams.ahead, streams.offsets["base"])
+            x = step_inputs(x, covariates[:, cut], t0, h, streams.ahead, _base(streams))
         yield x, y.div_(scales.target), mask, trainable
 
 
@@ -290,7 +297,7 @@ def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Sc
     if streams.covariates is not None:
         covariates = streams.covariates.unfold(1, span, 1)[rows, start]  # (batch, n_cov, span)
         covariates = covariates.transpose(1, 2)  # (batch, span, n_cov)
-        x = step_inputs(x, covariates, spec.context, spec.horizon, streams.ahead, streams.offsets["base"])
+        x = step_inputs(x, covariates, spec.context, spec.horizon, streams.ahead, _base(streams))
     return x, y[:, -1:] / scales.target, mask[:, -1:]
 
 
