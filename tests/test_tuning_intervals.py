@@ -288,8 +288,8 @@ def test_the_tune_command_optimises_msis_at_the_level_given(tmp_path, monkeypatc
     without = main_in_process(*common, "--metric", "msis", "--level", "95", "--storage", "a.db")
     assert without == 2 and "quantiles=[0.025, 0.975]" in capsys.readouterr().err
     code = main_in_process(
-        *common, "--param", "quantiles=[0.025,0.975]", "--metric", "msis", "--level", "95", "--storage", "b.db",
-        "--output", "out",
+        *common, "--param", "quantiles=[0.025,0.975]", "--metric", "msis", "--level", "95",
+        "--storage", "b.db", "--output", "out",
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     leaderboard = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
