@@ -30,6 +30,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 torch = pytest.importorskip("torch")
 
+import sqlalchemy.exc  # noqa: E402 - Optuna's own dependency
 from conftest import free_port  # noqa: E402
 from faulttools import tune_cli_config  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
@@ -283,6 +284,20 @@ def _trials_of(study, pid: int, state) -> list:
     return [t for t in trials if str(t.user_attrs.get("worker", "")).endswith(f":{pid}")]
 
 
+_LOCKED = (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError)
+
+
+def _watcher(url: str):
+    """A read-only view of the study that gives up on a lock after a second instead of a minute.
+
+    The test freezes a worker with SIGSTOP before it looks; a worker frozen in the middle of an
+    SQLite commit holds the file's lock until it runs again, so the look must fail fast and let the
+    worker go on rather than wait out the storage's 60 s lock timeout.
+    """
+    engine_kwargs = {"connect_args": {"timeout": 1}} if url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+
+
 def _two_workers_one_killed(folder: Path, url: str) -> None:
     """Two CLI workers share a study; one is SIGKILLed mid-trial; the other finishes the study."""
     import yaml
@@ -290,21 +305,29 @@ def _two_workers_one_killed(folder: Path, url: str) -> None:
     _panel(length=90).to_csv(folder / "train.csv", index=False)
     (folder / "tune.yaml").write_text(yaml.safe_dump(WORKER_CONFIG))
     name, n_trials = f"workers-{uuid.uuid4().hex[:8]}", 8
-    doomed, survivor = (_worker(folder, url, name, n_trials) for _ in range(2))
+    # The tables exist before the workers start, so neither of them races the other to create them.
     storage = make_storage(url, heartbeat_interval=1, grace_period=2)
+    watcher = _watcher(url)
+    doomed, survivor = (_worker(folder, url, name, n_trials) for _ in range(2))
     deadline = time.monotonic() + 90
     stale: list = []
     try:
         while time.monotonic() < deadline and doomed.poll() is None and not stale:
             try:
-                study = optuna.load_study(study_name=name, storage=storage)
+                study = optuna.load_study(study_name=name, storage=watcher)
+                done = _trials_of(study, doomed.pid, TrialState.COMPLETE)
             except KeyError:  # not created yet
-                study = None
-            if study is not None and _trials_of(study, doomed.pid, TrialState.COMPLETE):
+                done = []
+            except _LOCKED:  # a worker is committing: look again
+                done = []
+            if done:
                 # Freeze the worker, then look: a stopped process cannot finish its trial between
                 # the look and the kill (under load it may sit between two trials for a while).
                 os.kill(doomed.pid, signal.SIGSTOP)
-                stale = _trials_of(study, doomed.pid, TrialState.RUNNING)
+                try:
+                    stale = _trials_of(study, doomed.pid, TrialState.RUNNING)
+                except _LOCKED:  # frozen in the middle of a commit, holding SQLite's lock
+                    stale = []
                 if not stale:
                     os.kill(doomed.pid, signal.SIGCONT)
             time.sleep(0.05)
