@@ -248,7 +248,7 @@ def test_early_stopping_restores_the_best_weights():
     scores = iter([3.0, 1.0, 2.0, 2.5, 2.0, 0.1])
     config = LoopConfig(max_epochs=6, learning_rate=1e-2, patience=3)
 
-    def on_epoch(record):
+    def on_epoch(history):
         snapshots.append(copy.deepcopy(net.state_dict()))
 
     history = fit_network(
@@ -272,7 +272,7 @@ def test_a_callback_returning_true_stops_training():
         LoopConfig(max_epochs=5, learning_rate=1e-3),
         MAE,
         torch.Generator(),
-        on_epoch=lambda record: record.epoch == 2,
+        on_epoch=lambda history: history[-1].epoch == 2,
     )
     assert len(history) == 2
 

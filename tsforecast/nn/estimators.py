@@ -110,6 +110,17 @@ _PARAMETERS_DOC = """
         Called after each epoch as ``callback(estimator, record)`` with a
         :class:`~tsforecast.epochs.EpochRecord`; returning True stops training, an exception
         propagates out of ``fit``.
+    checkpoint_dir : str or path-like, optional
+        Write a checkpoint (``checkpoint.pt``: weights, optimizer, the loop's position, random
+        generators, ``history_``, scales) there after every epoch, atomically. A ``fit`` that finds
+        one from the same settings and data resumes from it and ends with the same weights as an
+        uninterrupted fit (bit-identical on CPU), so a killed job loses at most an epoch (or
+        ``checkpoint_every`` minutes); a completed fit rerun trains no further. A checkpoint from
+        other settings or other data is refused with an error. ``verbose``, ``callbacks``,
+        ``max_time``, ``device`` and the checkpoint settings may differ between the runs.
+    checkpoint_every : float, optional
+        Minutes between checkpoints inside an epoch (for epochs too long to lose), on top of the
+        one at each epoch's end. Needs ``checkpoint_dir``.
     warm_start : bool, default=False
         Continue from the fitted network (same architecture) instead of a new one.
     device : str, default="auto"
@@ -166,7 +177,7 @@ _PARAMETERS_DOC = """
     Parameters that have no effect with the others (``dropout`` with one layer, ``lookback`` under
     TBPTT, ``stream_length`` under windows, ``patience`` without a validation tail, ...) raise a
     :class:`~tsforecast.exceptions.TsforecastWarning` at ``fit``
-    (see :func:`tsforecast.nn.forecaster.inert_parameters`).
+    (see :func:`tsforecast.nn.parameters.inert_parameters`).
 
     ``fit`` raises :class:`~tsforecast.exceptions.TrainingError` when training diverges (non-finite
     steps or weights, a loss far above the seasonal naive forecast's, forecasts far outside the

@@ -29,12 +29,19 @@ from tsforecast.data.frequency import long_season_for, seasonal_periods
 from tsforecast.data.labels import series_label
 from tsforecast.epochs import history_frame
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
+from tsforecast.nn.checkpoint import Checkpoint, data_digest
 from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec
 from tsforecast.nn.covariates import CovariateCodec
 from tsforecast.nn.device import autocast_for, resolve_device
 from tsforecast.nn.divergence import check_forecast_range, check_forecasts
 from tsforecast.nn.modules import NetworkConfig
-from tsforecast.nn.parameters import PARAMETER_CONSTRAINTS, interval_quantile_pairs, quantile_levels
+from tsforecast.nn.parameters import (
+    PARAMETER_CONSTRAINTS,
+    ineffective_parameters,
+    inert_parameters,
+    interval_quantile_pairs,
+    quantile_levels,
+)
 from tsforecast.nn.persistence import save
 from tsforecast.nn.state import FittedState
 from tsforecast.nn.streams import FeatureSpec, TBPTTSource, WindowSource, run_streams
@@ -43,8 +50,6 @@ from tsforecast.scaling import resolve_kind
 
 __all__ = [
     "RecurrentForecaster",
-    "ineffective_parameters",
-    "inert_parameters",
 ]
 
 PREDICT_BATCH = 4096  # series per forward pass at prediction (bounds activation memory)
@@ -84,6 +89,8 @@ class RecurrentForecaster(BaseForecaster):
         patience=10,
         max_time=None,
         callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every=None,
         warm_start=False,
         device="auto",
         precision="fp32",
@@ -120,6 +127,8 @@ class RecurrentForecaster(BaseForecaster):
         self.patience = patience
         self.max_time = max_time
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.warm_start = warm_start
         self.device = device
         self.precision = precision
@@ -180,12 +189,13 @@ class RecurrentForecaster(BaseForecaster):
                 history = fit_network(
                     network,
                     source,
-                    self._loop_config(),
+                    replace(self._loop_config(), n_series=panel.n_series),
                     loss_fn,
                     torch.Generator().manual_seed(seed),
                     self._autocast(),
                     validate,
                     self._epoch_callback(),
+                    self._checkpoint(panel, covariates, codec, reuse),
                 )
                 self.history_ = history_frame(history)
                 # The last rule of tsforecast.nn.divergence: forecasts far outside the training range.
@@ -195,6 +205,23 @@ class RecurrentForecaster(BaseForecaster):
             except Exception:
                 self._clear_fitted_state()  # a failed fit leaves nothing that predict or save could use
                 raise
+
+    def _checkpoint(self, panel, covariates, codec, reuse) -> Checkpoint | None:
+        if self.checkpoint_dir is None:
+            return None
+        if reuse:
+            raise InvalidParameterError(
+                "warm_start=True continues the fitted network, and checkpoint_dir resumes an interrupted "
+                "fit from its file: together the two starting points would be mixed. Set one of them."
+            )
+        fitted = {"scales": [codec.scales.features, codec.scales.target]}
+        return Checkpoint(
+            self.checkpoint_dir,
+            self.get_params(deep=False),
+            data_digest(panel, covariates),
+            self.checkpoint_every,
+            fitted,
+        )
 
     def set_fitted_state(self, state: FittedState) -> None:
         """Set every fitted attribute at once: the one door of ``fit`` and of model loading."""
@@ -285,15 +312,13 @@ class RecurrentForecaster(BaseForecaster):
         )
 
     def _epoch_callback(self):
-        """After each epoch: extend ``history_`` (callbacks see it), then call the callbacks."""
-        records = []
+        """After each epoch: set ``history_`` (callbacks see it), then call the callbacks."""
 
-        def on_epoch(record) -> bool:
-            records.append(record)
+        def on_epoch(records) -> bool:
             self.history_ = history_frame(records)
             stop = False
             for callback in self.callbacks or ():
-                stop = bool(callback(self, record)) or stop
+                stop = bool(callback(self, records[-1])) or stop
             return stop
 
         return on_epoch
@@ -411,74 +436,13 @@ class RecurrentForecaster(BaseForecaster):
         return state
 
 
-def ineffective_parameters(params: dict, cell: str = "lstm", device_type: str | None = None) -> dict:
-    """The parameters whose value has no effect given the others, whatever it is: name -> why.
-
-    Parameters
-    ----------
-    params : dict
-        Parameters of a recurrent forecaster; absent ones take :class:`RecurrentForecaster`'s
-        defaults.
-    cell : {"lstm", "gru", "rnn"}
-    device_type : {"cpu", "cuda"}, optional
-        Where it trains, when known.
-
-    Examples
-    --------
-    >>> sorted(ineffective_parameters({"num_layers": 1, "training": "windows"}))
-    ['dropout', 'patience', 'residual', 'stream_length', 'tbptt_steps', 'warmup_steps']
-    """
-    value = {**_defaults(), **params}
-    rules = {
-        "dropout": (
-            value["num_layers"] == 1,
-            "dropout acts between stacked recurrent layers, and num_layers=1 has none",
-        ),
-        "residual": (value["num_layers"] == 1, "residual connections skip the layers after the first"),
-        "tbptt_steps": (value["training"] == "windows", "training='windows' trains on windows of lookback"),
-        "stream_length": (value["training"] == "windows", "streams are cut for training='tbptt' only"),
-        "warmup_steps": (
-            value["training"] == "windows" or value["stream_length"] is None,
-            "warm-up steps start streams cut from a longer series (training='tbptt', stream_length set)",
-        ),
-        "lookback": (value["training"] == "tbptt", "lookback is the window length of training='windows'"),
-        "patience": (value["validation_size"] == 0, "early stopping needs validation_size > 0"),
-        "gate_init": (cell == "rnn", "a vanilla RNN has no gates"),
-        "precision": (device_type == "cpu", "bf16 autocasts on CUDA only; on CPU training stays fp32"),
-    }
-    return {name: why for name, (inert, why) in rules.items() if inert}
-
-
-def inert_parameters(params: dict, cell: str = "lstm", device_type: str | None = None) -> dict:
-    """The parameters set away from their defaults that have no effect with the others: name -> why.
-
-    Examples
-    --------
-    >>> inert_parameters({"dropout": 0.2, "num_layers": 1, "training": "tbptt"})
-    {'dropout': 'dropout acts between stacked recurrent layers, and num_layers=1 has none'}
-    """
-    defaults = _defaults()
-    return {
-        name: why
-        for name, why in ineffective_parameters(params, cell, device_type).items()
-        if name in params and _differs(params[name], defaults[name])
-    }
-
-
 def _defaults() -> dict:
     signature = inspect.signature(RecurrentForecaster.__init__)
     return {name: p.default for name, p in signature.parameters.items() if name != "self"}
 
 
-def _differs(value, default) -> bool:
-    try:
-        return bool(value != default)
-    except (TypeError, ValueError):
-        return True
-
-
 def _warn_inert(estimator: RecurrentForecaster, device: torch.device) -> None:
-    inert = inert_parameters(estimator.get_params(deep=False), estimator._cell, device.type)
+    inert = inert_parameters(estimator.get_params(deep=False), _defaults(), estimator._cell, device.type)
     if inert:
         what = "; ".join(f"{name}={getattr(estimator, name)!r}: {why}" for name, why in inert.items())
         warnings.warn(

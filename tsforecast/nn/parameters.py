@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 
 import torch
@@ -15,7 +16,7 @@ from tsforecast.exceptions import InvalidParameterError
 from tsforecast.metrics.intervals import interval_quantiles
 from tsforecast.scaling import SCALERS
 
-__all__ = ["PARAMETER_CONSTRAINTS", "quantile_levels"]
+__all__ = ["PARAMETER_CONSTRAINTS", "ineffective_parameters", "inert_parameters", "quantile_levels"]
 
 
 def _positive(kind, closed="left"):
@@ -47,6 +48,8 @@ PARAMETER_CONSTRAINTS = {
     "patience": [None, _positive(Integral)],
     "max_time": [None, _positive(Real, "neither")],
     "callbacks": [None, list, tuple],
+    "checkpoint_dir": [None, str, os.PathLike],
+    "checkpoint_every": [None, _positive(Real, "neither")],
     "warm_start": ["boolean"],
     "device": [str, torch.device],
     "precision": [StrOptions({"fp32", "bf16"})],
@@ -103,3 +106,68 @@ def interval_quantile_pairs(levels: tuple, trained: tuple, name: str) -> dict:
             f"intervals: ConformalIntervals({name}(...))."
         )
     return pairs
+
+
+def ineffective_parameters(params: dict, cell: str = "lstm", device_type: str | None = None) -> dict:
+    """The parameters whose value has no effect given the others, whatever it is: name -> why.
+
+    Parameters
+    ----------
+    params : dict
+        Every parameter of a recurrent forecaster (its ``get_params()``).
+    cell : {"lstm", "gru", "rnn"}
+    device_type : {"cpu", "cuda"}, optional
+        Where it trains, when known.
+
+    Examples
+    --------
+    >>> from tsforecast import LSTMForecaster
+    >>> sorted(ineffective_parameters(LSTMForecaster(training="windows").get_params()))
+    ['checkpoint_every', 'dropout', 'patience', 'residual', 'stream_length', 'tbptt_steps', 'warmup_steps']
+    """
+    value = params
+    rules = {
+        "dropout": (
+            value["num_layers"] == 1,
+            "dropout acts between stacked recurrent layers, and num_layers=1 has none",
+        ),
+        "residual": (value["num_layers"] == 1, "residual connections skip the layers after the first"),
+        "tbptt_steps": (value["training"] == "windows", "training='windows' trains on windows of lookback"),
+        "stream_length": (value["training"] == "windows", "streams are cut for training='tbptt' only"),
+        "warmup_steps": (
+            value["training"] == "windows" or value["stream_length"] is None,
+            "warm-up steps start streams cut from a longer series (training='tbptt', stream_length set)",
+        ),
+        "lookback": (value["training"] == "tbptt", "lookback is the window length of training='windows'"),
+        "patience": (value["validation_size"] == 0, "early stopping needs validation_size > 0"),
+        "gate_init": (cell == "rnn", "a vanilla RNN has no gates"),
+        "precision": (device_type == "cpu", "bf16 autocasts on CUDA only; on CPU training stays fp32"),
+        "checkpoint_every": (value["checkpoint_dir"] is None, "checkpoints are written to checkpoint_dir"),
+    }
+    return {name: why for name, (inert, why) in rules.items() if inert}
+
+
+def inert_parameters(
+    params: dict, defaults: dict, cell: str = "lstm", device_type: str | None = None
+) -> dict:
+    """The parameters set away from their ``defaults`` that have no effect with the others: name -> why.
+
+    Examples
+    --------
+    >>> from tsforecast import LSTMForecaster
+    >>> defaults = LSTMForecaster().get_params()
+    >>> inert_parameters({**defaults, "dropout": 0.2, "num_layers": 1}, defaults)
+    {'dropout': 'dropout acts between stacked recurrent layers, and num_layers=1 has none'}
+    """
+    return {
+        name: why
+        for name, why in ineffective_parameters(params, cell, device_type).items()
+        if _differs(params[name], defaults[name])
+    }
+
+
+def _differs(value, default) -> bool:
+    try:
+        return bool(value != default)
+    except (TypeError, ValueError):
+        return True

@@ -21,7 +21,7 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import torch
@@ -51,6 +51,7 @@ class LoopConfig:
     log_every: int = 50
     max_bad_steps: int = 10
     clip_warn_fraction: float = 0.2
+    n_series: int | None = None  # series in the training panel, for the progress bar's series/s
 
 
 def quantile_loss(levels: torch.Tensor):
@@ -168,6 +169,60 @@ def train_step(
     return Step(loss.detach(), norm.detach(), bad, detach_state(state), naive)
 
 
+@dataclass
+class LoopState:
+    """Where training stands: with the weights, the optimizer and the generators, all a resume needs."""
+
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches completed in the current epoch
+    chunk: int = 0  # chunks completed in the current batch
+    order: torch.Tensor | None = None  # the batch-order generator's state at the current epoch's start
+    carried: object = None  # the recurrent state after the last completed chunk of the current batch
+    steps: tuple = ((), (), (), (), ())  # the epoch's step tensors: losses, norms, bads, targets, naives
+    bad_run: torch.Tensor | float = 0.0
+    worst_run: torch.Tensor | float = 0.0
+    best: float = math.inf
+    best_state: dict | None = None
+    waited: int = 0
+    seconds: float = 0.0  # time spent in the current epoch before a mid-epoch checkpoint
+    history: list = field(default_factory=list)
+
+    def payload(self, network, optimizer) -> dict:
+        """The state as a checkpoint payload (plain tensors, lists and dicts)."""
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+        return {
+            "loop": {
+                **{k: getattr(self, k) for k in ("epoch", "batch", "chunk", "order", "carried", "best")},
+                **{k: getattr(self, k) for k in ("best_state", "waited", "seconds")},
+                "steps": [torch.stack(list(part)) if part else None for part in self.steps],
+                "bad_run": torch.as_tensor(self.bad_run),
+                "worst_run": torch.as_tensor(self.worst_run),
+                "history": [record.as_dict() for record in self.history],
+            },
+            "network": network.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
+        }
+
+    @classmethod
+    def restore(cls, payload: dict, network, optimizer, device) -> LoopState:
+        """Load a checkpoint payload into ``network`` and ``optimizer``; returns the loop's state."""
+        network.load_state_dict(payload["network"])
+        optimizer.load_state_dict(payload["optimizer"])
+        torch.set_rng_state(payload["rng"]["torch"].cpu())
+        if payload["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([state.cpu() for state in payload["rng"]["cuda"]])
+        loop = dict(payload["loop"])
+        loop["history"] = [EpochRecord.from_dict(row) for row in loop["history"]]
+        loop["steps"] = tuple(() if part is None else tuple(part.to(device)) for part in loop["steps"])
+        loop["order"] = None if loop["order"] is None else loop["order"].cpu()
+        return cls(**loop)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.history) and self.history[-1].stopped_by is not None
+
+
 def fit_network(
     network,
     source,
@@ -177,6 +232,7 @@ def fit_network(
     autocast=contextlib.nullcontext,
     validate=None,
     on_epoch=None,
+    checkpoint=None,
 ) -> list:
     """Train ``network`` on the batches of ``source``; returns one :class:`EpochRecord` per epoch.
 
@@ -194,79 +250,107 @@ def fit_network(
     loss_fn : callable
         ``(pred, y, mask) -> (loss, n_valid)``.
     generator : torch.Generator
-        Draws the batch order.
+        Draws the batch order (at the start of each epoch only).
     autocast : callable
         Context manager factory for mixed precision (a no-op by default).
     validate : callable, optional
         ``() -> 0-d tensor``: validation loss; enables early stopping and best-weight restoring.
     on_epoch : callable, optional
-        ``(record) -> bool``, called after each epoch; True stops training.
+        ``(history) -> bool``, called after each epoch with the records so far (the new one last);
+        True stops training.
+    checkpoint : tsforecast.nn.checkpoint.Checkpoint, optional
+        Resume from it when it holds a checkpoint; write one after every epoch (and inside an
+        epoch when it is due). A resumed fit ends with the same weights as an uninterrupted one.
     """
     optimizer = make_optimizer(network, config.learning_rate, config.weight_decay)
     device = next(network.parameters()).device
-    history, best, best_state, waited = [], math.inf, None, 0
+    saved = checkpoint.load(device) if checkpoint is not None else None
+    if saved is not None:
+        loop = LoopState.restore(saved, network, optimizer, device)
+    else:
+        loop = LoopState(bad_run=torch.zeros((), device=device), worst_run=torch.zeros((), device=device))
+    history = loop.history
     started = time.perf_counter()
-    bad_run, worst_run = torch.zeros((), device=device), torch.zeros((), device=device)
-    progress_bar = _progress(config)
+    progress_bar = _progress(config, initial=loop.epoch)
     n_batches = source.n_batches
     stopped_by = None
-    for epoch in range(config.max_epochs):
+    for epoch in range(loop.epoch, 0 if loop.finished else config.max_epochs):
         network.train()
-        epoch_start, losses, norms, bads, targets, naives = time.perf_counter(), [], [], [], [], []
+        if loop.order is None:
+            loop.order = generator.get_state()
+        generator.set_state(loop.order)  # a resumed epoch draws the same batch order
+        epoch_start = time.perf_counter() - loop.seconds
+        steps = tuple(list(part) for part in loop.steps)
+        losses, norms, bads, targets, naives = steps
         for b, (n_chunks, chunks) in enumerate(source.epoch(generator)):
-            state = None
+            if b < loop.batch:  # done before the checkpoint (the order was drawn above, at once)
+                continue
+            state = loop.carried
             for c, batch in enumerate(chunks):
+                if c < loop.chunk:
+                    continue
                 if not batch[3]:  # no target in this chunk: only carry the state forward
                     with torch.no_grad(), autocast():
                         state = network(batch[0], state)[1]
-                    continue
-                progress = (epoch + (b + c / n_chunks) / n_batches) / config.max_epochs
-                for group in optimizer.param_groups:
-                    group["lr"] = one_cycle(progress, config.learning_rate)
-                step = train_step(
-                    network, optimizer, batch, state, loss_fn, config.clip_norm, autocast, source.last_only
-                )
-                state, bad = step.state, step.bad
-                losses.append(step.loss), norms.append(step.grad_norm), bads.append(bad)
-                targets.append(batch[2].sum()), naives.append(step.naive_loss)
-                bad_run = (bad_run + 1) * bad
-                worst_run = torch.maximum(worst_run, bad_run)
-                if len(losses) % config.log_every == 0:
-                    _check_bad_run(worst_run, config, history)
+                else:
+                    progress = (epoch + (b + c / n_chunks) / n_batches) / config.max_epochs
+                    for group in optimizer.param_groups:
+                        group["lr"] = one_cycle(progress, config.learning_rate)
+                    step = train_step(
+                        network,
+                        optimizer,
+                        batch,
+                        state,
+                        loss_fn,
+                        config.clip_norm,
+                        autocast,
+                        source.last_only,
+                    )
+                    state, bad = step.state, step.bad
+                    losses.append(step.loss), norms.append(step.grad_norm), bads.append(bad)
+                    targets.append(batch[2].sum()), naives.append(step.naive_loss)
+                    loop.bad_run = (loop.bad_run + 1) * bad
+                    loop.worst_run = torch.maximum(loop.worst_run, loop.bad_run)
+                    if len(losses) % config.log_every == 0:
+                        _check_bad_run(loop.worst_run, config, history)
+                loop.chunk, loop.carried = c + 1, state
+                if checkpoint is not None and checkpoint.due():
+                    loop.steps, loop.seconds = steps, time.perf_counter() - epoch_start
+                    checkpoint.save(loop.payload(network, optimizer))
                 if config.max_time and time.perf_counter() - started > config.max_time:
                     stopped_by = "max_time"
                     break
             if stopped_by:
                 break
-        _check_bad_run(worst_run, config, history)
+            loop.batch, loop.chunk, loop.carried = b + 1, 0, None
+        _check_bad_run(loop.worst_run, config, history)
         val_loss = float("nan")
         if validate is not None:
             val_loss = float(validate())
-            if val_loss < best:
-                best, waited = val_loss, 0
-                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            if val_loss < loop.best:
+                loop.best, loop.waited = val_loss, 0
+                loop.best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
             else:
-                waited += 1
-                if config.patience is not None and waited >= config.patience:
+                loop.waited += 1
+                if config.patience is not None and loop.waited >= config.patience:
                     stopped_by = stopped_by or "patience"
         record, naive_loss, weights_finite = _epoch_record(
-            epoch,
-            (losses, norms, bads, targets, naives),
-            val_loss,
-            network,
-            optimizer,
-            config,
-            time.perf_counter() - epoch_start,
+            epoch, steps, val_loss, network, optimizer, config, time.perf_counter() - epoch_start
         )
         if stopped_by:  # callbacks (logs, pruning) see why this is the last epoch
             record = replace(record, stopped_by=stopped_by)
-        if on_epoch is not None and on_epoch(record) and not stopped_by:
-            stopped_by = "callback"
-            record = replace(record, stopped_by=stopped_by)
         history.append(record)
+        if on_epoch is not None and on_epoch(history) and not stopped_by:
+            stopped_by = "callback"
+            history[-1] = record = replace(record, stopped_by=stopped_by)
         _report(record, config, progress_bar)
         if record.steps:  # after the callbacks, so that the diverged epoch is logged too
             check_epoch(record, naive_loss, weights_finite, config)
+        loop.epoch, loop.batch, loop.chunk, loop.carried = epoch + 1, 0, 0, None
+        loop.order = generator.get_state()  # the next epoch's batch order is drawn from here
+        loop.steps, loop.seconds = ((), (), (), (), ()), 0.0
+        if checkpoint is not None and stopped_by != "max_time":  # a capped fit may go on later
+            checkpoint.save(loop.payload(network, optimizer))
         if stopped_by:
             break
     progress_bar.close()
@@ -280,8 +364,8 @@ def fit_network(
             TsforecastWarning,
             stacklevel=4,
         )
-    if best_state is not None:
-        network.load_state_dict(best_state)
+    if loop.best_state is not None:
+        network.load_state_dict(loop.best_state)
     network.eval()
     return history
 
@@ -356,15 +440,24 @@ def _warn_clipping(history: list, config: LoopConfig) -> None:
     )
 
 
-def _progress(config: LoopConfig):
+def _progress(config: LoopConfig, initial: int = 0):
     from tqdm.auto import tqdm
 
-    return tqdm(total=config.max_epochs, disable=not config.verbose, unit="epoch", leave=True)
+    return tqdm(
+        total=config.max_epochs, initial=initial, disable=not config.verbose, unit="epoch", leave=True
+    )
 
 
 def _report(record: EpochRecord, config: LoopConfig, bar) -> None:
     logger.debug("epoch %d train_loss %.4f val_loss %.4f", record.epoch, record.train_loss, record.val_loss)
+    seconds = max(record.seconds, 1e-9)
+    rates = {"values/s": f"{record.targets / seconds:.3g}"}  # forecast targets trained on
+    if config.n_series:
+        rates["series/s"] = f"{config.n_series / seconds:.3g}"
     bar.set_postfix(
-        loss=f"{record.train_loss:.4f}", val=f"{record.val_loss:.4f}", grad=f"{record.grad_norm_mean:.3g}"
+        loss=f"{record.train_loss:.4f}",
+        val=f"{record.val_loss:.4f}",
+        grad=f"{record.grad_norm_mean:.3g}",
+        **rates,
     )
     bar.update(1)
