@@ -30,7 +30,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 torch = pytest.importorskip("torch")
 
-import sqlalchemy.exc  # noqa: E402 - Optuna's own dependency
+import sqlalchemy  # noqa: E402 - Optuna's own dependency
 from conftest import free_port  # noqa: E402
 from faulttools import tune_cli_config  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
@@ -298,6 +298,15 @@ def _watcher(url: str):
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
+def _have_heartbeats(storage, trials) -> bool:
+    """Whether every trial has a heartbeat row (Optuna's ``trial_heartbeats`` table)."""
+    with storage.engine.connect() as connection:
+        beating = {
+            row[0] for row in connection.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))
+        }
+    return all(t._trial_id in beating for t in trials)
+
+
 def _two_workers_one_killed(folder: Path, url: str) -> None:
     """Two CLI workers share a study; one is SIGKILLed mid-trial; the other finishes the study."""
     import yaml
@@ -326,6 +335,9 @@ def _two_workers_one_killed(folder: Path, url: str) -> None:
                 os.kill(doomed.pid, signal.SIGSTOP)
                 try:
                     stale = _trials_of(study, doomed.pid, TrialState.RUNNING)
+                    # Optuna never fails a trial that has no heartbeat yet (killed in the instant
+                    # between its creation and its first beat): wait for one.
+                    stale = stale if _have_heartbeats(watcher, stale) else []
                 except _LOCKED:  # frozen in the middle of a commit, holding SQLite's lock
                     stale = []
                 if not stale:
