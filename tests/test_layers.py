@@ -23,8 +23,9 @@ MAX_LINES = 500
 # STYLE.md's table, bottom up: a module may import modules of its own level and of the levels below.
 # The key is the first name after ``tsforecast.`` (a top-level module or a subpackage).
 LAYERS = {
-    # epochs.py: the typed training record (pandas only); urls.py: what storage and tracking URLs share
-    0: ("exceptions", "epochs", "urls"),
+    # epochs.py: the typed training record (pandas only); urls.py: what storage and tracking URLs
+    # share; memory.py: the process's resident memory (history_, benchmarks)
+    0: ("exceptions", "epochs", "urls", "memory"),
     1: ("data", "datasets"),  # datasets.py: the public path of the loaders in data/
     2: ("windowing", "scaling"),
     3: ("metrics", "backtesting", "plotting"),  # plotting.py: matplotlib figures of forecasts

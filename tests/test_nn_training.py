@@ -346,3 +346,67 @@ def test_the_loss_at_zero_is_the_loss_of_a_zero_prediction(levels):
     mask = torch.rand(4, 7, 6, generator=torch.Generator().manual_seed(1)) > 0.3
     direct, _ = loss_fn(torch.zeros(4, 7, 6 * len(levels)), y, mask)
     torch.testing.assert_close(loss_fn.at_zero(y, mask), direct)
+
+
+# ----------------------------------------------------------------- cost visibility (issue 18)
+def _hourly_panel(n_series=4, length=240):
+    import pandas as pd
+
+    t = np.arange(length)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "unique_id": f"s{k}",
+                    "ds": pd.date_range("2024-01-01", periods=length, freq="h"),
+                    "y": 20 + k + 5 * np.sin(2 * np.pi * t / 24),
+                }
+            )
+            for k in range(n_series)
+        ],
+        ignore_index=True,
+    )
+
+
+def test_history_records_each_epochs_peak_memory():
+    from tsforecast import LSTMForecaster
+    from tsforecast.memory import reset_peak_rss
+
+    if not reset_peak_rss():
+        pytest.skip("this system cannot reset the peak resident memory (/proc/self/clear_refs)")
+    held = {}
+
+    def hold_300_mib_through_epoch_2(estimator, record):
+        if record.epoch == 1:
+            held["block"] = np.ones(300 * 2**20 // 8)  # touched: resident
+        elif record.epoch == 2:
+            held.clear()
+
+    model = LSTMForecaster(horizon=12, max_epochs=3, hidden_size=8, tbptt_steps=24, random_state=0)
+    model.set_params(callbacks=[hold_300_mib_through_epoch_2]).fit(_hourly_panel())
+    peak = model.history_["peak_memory_mb"].to_numpy()
+    assert np.isfinite(peak).all() and (peak > 0).all()
+    assert peak[1] > peak[0] + 250 and peak[1] > peak[2] + 250  # the peak is reset at each epoch
+    assert model.history_["peak_device_memory_mb"].isna().all()  # on the CPU
+
+
+def test_the_progress_bar_shows_series_and_target_values_per_second(capsys):
+    from tsforecast import LSTMForecaster
+
+    LSTMForecaster(horizon=12, max_epochs=2, hidden_size=8, tbptt_steps=24, verbose=True).fit(_hourly_panel())
+    err = capsys.readouterr().err
+    assert "values/s=" in err and "series/s=" in err
+    LSTMForecaster(horizon=12, max_epochs=2, hidden_size=8, tbptt_steps=24).fit(_hourly_panel())
+    assert capsys.readouterr().err == ""  # silent unless asked
+
+
+def test_max_steps_is_a_budget_of_optimizer_steps():
+    from tsforecast import LSTMForecaster
+
+    settings = dict(horizon=12, hidden_size=8, tbptt_steps=24, batch_size=1, random_state=0)
+    model = LSTMForecaster(max_epochs=50, max_steps=7, **settings).fit(_hourly_panel())
+    history = model.history_
+    assert int(history["steps"].sum()) == 7 and len(history) == 1  # stopped inside the first epoch
+    assert history["stopped_by"].tolist() == ["max_steps"]
+    # The schedule spans the budget: the last (7th) step runs at 6/7 of it.
+    assert history["learning_rate"].iloc[-1] == pytest.approx(one_cycle(6 / 7, model.learning_rate))

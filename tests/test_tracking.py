@@ -246,8 +246,11 @@ def test_neural_fit_logs_one_point_per_epoch_live(tracked):
     client, run_id = tracked["client"], tracked["lstm_run"]
     n_epochs = len(tracked["lstm"].history_)
     assert n_epochs == EPOCHS
-    for metric in EpochRecord.METRICS.values():
+    for field, metric in EpochRecord.METRICS.items():
         history = client.get_metric_history(run_id, metric)
+        if tracked["lstm"].history_[field].isna().all():  # val_loss without a tail, GPU memory on a CPU
+            assert history == [], metric
+            continue
         assert sorted(m.step for m in history) == list(range(1, n_epochs + 1)), metric
     losses = [m.value for m in sorted(client.get_metric_history(run_id, "train_loss"), key=lambda m: m.step)]
     np.testing.assert_allclose(losses, tracked["lstm"].history_["train_loss"])

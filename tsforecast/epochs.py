@@ -20,6 +20,7 @@ STOP_REASONS = {
     "patience": "the validation loss did not improve for `patience` epochs (early stopping)",
     "callback": "a callback returned True",
     "max_time": "the max_time safety cap fired (the result depends on the machine's speed)",
+    "max_steps": "the max_steps budget of optimizer steps was reached",
 }
 
 
@@ -51,6 +52,11 @@ class EpochRecord:
         Forecast targets in the loss over the epoch.
     stopped_by : str or None
         Why training ended after this epoch (a key of :data:`STOP_REASONS`), else None.
+    peak_memory_mb : float
+        Peak resident memory of the process during the epoch, in MiB (the first epoch of a fit:
+        since the process started, data preparation included; see :mod:`tsforecast.memory`).
+    peak_device_memory_mb : float
+        Peak memory allocated on the GPU during the epoch, in MiB; NaN on the CPU.
     """
 
     epoch: int
@@ -65,6 +71,8 @@ class EpochRecord:
     steps: int
     targets: int
     stopped_by: str | None = None
+    peak_memory_mb: float = math.nan
+    peak_device_memory_mb: float = math.nan
 
     # Field -> MLflow metric name, for the fields logged at ``step=epoch``.
     METRICS = {
@@ -75,6 +83,8 @@ class EpochRecord:
         "clipped_fraction": "clipped_fraction",
         "learning_rate": "learning_rate",
         "seconds": "epoch_seconds",
+        "peak_memory_mb": "peak_memory_mb",
+        "peak_device_memory_mb": "peak_device_memory_mb",
     }
 
     def metrics(self) -> dict:
@@ -90,6 +100,7 @@ class EpochRecord:
     def from_dict(cls, row: dict) -> EpochRecord:
         """A record from a history row; absent fields (older histories) get neutral values."""
         defaults = {"steps": 0, "targets": 0, "skipped_steps": 0, "stopped_by": None, "val_loss": math.nan}
+        # peak_memory_mb, peak_device_memory_mb: histories written before they existed read NaN
         values = {f.name: row.get(f.name) for f in fields(cls)}
         # JSON stores NaN as null: a missing or null number takes its neutral value.
         values = {k: defaults.get(k, math.nan) if v is None else v for k, v in values.items()}

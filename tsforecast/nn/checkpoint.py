@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from tsforecast.data.io import write_bytes
+from tsforecast.data.io import check_writable, write_bytes
 from tsforecast.exceptions import InvalidParameterError
 
 __all__ = ["CHECKPOINT_FILE", "Checkpoint", "data_digest"]
+
+_LOGGER = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -77,7 +79,7 @@ class Checkpoint:
     """
 
     def __init__(self, folder, params: dict, data: str, every_minutes=None, fitted=None):
-        self.path = Path(folder) / CHECKPOINT_FILE
+        self.path = check_writable(folder, folder=True) / CHECKPOINT_FILE  # before any training
         self.identity = {
             "parameters": {k: repr(v) for k, v in sorted(params.items()) if k not in _NOT_IDENTITY},
             "data": data,
@@ -109,6 +111,7 @@ class Checkpoint:
                 "set another checkpoint_dir."
             ) from None
         self._check_identity(payload.get("identity", {}))
+        loop = payload.get("loop", {})
         for name, ours in self.fitted.items():
             theirs = payload.get("fitted", {}).get(name)
             same = theirs is not None and len(theirs) == len(ours)
@@ -117,6 +120,8 @@ class Checkpoint:
                     f"checkpoint {str(self.path)!r}: the {name} fitted from the data differ from the ones "
                     "it was trained with (another version of tsforecast?). Remove it to train from the start."
                 )
+        where = f"epoch {loop.get('epoch', 0) + 1}, batch {loop.get('batch', 0) + 1}"
+        _LOGGER.info("resuming training from the checkpoint %s (%s)", self.path, where)
         return payload
 
     def due(self) -> bool:

@@ -95,6 +95,11 @@ _PARAMETERS_DOC = """
         Passes over the training data; the one-cycle learning-rate schedule spans them. Counted in
         passes, not optimizer steps: a few long series give few steps per epoch, and more passes
         over them overfit (``benchmarks/README.md``, "Few long series").
+    max_steps : int, optional
+        A budget of optimizer steps: training stops after that many (inside an epoch if need be,
+        ``history_["stopped_by"] == "max_steps"``), and the one-cycle learning rate spans them
+        instead of ``max_epochs`` epochs. Set ``max_epochs`` high enough to reach them. For very
+        large panels, where a fixed number of updates matters more than whole passes.
     batch_size : int, default=256
         Streams (or windows) per batch.
     validation_size : int, default=0

@@ -84,6 +84,7 @@ class RecurrentForecaster(BaseForecaster):
         learning_rate=3e-3,
         weight_decay=0.0,
         max_epochs=40,
+        max_steps=None,
         batch_size=256,
         validation_size=0,
         patience=10,
@@ -122,6 +123,7 @@ class RecurrentForecaster(BaseForecaster):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.max_epochs = max_epochs
+        self.max_steps = max_steps
         self.batch_size = batch_size
         self.validation_size = validation_size
         self.patience = patience
@@ -303,6 +305,7 @@ class RecurrentForecaster(BaseForecaster):
     def _loop_config(self) -> LoopConfig:
         return LoopConfig(
             max_epochs=self.max_epochs,
+            max_steps=self.max_steps,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
             clip_norm=self.clip_norm,

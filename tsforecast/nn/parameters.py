@@ -43,6 +43,7 @@ PARAMETER_CONSTRAINTS = {
     "learning_rate": [_positive(Real, "neither")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "max_epochs": [_positive(Integral)],
+    "max_steps": [None, _positive(Integral)],
     "batch_size": [_positive(Integral)],
     "validation_size": [Interval(Integral, 0, None, closed="left")],
     "patience": [None, _positive(Integral)],

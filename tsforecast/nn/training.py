@@ -29,6 +29,7 @@ from torch import nn
 
 from tsforecast.epochs import EpochRecord
 from tsforecast.exceptions import ClippingWarning, TrainingError, TsforecastWarning
+from tsforecast.memory import peak_rss_bytes, reset_peak_rss
 from tsforecast.nn.divergence import check_epoch, finite_flag
 from tsforecast.nn.modules import detach_state
 
@@ -43,6 +44,7 @@ class LoopConfig:
 
     max_epochs: int
     learning_rate: float
+    max_steps: int | None = None  # a budget of optimizer steps; the schedule then spans them
     weight_decay: float = 0.0
     clip_norm: float | None = 1.0
     patience: int | None = None
@@ -274,14 +276,17 @@ def fit_network(
     progress_bar = _progress(config, initial=loop.epoch)
     n_batches = source.n_batches
     stopped_by = None
+    first_epoch = loop.epoch
     for epoch in range(loop.epoch, 0 if loop.finished else config.max_epochs):
         network.train()
+        _start_memory_peak(device, reset_host=epoch > first_epoch)
         if loop.order is None:
             loop.order = generator.get_state()
         generator.set_state(loop.order)  # a resumed epoch draws the same batch order
         epoch_start = time.perf_counter() - loop.seconds
         steps = tuple(list(part) for part in loop.steps)
         losses, norms, bads, targets, naives = steps
+        done_before = sum(record.steps for record in history)  # optimizer steps of the earlier epochs
         for b, (n_chunks, chunks) in enumerate(source.epoch(generator)):
             if b < loop.batch:  # done before the checkpoint (the order was drawn above, at once)
                 continue
@@ -293,7 +298,10 @@ def fit_network(
                     with torch.no_grad(), autocast():
                         state = network(batch[0], state)[1]
                 else:
-                    progress = (epoch + (b + c / n_chunks) / n_batches) / config.max_epochs
+                    if config.max_steps:  # the schedule spans the step budget
+                        progress = (done_before + len(losses)) / config.max_steps
+                    else:
+                        progress = (epoch + (b + c / n_chunks) / n_batches) / config.max_epochs
                     for group in optimizer.param_groups:
                         group["lr"] = one_cycle(progress, config.learning_rate)
                     step = train_step(
@@ -313,12 +321,15 @@ def fit_network(
                     loop.worst_run = torch.maximum(loop.worst_run, loop.bad_run)
                     if len(losses) % config.log_every == 0:
                         _check_bad_run(loop.worst_run, config, history)
+                    if config.max_steps and done_before + len(losses) >= config.max_steps:
+                        stopped_by = "max_steps"
                 loop.chunk, loop.carried = c + 1, state
                 if checkpoint is not None and checkpoint.due():
                     loop.steps, loop.seconds = steps, time.perf_counter() - epoch_start
                     checkpoint.save(loop.payload(network, optimizer))
                 if config.max_time and time.perf_counter() - started > config.max_time:
                     stopped_by = "max_time"
+                if stopped_by:
                     break
             if stopped_by:
                 break
@@ -337,6 +348,7 @@ def fit_network(
         record, naive_loss, weights_finite = _epoch_record(
             epoch, steps, val_loss, network, optimizer, config, time.perf_counter() - epoch_start
         )
+        record = replace(record, **_memory_peak(device))
         if stopped_by:  # callbacks (logs, pruning) see why this is the last epoch
             record = replace(record, stopped_by=stopped_by)
         history.append(record)
@@ -368,6 +380,22 @@ def fit_network(
         network.load_state_dict(loop.best_state)
     network.eval()
     return history
+
+
+def _start_memory_peak(device, reset_host: bool) -> None:
+    """Start the epoch's memory peaks (the host's only after the first epoch: see EpochRecord)."""
+    if reset_host:
+        reset_peak_rss()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _memory_peak(device) -> dict:
+    mib = 2**20
+    peaks = {"peak_memory_mb": peak_rss_bytes() / mib}
+    if device.type == "cuda":
+        peaks["peak_device_memory_mb"] = torch.cuda.max_memory_allocated(device) / mib
+    return peaks
 
 
 def _check_bad_run(worst_run, config: LoopConfig, history: list) -> None:
