@@ -37,8 +37,10 @@ from tsforecast.tracking.epochs import (
     EpochLogger,
     attached,
     stopped_by,
+    training_history,
     validation_note,
 )
+from tsforecast.tracking.resume import RESUMED_TAG, log_missing_epochs, remember_run, unfinished_run
 from tsforecast.tracking.store import (
     Store,
     did_not_answer,
@@ -86,6 +88,16 @@ def run(experiment=None, run_name=None, *, tracking_uri=None, tags=None):
     ...     lstm, child_id = track_fit(LSTMForecaster(horizon=48), train)
     ...     track_backtest(compare({"lstm": lstm, "naive2": Naive2(season_length=24)}, train, 48))
     """
+    with _open_run(experiment, run_name, tracking_uri, tags) as (run_id, _):
+        yield run_id
+
+
+@contextmanager
+def _open_run(experiment, run_name, tracking_uri, tags, checkpointed=None):
+    """:func:`run`, which continues the unfinished run of a ``checkpointed`` estimator's checkpoint.
+
+    Yields ``(run_id, resumed)``.
+    """
     import mlflow
 
     store, experiment_id, parent = locate(experiment, tracking_uri)
@@ -93,9 +105,20 @@ def run(experiment=None, run_name=None, *, tracking_uri=None, tags=None):
     with using(store):
         with preflight_limits() as limits:
             try:
-                active = mlflow.start_run(
-                    experiment_id=experiment_id, run_name=run_name, nested=parent is not None, tags=all_tags
-                )
+                resumed = checkpointed is not None and unfinished_run(checkpointed, store.uri)
+                if resumed:
+                    active = mlflow.start_run(run_id=resumed, nested=parent is not None)
+                    times = int(active.data.tags.get(RESUMED_TAG, 0)) + 1
+                    mlflow.set_tag(RESUMED_TAG, str(times))
+                else:
+                    active = mlflow.start_run(
+                        experiment_id=experiment_id,
+                        run_name=run_name,
+                        nested=parent is not None,
+                        tags=all_tags,
+                    )
+                if checkpointed is not None:
+                    remember_run(checkpointed, active.info.run_id, store.uri)
             except Exception as error:
                 if did_not_answer(error):
                     raise TrackingError(no_answer_message(store.uri, limits)) from error
@@ -104,7 +127,7 @@ def run(experiment=None, run_name=None, *, tracking_uri=None, tags=None):
                 ) from error
         status = "FAILED"
         try:
-            yield active.info.run_id
+            yield active.info.run_id, bool(resumed)
             status = "FINISHED"
         finally:
             _end_run(active.info.run_id, status)
@@ -201,31 +224,38 @@ def track_fit(
         "tsforecast.estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         **(tags or {}),
     }
-    with run(
-        experiment, run_name or type(estimator).__name__, tracking_uri=tracking_uri, tags=tags
-    ) as run_id:
+    checkpointed = estimator if estimator.get_params(deep=False).get("checkpoint_dir") else None
+    with _open_run(experiment, run_name or type(estimator).__name__, tracking_uri, tags, checkpointed) as (
+        run_id,
+        resumed,
+    ):
         import mlflow
 
         steps = _Steps(run_id)
-        with steps.step("parameters"):
-            mlflow.log_params({key: param_value(value) for key, value in estimator.get_params().items()})
-            if level is not None:
-                mlflow.log_param("forecast.level", _levels_text(interval_levels(level)))
-            if (validation := validation_note(estimator)) is not None:
-                mlflow.set_tag(VALIDATION_TAG, validation)
-        with steps.step("dataset"):
-            data.log()
+        if not resumed:  # a resumed run holds them from its first start (a checkpoint has the same)
+            with steps.step("parameters"):
+                mlflow.log_params({key: param_value(value) for key, value in estimator.get_params().items()})
+                if level is not None:
+                    mlflow.log_param("forecast.level", _levels_text(interval_levels(level)))
+                if (validation := validation_note(estimator)) is not None:
+                    mlflow.set_tag(VALIDATION_TAG, validation)
+            with steps.step("dataset"):
+                data.log()
         epochs = EpochLogger(run_id)
         with attached(estimator, epochs):
             estimator.fit(y, **fit_params)
         with steps.step("epoch metrics"):
             epochs.finish(estimator)
+            if resumed:
+                log_missing_epochs(run_id, training_history(estimator))
             if (reason := stopped_by(estimator)) is not None:
                 mlflow.set_tag(STOPPED_TAG, reason)
+        # A resumed fit's callbacks saw its new epochs only; history_ holds them all.
+        curves = training_history(estimator) if resumed else epochs.frame()
         with steps.step("forecast artifacts"), tempfile.TemporaryDirectory() as folder:
             X = fit_params.get("X")
             artifacts.write_fit(
-                Path(folder), estimator, data, epochs.frame(), steps.step, plots, n_plot_series, X, level
+                Path(folder), estimator, data, curves, steps.step, plots, n_plot_series, X, level
             )
             mlflow.log_artifacts(folder)
         if log_model:
