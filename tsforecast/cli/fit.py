@@ -21,6 +21,7 @@ _EPILOG = """\
 examples:
   tsforecast fit sales.csv --model lstm --horizon 14 --season-length 7 -p hidden_size=32 \\
       -p max_epochs=20 --output models/sales.safetensors --forecast-output forecasts.csv
+  tsforecast fit sales.csv --model lstm --horizon 14 --output m.safetensors --checkpoint-dir ckpt
   tsforecast fit sales.parquet --model theta --horizon 14 --season-length 7 --output theta.joblib
   tsforecast fit sales.csv --model lstm --horizon 14 --output m.safetensors \\
       --register sales-lstm --alias champion
@@ -53,6 +54,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--forecast-output", help="also write the forecasts from the end of DATA (.csv or .parquet)"
     )
+    parser.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="recurrent models: write a training checkpoint to DIR after every epoch; the same command "
+        "rerun after a kill resumes from it (a checkpoint of other settings or data is refused)",
+    )
     common.add_model_options(parser, several=False)
     common.add_data_options(parser)
     common.add_covariates_option(parser)
@@ -75,6 +82,13 @@ def run(args) -> int:
     params = common.parse_params(args.param)
     common.check_covariate_params(args.model, params)
     estimator = build_estimator(args.model, params, defaults=common.model_defaults(args), where=args.model)
+    if args.checkpoint_dir:
+        if "checkpoint_dir" not in estimator.get_params():
+            raise InvalidParameterError(
+                f"--checkpoint-dir: {args.model} trains no network, so it has no checkpoints; drop the "
+                "option."
+            )
+        estimator.set_params(checkpoint_dir=args.checkpoint_dir)  # fit checks it before training
     common.check_covariates({args.model: estimator}, bool(args.covariates))
     common.check_writable(check_model_path(estimator, args.output), "--output")
     if args.forecast_output:

@@ -11,6 +11,7 @@ unwrapped to the forecaster it serves.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from sklearn.base import BaseEstimator
@@ -234,3 +235,55 @@ __all__ = [
     "save_model",
     "training_ends",
 ]
+
+
+# ------------------------------------------------------------------------------ checkpoints
+CHECKPOINTS = ".checkpoints"  # in the outputs folder: <as-of>/<model label>/checkpoint.pt
+
+
+def checkpoint_folder(outputs_dir, as_of_label: str) -> Path:
+    """Where a run's final fits keep their checkpoints: one folder per as-of.
+
+    Only a rerun of the same as-of (after a kill) resumes from them, never the next day's run on
+    new data.
+    """
+    return Path(outputs_dir) / CHECKPOINTS / as_of_label
+
+
+@contextmanager
+def checkpointing(estimator, folder: Path, history, X=None):
+    """Let ``estimator`` checkpoint for the block, in a subfolder of ``folder`` named after the fit.
+
+    Only when it can and the user set no folder of their own. The subfolder's name is a digest of
+    the estimator's parameters and of the data, so a rerun with other settings or other data gets a
+    folder of its own (a fresh start) instead of a checkpoint it would have to refuse. The saved
+    model does not keep the setting.
+    """
+    params = estimator.get_params(deep=False)
+    if "checkpoint_dir" not in params or params["checkpoint_dir"] is not None:
+        yield
+        return
+    import hashlib
+
+    import pandas as pd
+
+    digest = hashlib.blake2b(repr(sorted(params.items())).encode(), digest_size=8)
+    for frame in (history, X):
+        if frame is not None:
+            digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    estimator.set_params(checkpoint_dir=str(folder / digest.hexdigest()))
+    try:
+        yield
+    finally:
+        estimator.set_params(checkpoint_dir=None)
+
+
+def discard_checkpoints(folder: Path) -> None:
+    """Remove a completed run's checkpoints (and the checkpoints folder once it is empty)."""
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        folder.parent.rmdir()
+    except OSError:  # other as-of folders (runs still to be resumed) or none at all
+        pass

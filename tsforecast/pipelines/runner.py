@@ -26,7 +26,13 @@ from tsforecast.pipelines import data, evaluation, intervals, record, registrati
 from tsforecast.pipelines.covariates import check_covariates, covariates_for
 from tsforecast.pipelines.current import CurrentComparison, score_current
 from tsforecast.pipelines.evaluation import GateDecision, gate, test_scores, tightest, with_published
-from tsforecast.pipelines.models import model_filename, save_model
+from tsforecast.pipelines.models import (
+    checkpoint_folder,
+    checkpointing,
+    discard_checkpoints,
+    model_filename,
+    save_model,
+)
 from tsforecast.pipelines.outputs import OutputStore
 from tsforecast.pipelines.schema import ConfigError, PipelineConfig
 from tsforecast.registry import build_estimator, entry
@@ -159,6 +165,7 @@ class _Run:
         self.config, self.as_of, self.store, self.progress = config, as_of, store, progress
         self.levels = tuple(config.intervals.levels) if config.intervals is not None else ()
         self.steps = Steps()
+        self.checkpoints = checkpoint_folder(config.outputs.dir, as_of.label)
         self.tracking: dict = {}
         self.started = time.time()
         self.inputs: data.Inputs | None = None
@@ -212,6 +219,7 @@ class _Run:
             self.status = SUCCESS if passed else GATE_FAILED
             with steps("write", str(Path(config.outputs.dir) / self.as_of.label)):
                 folder, manifest = self._write()
+                discard_checkpoints(self.checkpoints)
             with steps("track", "MLflow" if config.tracking.enabled else "skipped (tracking disabled)"):
                 if config.tracking.enabled:
                     self._track(folder, manifest)
@@ -321,11 +329,17 @@ class _Run:
         return str(summary.loc[[b.key for b in self.config.baselines], metric].astype(float).idxmin())
 
     def _fit(self, label: str, estimator):
+        n_series = self.inputs.stats["n_series"]
+        logger.info("fitting %s (%s) on %d series", label, type(estimator).__name__, n_series)
+        X = covariates_for(estimator, self.inputs.covariates)
+        with checkpointing(
+            estimator, self.checkpoints / label, self.inputs.history, X
+        ):  # a killed run resumes
+            return self._fit_now(label, estimator, X)
+
+    def _fit_now(self, label: str, estimator, X):
         config, inputs = self.config, self.inputs
-        is_model = label == config.model.key
-        logger.info("fitting %s (%s) on %d series", label, type(estimator).__name__, inputs.stats["n_series"])
-        X = covariates_for(estimator, inputs.covariates)
-        if not (is_model and config.tracking.enabled):
+        if not (label == config.model.key and config.tracking.enabled):
             return estimator.fit(inputs.history, X=X, freq=inputs.freq)
         from tsforecast import tracking
 
