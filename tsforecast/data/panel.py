@@ -25,6 +25,7 @@ from scipy import sparse
 
 from tsforecast.data.frequency import future_index, index_kind, infer_frequency
 from tsforecast.data.labels import UNNAMED_SERIES_ID, series_label
+from tsforecast.data.parquet import is_parquet_source, parquet_time_kind, read_parquet_series
 from tsforecast.exceptions import InvalidInputError
 
 MISSING_POLICIES = {
@@ -113,8 +114,10 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
 
     Parameters
     ----------
-    y : pd.Series, pd.DataFrame or np.ndarray
-        One series, a wide frame, or a long frame (see the module docstring).
+    y : pd.Series, pd.DataFrame, np.ndarray or path
+        One series, a wide frame, or a long frame (see the module docstring); or the path of a
+        parquet file or folder in the long layout, read in record batches
+        (:mod:`tsforecast.data.parquet`).
     freq : str, pd.DateOffset or int, optional
         Frequency of the time index. Inferred from the time stamps when omitted.
     columns : Columns, optional
@@ -147,7 +150,10 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
         )
     if isinstance(y, (np.ndarray, list)):
         y = _array_to_pandas(y)
-    if isinstance(y, pd.Series):
+    if is_parquet_source(y):  # read in record batches, never as one pandas frame
+        layout = Layout("long", columns)
+        raw = read_parquet_series(y, columns)
+    elif isinstance(y, pd.Series):
         layout = Layout("series", columns, name=y.name)
         raw = [(y.name, y.index, y.to_numpy())]
     elif isinstance(y, pd.DataFrame):
@@ -167,7 +173,8 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
             raw = [(col, y.index, y[col].to_numpy()) for col in y.columns]
     else:
         raise InvalidInputError(
-            f"y must be a pandas Series, a wide or long DataFrame, or a numpy array; got {type(y).__name__}."
+            f"y must be a pandas Series, a wide or long DataFrame, a numpy array or the path of a parquet "
+            f"file or folder; got {type(y).__name__}."
         )
     if not raw or all(len(v) == 0 for _, _, v in raw):
         raise InvalidInputError("y is empty: it holds no observations.")
@@ -278,6 +285,8 @@ def time_axis_kind(y, columns: Columns | None = None) -> str | None:
     data (and so can reuse the training frequency) before converting it.
     """
     columns = columns or Columns()
+    if is_parquet_source(y):
+        return parquet_time_kind(y, columns)
     if isinstance(y, pd.DataFrame) and (columns.id_col in y.columns or columns.time_col in y.columns):
         if columns.time_col not in y.columns:
             return None

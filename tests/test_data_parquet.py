@@ -1,0 +1,96 @@
+"""Parquet datasets as input (issue 18): a file or a hive-partitioned folder, read in record batches,
+gives the same panel, fits and forecasts as the pandas frame; errors name the file and the series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsforecast import LSTMForecaster
+from tsforecast.baselines import SeasonalNaive
+from tsforecast.data import to_panel
+from tsforecast.exceptions import InvalidInputError
+
+
+def _long(n_series=5, seed=0, tz=None) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(n_series):
+        length = int(rng.integers(60, 120))
+        ds = pd.date_range(end="2024-03-01 23:00", periods=length, freq="h", tz=tz)
+        y = 30 + k + 5 * np.sin(2 * np.pi * np.arange(length) / 24) + rng.normal(0, 0.3, length)
+        frames.append(pd.DataFrame({"unique_id": f"s{k}", "ds": ds, "y": y}))
+    return pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=seed)  # rows shuffled
+
+
+def _same_panels(a, b) -> None:
+    assert a.ids == b.ids and a.freq == b.freq and a.layout.kind == b.layout.kind
+    for x, y in zip(a.values, b.values, strict=True):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(a.index, b.index, strict=True):
+        pd.testing.assert_index_equal(x, y)
+
+
+@pytest.mark.parametrize("tz", [None, "Europe/Paris"])
+def test_a_parquet_file_reads_as_the_frame_does(tmp_path, tz):
+    frame = _long(tz=tz)
+    frame.to_parquet(tmp_path / "panel.parquet", index=False)
+    _same_panels(to_panel(tmp_path / "panel.parquet"), to_panel(frame))
+    _same_panels(to_panel(str(tmp_path / "panel.parquet")), to_panel(frame))
+
+
+def test_small_record_batches_and_a_partitioned_folder_give_the_same_panel(tmp_path):
+    from tsforecast.data.panel import Columns
+    from tsforecast.data.parquet import read_parquet_series
+
+    frame = _long(n_series=7)
+    frame.to_parquet(tmp_path / "by_series", partition_cols=["unique_id"], index=False)
+    _same_panels(to_panel(tmp_path / "by_series"), to_panel(frame))
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    tiny = read_parquet_series(tmp_path / "one.parquet", Columns(), batch_rows=17)  # many batches
+    whole = read_parquet_series(tmp_path / "one.parquet", Columns())
+    for (a, ia, va), (b, ib, vb) in zip(tiny, whole, strict=True):
+        assert a == b
+        pd.testing.assert_index_equal(ia, ib)
+        np.testing.assert_array_equal(va, vb)
+
+
+def test_fit_and_predict_take_a_parquet_path(tmp_path):
+    frame = _long()
+    frame.to_parquet(tmp_path / "panel.parquet", index=False)
+    settings = dict(horizon=6, hidden_size=8, max_epochs=2, tbptt_steps=24, random_state=0)
+    from_file = LSTMForecaster(**settings).fit(tmp_path / "panel.parquet")
+    from_frame = LSTMForecaster(**settings).fit(frame)
+    pd.testing.assert_frame_equal(from_file.predict(), from_frame.predict())
+    pd.testing.assert_frame_equal(
+        from_frame.predict(y=tmp_path / "panel.parquet"), from_frame.predict(y=frame)
+    )
+    naive = SeasonalNaive(horizon=6, season_length=24).fit(str(tmp_path / "panel.parquet"))
+    pd.testing.assert_frame_equal(
+        naive.predict(), SeasonalNaive(horizon=6, season_length=24).fit(frame).predict()
+    )
+
+
+def test_bad_parquet_input_is_named(tmp_path):
+    frame = _long()
+    with pytest.raises(InvalidInputError, match="no such parquet file or folder"):
+        to_panel(tmp_path / "absent.parquet")
+    frame.to_csv(tmp_path / "panel.csv", index=False)
+    with pytest.raises(InvalidInputError, match=r"must be a parquet file .*pd\.read_csv"):
+        to_panel(tmp_path / "panel.csv")
+    frame.rename(columns={"y": "sales"}).to_parquet(tmp_path / "renamed.parquet", index=False)
+    with pytest.raises(InvalidInputError, match=r"lacks column\(s\) \['y'\].*target_col="):
+        to_panel(tmp_path / "renamed.parquet")
+    holed = frame.copy()
+    holed.loc[holed["unique_id"] == "s3", "y"] = holed.loc[holed["unique_id"] == "s3", "y"].where(
+        lambda v: v.index % 7 != 0
+    )
+    holed.to_parquet(tmp_path / "holed.parquet", index=False)
+    with pytest.raises(InvalidInputError, match="'s3'.*missing value"):
+        to_panel(tmp_path / "holed.parquet")
+    frame.assign(unique_id=frame["unique_id"].where(frame.index != frame.index[5])).to_parquet(
+        tmp_path / "unlabelled.parquet", index=False
+    )
+    with pytest.raises(InvalidInputError, match="1 row.* without a series id"):
+        to_panel(tmp_path / "unlabelled.parquet")

@@ -1,0 +1,130 @@
+"""A long panel read from a parquet dataset (a file, or a folder of files) in record batches.
+
+pandas would first build the whole long frame (series ids as Python strings, tens of bytes a row)
+and then split it. Here pyarrow reads record batches of the three columns only; ids become integer
+codes as they arrive, and the panel is built from three compact arrays: int32 codes, int64 time
+stamps and float64 values (20 bytes a row). A folder may be partitioned by series in the hive style
+(``unique_id=s001/part-0.parquet``): the partition key is read as the id column. Every check of
+:func:`tsforecast.data.panel.to_panel` applies to each series, and its errors name the series.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tsforecast.exceptions import InvalidInputError
+
+__all__ = ["BATCH_ROWS", "is_parquet_source", "parquet_time_kind", "read_parquet_series"]
+
+BATCH_ROWS = 1 << 20  # rows per record batch: bounds the memory of one step of the reading
+
+
+def is_parquet_source(y) -> bool:
+    """Whether ``y`` names a parquet dataset (a path: a ``.parquet`` file or a folder)."""
+    return isinstance(y, (str, os.PathLike))
+
+
+def _dataset(source, columns):
+    import pyarrow.dataset as ds
+
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() not in (".parquet", ".pq"):
+        raise InvalidInputError(
+            f"{str(path)!r}: a path given as the data must be a parquet file (.parquet) or a folder of "
+            "them; read other files with pandas first (pd.read_csv) and pass the frame."
+        )
+    if not path.exists():
+        raise InvalidInputError(f"{str(path)!r}: no such parquet file or folder.")
+    try:
+        dataset = ds.dataset(path, format="parquet", partitioning="hive")
+    except Exception as error:  # pyarrow's errors for a file that is not parquet
+        raise InvalidInputError(f"{str(path)!r} cannot be read as parquet: {error}") from None
+    needed = [columns.id_col, columns.time_col, columns.target_col]
+    absent = [c for c in needed if c not in dataset.schema.names]
+    if absent:
+        raise InvalidInputError(
+            f"the parquet dataset {str(path)!r} lacks column(s) {absent}; it has {dataset.schema.names}. "
+            "Rename them or pass id_col=/time_col=/target_col=."
+        )
+    return dataset, needed
+
+
+def parquet_time_kind(source, columns) -> str | None:
+    """``"datetime"`` or ``"integer"``: the kind of the dataset's time column (from its schema)."""
+    import pyarrow as pa
+
+    dataset, _ = _dataset(source, columns)
+    kind = dataset.schema.field(columns.time_col).type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return "datetime"
+    return "integer" if pa.types.is_integer(kind) else None
+
+
+def read_parquet_series(source, columns, batch_rows: int = BATCH_ROWS) -> list:
+    """The dataset's series as ``(id, time index, values)``, ids sorted, times sorted per series.
+
+    Raises
+    ------
+    InvalidInputError
+        A path that is not a parquet file or folder, missing columns, rows without a series id, a
+        time column that is neither time stamps nor integers.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dataset, needed = _dataset(source, columns)
+    time_type = dataset.schema.field(columns.time_col).type
+    zone = getattr(time_type, "tz", None)
+    unit = getattr(time_type, "unit", "s")  # kept, as pandas keeps it (dates: seconds)
+    if not (
+        pa.types.is_timestamp(time_type) or pa.types.is_date(time_type) or pa.types.is_integer(time_type)
+    ):
+        raise InvalidInputError(
+            f"the time column {columns.time_col!r} of {str(source)!r} holds {time_type}; it must hold time "
+            "stamps, dates or integers."
+        )
+    lookup: dict = {}
+    codes, times, values = [], [], []
+    for batch in dataset.to_batches(columns=needed, batch_size=batch_rows):
+        ids, stamps, target = (batch.column(k) for k in range(3))
+        if ids.null_count:
+            raise InvalidInputError(
+                f"the parquet dataset {str(source)!r} has {ids.null_count} row(s) without a series id "
+                f"(null in {columns.id_col!r}); give every row its series' id."
+            )
+        unique, inverse = np.unique(ids.to_numpy(zero_copy_only=False), return_inverse=True)
+        known = np.array([lookup.setdefault(u, len(lookup)) for u in unique], dtype=np.int32)
+        codes.append(known[inverse])
+        if pa.types.is_integer(time_type):
+            times.append(pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False))
+        else:
+            stamps = pc.cast(stamps, pa.timestamp(unit, tz=zone))
+            times.append(stamps.to_numpy(zero_copy_only=False).view(np.int64))
+        values.append(pc.cast(target, pa.float64()).to_numpy(zero_copy_only=False))
+    if not lookup:
+        raise InvalidInputError(f"the parquet dataset {str(source)!r} holds no rows.")
+    # The same order as a pandas long frame gives: ids sorted, then time within each series.
+    names = np.array(list(lookup), dtype=object)
+    rank = np.empty(len(names), dtype=np.int32)
+    rank[np.argsort(names, kind="stable")] = np.arange(len(names), dtype=np.int32)
+    code = rank[np.concatenate(codes)]
+    time, value = np.concatenate(times), np.concatenate(values)
+    del codes, times, values
+    order = np.lexsort((time, code))
+    bounds = np.searchsorted(code[order], np.arange(len(names) + 1))
+    ids_sorted = names[np.argsort(names, kind="stable")]
+    series = []
+    for k, series_id in enumerate(ids_sorted):
+        rows = order[bounds[k] : bounds[k + 1]]
+        stamps = time[rows]
+        if pa.types.is_integer(time_type):
+            index = pd.Index(stamps, name=columns.time_col)
+        else:
+            index = pd.DatetimeIndex(stamps.view(f"M8[{unit}]"), name=columns.time_col)
+            index = index.tz_localize("UTC").tz_convert(zone) if zone else index
+        series.append((series_id, index, value[rows]))
+    return series
