@@ -184,3 +184,13 @@ def test_checkpoint_settings_that_cannot_act_are_loud(tmp_path):
         model.fit(_panel())
     with pytest.raises(InvalidParameterError, match="checkpoint_every"):
         LSTMForecaster(**SMALL, checkpoint_dir=tmp_path, checkpoint_every=0).fit(_panel())
+
+
+def test_a_model_with_a_path_checkpoint_dir_saves_and_loads(tmp_path):
+    import tsforecast
+
+    model = LSTMForecaster(**{**SMALL, "max_epochs": 1}, checkpoint_dir=tmp_path / "ckpt").fit(_panel())
+    model.save(tmp_path / "model.safetensors")
+    loaded = tsforecast.load(tmp_path / "model.safetensors")
+    assert loaded.checkpoint_dir == str(tmp_path / "ckpt")
+    pd.testing.assert_frame_equal(loaded.predict(), model.predict())

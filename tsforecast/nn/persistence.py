@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import warnings
 from dataclasses import asdict, astuple, dataclass
@@ -156,6 +157,8 @@ def save(estimator, path) -> None:
         }
     )
     params = {k: v for k, v in estimator.get_params(deep=False).items() if k != "callbacks"}
+    if params.get("checkpoint_dir") is not None:  # a path-like folder: its text
+        params["checkpoint_dir"] = os.fspath(params["checkpoint_dir"])
     if isinstance(params.get("device"), torch.device):
         params["device"] = str(params["device"])
     network, covariates = asdict(estimator.network_.config), codec.covariates
