@@ -298,6 +298,22 @@ def _watcher(url: str):
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
+def _wait_until_stopped(pid: int, timeout: float = 10.0) -> None:
+    """Return once every thread of ``pid`` is stopped (state T in ``/proc/<pid>/task/*/stat``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+            except (OSError, IndexError):  # a thread that just ended
+                continue
+        if states and all(state in "tT" for state in states):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid} did not stop within {timeout} s of SIGSTOP")
+
+
 def _have_heartbeats(storage, trials) -> bool:
     """Whether every trial has a heartbeat row (Optuna's ``trial_heartbeats`` table)."""
     with storage.engine.connect() as connection:
@@ -333,6 +349,7 @@ def _two_workers_one_killed(folder: Path, url: str) -> None:
                 # Freeze the worker, then look: a stopped process cannot finish its trial between
                 # the look and the kill (under load it may sit between two trials for a while).
                 os.kill(doomed.pid, signal.SIGSTOP)
+                _wait_until_stopped(doomed.pid)  # the signal is asynchronous: a commit may still land
                 try:
                     stale = _trials_of(study, doomed.pid, TrialState.RUNNING)
                     # Optuna never fails a trial that has no heartbeat yet (killed in the instant
@@ -359,7 +376,8 @@ def _two_workers_one_killed(folder: Path, url: str) -> None:
     # The trial the killed worker was running is failed by the heartbeat; nothing else fails and
     # nothing stays running.
     failed = study.get_trials(states=(TrialState.FAIL,))
-    assert {t.number for t in stale} <= {t.number for t in failed}
+    states = {t.number: (t.state.name, t.user_attrs.get("worker")) for t in study.trials}
+    assert {t.number for t in stale} <= {t.number for t in failed}, states
     assert all(_ran_by(t, doomed.pid) for t in failed)
     assert not study.get_trials(states=(TrialState.RUNNING,))
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
