@@ -94,3 +94,21 @@ def test_bad_parquet_input_is_named(tmp_path):
     )
     with pytest.raises(InvalidInputError, match="1 row.* without a series id"):
         to_panel(tmp_path / "unlabelled.parquet")
+
+
+def test_the_predict_command_reads_a_partitioned_parquet_folder(tmp_path):
+    from clitools import cli
+
+    frame = _long()
+    frame.to_parquet(tmp_path / "history", partition_cols=["unique_id"], index=False)
+    model = LSTMForecaster(horizon=6, hidden_size=8, max_epochs=1, tbptt_steps=24, random_state=0).fit(frame)
+    model.save(tmp_path / "model.safetensors")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = cli(
+        "predict", "model.safetensors", "--data", "history", "--output", "f.csv", cwd=tmp_path, store=store
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = pd.read_csv(tmp_path / "f.csv")
+    expected = model.predict(y=frame)
+    np.testing.assert_allclose(written["y_pred"], expected["y_pred"], rtol=1e-6)
+    assert written["unique_id"].tolist() == expected["unique_id"].tolist()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from tsforecast.cli import common
 
@@ -45,7 +46,10 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("model", help="model file (.safetensors, .joblib) or MLflow model URI")
     parser.add_argument(
-        "--data", "-d", help="history to forecast from (CSV or parquet; default: the training data)"
+        "--data",
+        "-d",
+        help="history to forecast from (CSV or parquet; a parquet file or folder in the long layout is "
+        "read in record batches; default: the training data)",
     )
     parser.add_argument(
         "--horizon", type=common.positive_int, help="steps to forecast (default: the model's horizon)"
@@ -67,14 +71,19 @@ def run(args) -> int:
     Returns 0; errors propagate (the ``tsforecast`` command maps them to its exit codes).
     """
     from tsforecast.data.io import write_frame
+    from tsforecast.data.parquet import is_long_parquet
     from tsforecast.exceptions import InvalidParameterError
     from tsforecast.pipelines.models import load_model
 
     levels = common.parse_levels(args.level)  # before any file is read or the model loaded
     output = common.check_output(args.output)
-    history = common.read_input(args.data, args) if args.data else None
+    # A long parquet file or folder goes to the forecaster as a path: read in record batches.
+    as_path = bool(args.data) and is_long_parquet(args.data, args.id_col)
+    history = common.read_input(args.data, args) if args.data and not as_path else None
     X = common.read_covariates(args.covariates, args)
     model = load_model(args.model, args.tracking_uri)
+    if as_path:  # a pyfunc model of another library takes frames only
+        history = Path(args.data) if hasattr(model, "covariate_roles") else common.read_input(args.data, args)
     logger.info("loaded %s from %s", type(model).__name__, args.model)
     if hasattr(model, "covariate_roles"):
         common.check_covariates({type(model).__name__: model}, X is not None)

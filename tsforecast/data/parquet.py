@@ -18,7 +18,7 @@ import pandas as pd
 
 from tsforecast.exceptions import InvalidInputError
 
-__all__ = ["BATCH_ROWS", "is_parquet_source", "parquet_time_kind", "read_parquet_series"]
+__all__ = ["BATCH_ROWS", "is_long_parquet", "is_parquet_source", "parquet_time_kind", "read_parquet_series"]
 
 BATCH_ROWS = 1 << 20  # rows per record batch: bounds the memory of one step of the reading
 
@@ -51,6 +51,19 @@ def _dataset(source, columns):
             "Rename them or pass id_col=/time_col=/target_col=."
         )
     return dataset, needed
+
+
+def is_long_parquet(source, id_col: str) -> bool:
+    """Whether ``source`` is a parquet file or folder whose columns include ``id_col`` (long layout)."""
+    import pyarrow.dataset as ds
+
+    path = Path(source)
+    if not (path.is_dir() or path.suffix.lower() in (".parquet", ".pq")) or not path.exists():
+        return False
+    try:
+        return id_col in ds.dataset(path, format="parquet", partitioning="hive").schema.names
+    except Exception:  # not parquet: the caller's reader says why
+        return False
 
 
 def parquet_time_kind(source, columns) -> str | None:
