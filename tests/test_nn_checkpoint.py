@@ -194,3 +194,24 @@ def test_a_model_with_a_path_checkpoint_dir_saves_and_loads(tmp_path):
     loaded = tsforecast.load(tmp_path / "model.safetensors")
     assert loaded.checkpoint_dir == str(tmp_path / "ckpt")
     pd.testing.assert_frame_equal(loaded.predict(), model.predict())
+
+
+def test_a_fit_with_covariates_resumes_and_other_covariates_are_refused(tmp_path):
+    y = _panel()
+    stores = {f"s{k}": "ab"[k % 2] for k in range(6)}
+    last = y.groupby("unique_id")["ds"].max()
+    future = [
+        pd.DataFrame({"unique_id": u, "ds": pd.date_range(t, periods=13, freq="h")[1:]})
+        for u, t in last.items()
+    ]
+    X = pd.concat([y[["unique_id", "ds"]], *future], ignore_index=True)
+    X["x"], X["store"] = np.arange(len(X)) % 5, X["unique_id"].map(stores)
+    settings = {**SMALL, "future_covariates": ["x"], "static_covariates": ["store"]}
+    settings["categorical_covariates"] = ["store"]
+    uninterrupted = LSTMForecaster(**settings).fit(y, X=X)
+    with pytest.raises(_Stop):
+        LSTMForecaster(**settings, checkpoint_dir=tmp_path, callbacks=[_stop_after(2)]).fit(y, X=X)
+    resumed = LSTMForecaster(**settings, checkpoint_dir=tmp_path).fit(y, X=X)
+    assert _same_weights(resumed.network_.state_dict(), uninterrupted.network_.state_dict())
+    with pytest.raises(InvalidParameterError, match="the training data differ"):
+        LSTMForecaster(**settings, checkpoint_dir=tmp_path).fit(y, X=X.assign(x=X["x"] + 1))

@@ -50,12 +50,12 @@ def data_digest(panel, covariates=None) -> str:
     digest.update(repr([str(i) for i in panel.ids]).encode())
     digest.update(repr(panel.freq).encode())
     for values, index in zip(panel.values, panel.index, strict=True):
-        digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+        digest.update(np.ascontiguousarray(values, dtype=np.float64))  # its buffer: no copy
         digest.update(str(index[0]).encode() if len(index) else b"")
     if covariates is not None:
         digest.update(repr(covariates.roles).encode())
         for part in (*covariates.future, *covariates.past, covariates.static):
-            digest.update(np.ascontiguousarray(part).tobytes())
+            digest.update(np.ascontiguousarray(part))
     return digest.hexdigest()
 
 

@@ -126,7 +126,7 @@ def ineffective_parameters(params: dict, cell: str = "lstm", device_type: str | 
     >>> sorted(ineffective_parameters(LSTMForecaster(training="windows").get_params()))
     ['checkpoint_every', 'dropout', 'patience', 'residual', 'stream_length', 'tbptt_steps', 'warmup_steps']
     """
-    value = params
+    value = params  # every parameter, by name
     rules = {
         "dropout": (
             value["num_layers"] == 1,

@@ -332,9 +332,8 @@ class _Run:
         n_series = self.inputs.stats["n_series"]
         logger.info("fitting %s (%s) on %d series", label, type(estimator).__name__, n_series)
         X = covariates_for(estimator, self.inputs.covariates)
-        with checkpointing(
-            estimator, self.checkpoints / label, self.inputs.history, X
-        ):  # a killed run resumes
+        folder = self.checkpoints / label  # a run killed during this fit resumes from there
+        with checkpointing(estimator, folder, self.inputs.history, X):
             return self._fit_now(label, estimator, X)
 
     def _fit_now(self, label: str, estimator, X):
