@@ -25,6 +25,7 @@ from scipy import sparse
 
 from tsforecast.data.frequency import future_index, index_kind, infer_frequency
 from tsforecast.data.labels import UNNAMED_SERIES_ID, series_label
+from tsforecast.data.long_layout import as_time_column, check_long_columns, compact_long, split_long
 from tsforecast.data.parquet import is_parquet_source, parquet_time_kind, read_parquet_series
 from tsforecast.exceptions import InvalidInputError
 
@@ -166,7 +167,11 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
             raise InvalidInputError(f"y is empty: it has no rows (shape={y.shape}).")
         if columns.id_col in y.columns or columns.time_col in y.columns:
             layout = Layout("long", columns)
-            raw = _split_long(y, columns)
+            check_long_columns(y, columns)
+            compact = compact_long(y, columns, freq)
+            if compact is not None:  # a clean frame, checked as whole columns
+                return Panel(*compact, layout)
+            raw = split_long(y, columns)
         else:
             _check_unique_columns(y.columns)
             layout = Layout("wide", columns, column_index=y.columns)
@@ -291,7 +296,7 @@ def time_axis_kind(y, columns: Columns | None = None) -> str | None:
         if columns.time_col not in y.columns:
             return None
         try:
-            times = _as_time_column(y[columns.time_col])
+            times = as_time_column(y[columns.time_col])
         except InvalidInputError:
             return None
     elif isinstance(y, (pd.Series, pd.DataFrame)):
@@ -325,32 +330,6 @@ def _array_to_pandas(y):
     raise InvalidInputError(f"y as an array must be 1-D or 2-D; got shape {array.shape}.")
 
 
-def _split_long(frame: pd.DataFrame, cols: Columns) -> list:
-    needed = [cols.id_col, cols.time_col, cols.target_col]
-    absent = [c for c in needed if c not in frame.columns]
-    if absent:
-        raise InvalidInputError(
-            f"the long frame lacks column(s) {absent}; it has {list(frame.columns)}. "
-            "Rename them or pass id_col=/time_col=/target_col=."
-        )
-    codes, uniques = pd.factorize(frame[cols.id_col].to_numpy(), sort=True)
-    if (unlabelled := codes < 0).any():
-        raise InvalidInputError(
-            f"the long frame has {int(unlabelled.sum())} row(s) without a series id (NaN or None in "
-            f"{cols.id_col!r}; first at row {frame.index[np.argmax(unlabelled)]!r}); give every row its "
-            f"series' id, or drop those rows with frame.dropna(subset=[{cols.id_col!r}])."
-        )
-    _check_time_zones(frame[cols.time_col], codes, uniques)
-    times = _as_time_column(frame[cols.time_col])
-    order = np.lexsort((np.arange(len(frame)), codes))  # stable by series; time sorted per series below
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    target = frame[cols.target_col].to_numpy()
-    return [
-        (uniques[k], times[order[bounds[k] : bounds[k + 1]]], target[order[bounds[k] : bounds[k + 1]]])
-        for k in range(len(uniques))
-    ]
-
-
 def _check_unique_columns(columns: pd.Index) -> None:
     if columns.has_duplicates:
         duplicated = list(dict.fromkeys(columns[columns.duplicated()]))
@@ -358,51 +337,6 @@ def _check_unique_columns(columns: pd.Index) -> None:
             f"the wide frame has duplicated column name(s) {duplicated[:5]}; each column is one series "
             "and needs its own name. Rename or drop the duplicates."
         )
-
-
-def _check_time_zones(column: pd.Series, codes: np.ndarray, uniques) -> None:
-    """One time zone (or none) for every time stamp of a long frame; else name the series at fault.
-
-    A column of one dtype has one zone; only an object column can mix them.
-    """
-    if column.dtype != object:
-        return
-    zones = pd.Series([_zone(v) for v in column.to_numpy()], dtype=object)
-    if zones.nunique() < 2:
-        return
-    fix = "convert them all with pd.to_datetime(..., utc=True), or drop the time zones (tz_localize(None))"
-    stamped = zones.notna().to_numpy()
-    per_series = zones[stamped].groupby(codes[stamped], sort=True).unique()
-    for code, found in per_series.items():
-        if len(found) > 1:
-            raise InvalidInputError(
-                f"{series_label(uniques[code])} mixes {' and '.join(sorted(found))} in its time stamps; "
-                f"{fix}."
-            )
-    first, first_code = per_series.iloc[0][0], per_series.index[0]
-    code = next(c for c, found in per_series.items() if found[0] != first)
-    raise InvalidInputError(
-        f"the series use different time zones: {series_label(uniques[first_code])} has {first} but "
-        f"{series_label(uniques[code])} has {per_series[code][0]}; {fix}."
-    )
-
-
-def _zone(value):
-    """How a time stamp is zoned, in words; None for anything that is not a time stamp (or NaT)."""
-    if value is pd.NaT or not hasattr(value, "tzinfo"):
-        return None
-    return "naive time stamps (no time zone)" if value.tzinfo is None else f"time zone {str(value.tzinfo)!r}"
-
-
-def _as_time_column(column: pd.Series) -> pd.Index:
-    if column.dtype == object:
-        try:
-            column = pd.to_datetime(column)
-        except (ValueError, TypeError) as error:
-            raise InvalidInputError(f"the time column cannot be read as time stamps: {error}") from None
-    if pd.api.types.is_string_dtype(column.dtype):
-        column = pd.to_datetime(column)
-    return pd.Index(column)
 
 
 def _clean_series(series_id, index, data, missing: str, sort: bool):
