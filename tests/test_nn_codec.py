@@ -49,7 +49,8 @@ def test_encode_plans_forecast_training_and_held_out_targets():
     assert (train.streams.n_steps_host == 40 - SPEC.context - 1).all()
     assert (forecast.streams.n_steps_host == 40 - SPEC.context).all()
     held = codec.encode(values, ids, 8, holdout=5)
-    obs = held.streams.obs.numpy()  # (streams, width): target flags, the row starting at time 0
+    streams = held.streams
+    obs = streams.rows(torch.arange(streams.n_streams), 0, 40)[2].numpy()  # target flags from time 0
     assert obs[:, 35:40].all() and not obs[:, :35].any()
     cut = codec.encode(values, ids, 8, cut=(10, 3))
     assert cut.streams.n_streams > len(values) and (cut.streams.n_steps_host <= 13).all()

@@ -172,7 +172,8 @@ def test_streams_and_windows_carry_covariates_with_the_targets():
     streams = codec.encode(panel.values, panel.ids, 16, covariates=aligned, cut=CUT).streams
     for s in range(streams.n_streams):
         real = codec.spec.context + int(streams.n_steps_host[s]) + 1  # context, steps, one target
-        z, cov = streams.z[s, :real].double(), streams.covariates[s, :real, 0].double() * scale + center
+        z, _, _, cov = streams.rows(torch.tensor([s]), 0, real)
+        z, cov = z[0].double(), cov[0, :, 0].double() * scale + center
         torch.testing.assert_close(z - z[0], cov - cov[0], atol=1e-4, rtol=0)  # float32 rows
     n_features = codec.spec.n_features
     ends = torch.tensor([[0, 30], [1, 20]])

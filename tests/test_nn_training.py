@@ -111,7 +111,8 @@ def test_streams_never_leak_into_each_other():
     streams = make_streams()
     base = run_streams(net, streams, 8, 16, Scales.identity(SPEC, "cpu"), _null)
     other = make_streams(seed=0)
-    other.z[1] = other.z[1] * 3 + 1  # change series 1 only
+    row = slice(int(other.start[1]), int(other.start[1] + other.size[1]))  # series 1's values only
+    other.z[row] = other.z[row] * 3 + 1
     changed = run_streams(net, other, 8, 16, Scales.identity(SPEC, "cpu"), _null)
     torch.testing.assert_close(changed[0], base[0])
     alone = run_streams(net, streams, 8, 1, Scales.identity(SPEC, "cpu"), _null)  # one stream per batch
@@ -130,15 +131,10 @@ def test_padding_and_masked_targets_change_nothing():
     loss_fn = MAE
     loss = run_streams(net, streams, 8, 16, Scales.identity(SPEC, "cpu"), _null, loss_fn)
     junk = make_streams()
-    width = junk.z.shape[1]
-    for s in range(2):
-        end = SPEC.context + int(junk.n_steps_host[s]) + SPEC.horizon
-        noise = torch.randn(width - end) * 100
-        junk.z[s, end:] = noise  # junk padding past the end of the stream
-    junk.z[0, SPEC.context + 20] = 1e6  # a masked target (input only at a step whose outputs it follows)
-    junk.obs[0, SPEC.context + 20] = False
-    streams.obs[0, SPEC.context + 20] = False
-    streams.z[0, SPEC.context + 20] = 1e6
+    junk.pad[:] = torch.randn(junk.n_streams) * 100  # junk padding past the end of every stream
+    at = int(junk.start[0]) + SPEC.context + 20  # a masked target, input only to the steps after it
+    junk.z[at], junk.obs[at] = 1e6, False
+    streams.z[at], streams.obs[at] = 1e6, False
     again = run_streams(net, junk, 8, 16, Scales.identity(SPEC, "cpu"), _null, loss_fn)
     masked = run_streams(net, streams, 8, 16, Scales.identity(SPEC, "cpu"), _null, loss_fn)
     torch.testing.assert_close(again, masked)

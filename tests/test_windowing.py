@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tsforecast.windowing import chunk_starts, layout_streams, plan_streams, sliding_windows, window_ends
+from tsforecast.windowing import chunk_starts, plan_streams, sliding_windows, window_ends
 
 
 def test_sliding_windows_are_read_only_views_of_the_series():
@@ -19,7 +19,7 @@ def test_sliding_windows_are_read_only_views_of_the_series():
 
 
 def test_window_ends_keep_full_windows_with_targets():
-    has_target = np.array([[True, True, True, False], [True, True, False, False]])
+    has_target = np.array([True, True, True, False] + [True, True])  # two streams, 4 and 2 steps
     ends = window_ends(has_target, np.array([4, 2]), lookback=2)
     assert ends.tolist() == [[0, 1], [0, 2], [1, 1]]
 
@@ -36,12 +36,6 @@ def test_stream_plan_scores_every_step_exactly_once_and_warms_up_cut_pieces():
         assert sorted(scored[i]) == list(range(n))
     whole = plan_streams(n_steps)
     assert whole.n_streams == 3 and whole.warmup.sum() == 0
-
-
-def test_layout_left_aligns_with_context_and_pads():
-    plan = plan_streams(np.array([3, 1]))
-    rows = layout_streams([np.arange(10.0, 16.0), np.arange(4.0)], plan, left=2, right=1, width=7, fill=-1)
-    assert rows.tolist() == [[10, 11, 12, 13, 14, 15, -1], [0, 1, 2, 3, -1, -1, -1]]
 
 
 def test_chunk_starts_cover_the_steps():

@@ -6,9 +6,9 @@ Two ways to feed a recurrent network from a panel of series of different lengths
   ``lookback`` steps before a forecast origin. The windows are strided views of the series (no copy);
   :func:`window_ends` lists the origins that have at least one training target.
 * **Streams for truncated back-propagation through time** (:func:`plan_streams`,
-  :func:`layout_streams`, :func:`chunk_starts`): each series is one long stream laid out once, left
-  aligned and padded, and the network walks all streams in parallel ``tbptt_steps`` at a time,
-  carrying its state between chunks.
+  :func:`chunk_starts`): each series is one long stream (laid out once by
+  :func:`tsforecast.nn.streams.build_streams`), and the network walks a batch of streams in parallel
+  ``tbptt_steps`` at a time, carrying its state between chunks.
 
 A series longer than ``stream_length`` steps is cut into pieces so that the batch fills up. A piece
 cut from the middle of a series cannot inherit the state the network would have there (that state is
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["StreamPlan", "chunk_starts", "layout_streams", "plan_streams", "sliding_windows", "window_ends"]
+__all__ = ["StreamPlan", "chunk_starts", "plan_streams", "sliding_windows", "window_ends"]
 
 
 def sliding_windows(values: np.ndarray, window: int) -> np.ndarray:
@@ -59,8 +59,8 @@ def window_ends(has_target: np.ndarray, n_steps: np.ndarray, lookback: int) -> n
 
     Parameters
     ----------
-    has_target : np.ndarray of shape (n_streams, max_steps), bool
-        Whether the step of each stream has at least one valid target.
+    has_target : np.ndarray of shape (n_steps.sum(),), bool
+        Whether each step has at least one valid target: the steps of each stream in turn.
     n_steps : np.ndarray of shape (n_streams,)
         Number of real steps of each stream.
     lookback : int
@@ -73,12 +73,14 @@ def window_ends(has_target: np.ndarray, n_steps: np.ndarray, lookback: int) -> n
     Examples
     --------
     >>> import numpy as np
-    >>> window_ends(np.ones((1, 4), bool), np.array([4]), 3).tolist()
+    >>> window_ends(np.ones(4, bool), np.array([4]), 3).tolist()
     [[0, 2], [0, 3]]
     """
-    steps = np.arange(has_target.shape[1])
-    usable = has_target & (steps >= lookback - 1) & (steps < n_steps[:, None])
-    return np.argwhere(usable).astype(np.int64)
+    n_steps = np.asarray(n_steps, dtype=np.int64)
+    stream = np.repeat(np.arange(len(n_steps)), n_steps)
+    step = np.arange(len(stream)) - np.repeat(np.cumsum(n_steps) - n_steps, n_steps)
+    usable = has_target & (step >= lookback - 1)
+    return np.stack([stream[usable], step[usable]], axis=1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -147,45 +149,6 @@ def plan_streams(n_steps: np.ndarray, stream_length: int | None = None, warmup: 
             warm.append(w)
     as_int = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
     return StreamPlan(as_int(series), as_int(start), as_int(length), as_int(warm))
-
-
-def layout_streams(
-    arrays: list, plan: StreamPlan, left: int, right: int, width: int, fill: float = 0.0
-) -> np.ndarray:
-    """Lay per-series 1-D arrays out as padded, left-aligned rows, one per stream.
-
-    Row ``s`` holds ``arrays[plan.series[s]]`` from step ``plan.start[s] - left`` (the context the
-    first step's features look back on) to ``plan.start[s] + plan.n_steps[s] + right``, then ``fill``.
-
-    Parameters
-    ----------
-    arrays : list of np.ndarray
-        One array per series, indexed so that step ``k`` of the series sits at position ``k + left``.
-    plan : StreamPlan
-    left, right : int
-        Context before the first step and after the last (the forecast targets).
-    width : int
-        Row length (at least ``left + max(n_steps) + right``).
-    fill : float
-        Value past the end of a series.
-
-    Returns
-    -------
-    np.ndarray of shape (n_streams, width)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> plan = plan_streams(np.array([2]))
-    >>> layout_streams([np.arange(4.0)], plan, left=1, right=1, width=5, fill=-1).tolist()
-    [[0.0, 1.0, 2.0, 3.0, -1.0]]
-    """
-    dtype = np.result_type(*[a.dtype for a in arrays]) if arrays else np.float64
-    out = np.full((plan.n_streams, width), fill, dtype=dtype)
-    for row, (i, a, n) in enumerate(zip(plan.series, plan.start, plan.n_steps, strict=True)):
-        piece = arrays[i][a : a + n + left + right]
-        out[row, : len(piece)] = piece
-    return out
 
 
 def chunk_starts(n_steps: int, tbptt_steps: int) -> range:

@@ -52,7 +52,7 @@ __all__ = [
     "RecurrentForecaster",
 ]
 
-PREDICT_BATCH = 4096  # series per forward pass at prediction (bounds activation memory)
+PREDICT_BATCH = 1024  # series per forward pass at prediction (bounds activation memory)
 
 
 class RecurrentForecaster(BaseForecaster):
@@ -179,7 +179,7 @@ class RecurrentForecaster(BaseForecaster):
             network = self.network_.to(device) if reuse else config.build().to(device)
             self.set_fitted_state(FittedState(network, codec, levels, self.horizon, history_frame([]), panel))
             loss_fn = quantile_loss(torch.as_tensor(levels, device=device))
-            validate = None
+            validate = held_out = None
             if self.validation_size:
                 held_out = codec.encode(
                     panel.values, panel.ids, chunk, holdout=self.validation_size, covariates=covariates
@@ -200,6 +200,7 @@ class RecurrentForecaster(BaseForecaster):
                     self._checkpoint(panel, covariates, codec, reuse),
                 )
                 self.history_ = history_frame(history)
+                source = train = validate = held_out = None  # free the training streams before the forecast
                 # The last rule of tsforecast.nn.divergence: forecasts far outside the training range.
                 scaled, forecast, encoded = self._forecast(panel, covariates)
                 unit = float(codec.scales.target)

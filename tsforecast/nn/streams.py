@@ -1,10 +1,11 @@
 """The panel on the device: streams of transformed values and the per-step features computed from them.
 
-Each stream is one row of three device tensors laid out once (:func:`build_streams`): ``z`` (the
-scaled series, gaps filled with the causal level), ``level`` (the causal level ``L_t``, the mean of
-the last ``season_length`` values) and ``obs`` (whether ``z`` is a usable target there). Features are
-computed from a slice of those rows chunk by chunk (:func:`chunk_features`), so memory grows with the
-series length by three numbers per step, not by the feature width.
+Each stream is one row of three device arrays laid out once, end to end without padding
+(:func:`build_streams`): ``z`` (the scaled series, gaps filled with the causal level), ``level`` (the
+causal level ``L_t``, the mean of the last ``season_length`` values) and ``obs`` (whether ``z`` is a
+usable target there). A batch of rows is cut out padded (:meth:`Streams.rows`) and its features are
+computed chunk by chunk (:func:`chunk_features`), so memory grows with the panel by three numbers per
+step (not by the feature width, nor by the longest series).
 
 Features of step ``t`` (``m = season_length``, ``M = long_season_length``, ``H = horizon``), all in
 the scaled space and relative to ``L_t``, then divided by a global per-feature scale:
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 
 from tsforecast.nn.covariates import base_runs, step_inputs
-from tsforecast.windowing import StreamPlan, layout_streams, window_ends
+from tsforecast.windowing import StreamPlan, window_ends
 
 __all__ = ["FeatureSpec", "Streams", "build_streams", "chunk_features", "series_arrays"]
 
@@ -107,18 +108,25 @@ def series_arrays(z: np.ndarray, season_length: int, cut: int | None = None, tar
 
 @dataclass
 class Streams:
-    """Device rows of the streams plus the host facts needed to plan batches without syncing.
+    """The streams, laid out end to end without padding, plus the host facts to plan batches.
+
+    Row ``s`` (its context, steps and targets: ``size[s]`` values) sits at ``start[s]`` of the flat
+    device arrays. :meth:`rows` cuts any batch of rows back out, padded to a common width (``z`` and
+    ``level`` with ``pad[s]``, ``obs`` with False), so the host and the device hold the panel once,
+    not once per step of its longest series.
 
     Attributes
     ----------
-    z, level : torch.Tensor of shape (n_streams, width), float32
-    obs : torch.Tensor of shape (n_streams, width), bool
+    z, level : torch.Tensor of shape (total,), float32
+    obs : torch.Tensor of shape (total,), bool
+    start, size : torch.Tensor of shape (n_streams,), int64 (device)
+    pad : torch.Tensor of shape (n_streams,), float32 (device)
     n_steps, warmup : torch.Tensor of shape (n_streams,), int64 (device)
     n_steps_host, warmup_host : np.ndarray of shape (n_streams,)
-    has_target : np.ndarray of shape (n_streams, max_steps), bool
-        Whether each step has at least one unmasked target (host).
-    covariates : torch.Tensor of shape (n_streams, width, n_covariates), float32, optional
-        The covariate rows, aligned with ``z``.
+    has_target : np.ndarray of shape (n_steps_host.sum(),), bool
+        Whether each step has at least one unmasked target (host), the steps of each stream in turn.
+    covariates : torch.Tensor of shape (total, n_covariates), float32, optional
+        The covariate rows, aligned with ``z`` (padded with 0).
     ahead : (torch.Tensor of shape (n_ahead,), int), optional
         Columns of ``covariates`` seen at ``t+1 .. t+H`` (the future-known ones, numeric first) and
         how many are numeric.
@@ -129,6 +137,9 @@ class Streams:
     z: torch.Tensor
     level: torch.Tensor
     obs: torch.Tensor
+    start: torch.Tensor
+    size: torch.Tensor
+    pad: torch.Tensor
     n_steps: torch.Tensor
     warmup: torch.Tensor
     n_steps_host: np.ndarray
@@ -142,6 +153,33 @@ class Streams:
         """Number of streams (rows)."""
         return len(self.n_steps_host)
 
+    def rows(self, index: torch.Tensor, first, span: int):
+        """``z, level, obs, covariates`` of the rows ``index`` from column ``first`` on, ``span`` wide.
+
+        ``first`` is an int or a ``(batch,)`` tensor; columns past a row's end are padding. Returns
+        ``(batch, span)`` tensors (covariates ``(batch, span, n_covariates)`` or None).
+        """
+        columns = torch.arange(span, device=self.z.device) + (
+            first[:, None] if torch.is_tensor(first) else first
+        )
+        inside = columns < self.size[index, None]  # (batch, span)
+        at = (self.start[index, None] + columns).clamp_max(max(len(self.z) - 1, 0))
+        pad = self.pad[index, None]
+        z = torch.where(inside, self.z[at], pad)
+        level = torch.where(inside, self.level[at], pad)
+        covariates = None
+        if self.covariates is not None:
+            covariates = torch.where(inside[..., None], self.covariates[at], 0.0)
+        return z, level, self.obs[at] & inside, covariates
+
+    def chunk_has_target(self, rows: np.ndarray, chunk: int, n_chunks: int) -> np.ndarray:
+        """Whether each of the ``n_chunks`` chunks of the streams ``rows`` has a target (host)."""
+        first = np.concatenate([[0], np.cumsum(self.n_steps_host)])[rows]  # (batch,)
+        steps = np.arange(n_chunks * chunk)
+        inside = steps < self.n_steps_host[rows, None]
+        flags = self.has_target[np.where(inside, first[:, None] + steps, 0)] & inside
+        return flags.reshape(len(rows), n_chunks, chunk).any(axis=(0, 2))
+
     def windows(self, lookback: int) -> np.ndarray:
         """``(stream, last step)`` of every window of ``lookback`` steps with a target (host)."""
         return window_ends(self.has_target, self.n_steps_host, lookback)
@@ -153,45 +191,77 @@ def build_streams(
     """Lay the per-series ``(filled, level, obs)`` arrays out as streams on ``device`` (once).
 
     Step ``k`` of series ``i`` is time ``spec.context + k``; ``plan`` says which steps each stream
-    covers. Rows are padded to a whole number of ``chunk`` steps plus the context on both sides.
-    ``covariates`` (per series ``(rows, n_covariates)``, row ``r`` at time ``r`` like the arrays) are
-    laid out the same way, padded with 0; ``ahead`` gives the columns seen at ``t+1 .. t+H``, numeric
-    ones first, and how many are numeric.
+    covers. Each row holds the context before its first step, its steps and the targets after
+    them, as far as the series goes. ``covariates`` (per series ``(rows, n_covariates)``, row ``r``
+    at time ``r`` like the arrays) are laid out the same way; ``ahead`` gives the columns seen at
+    ``t+1 .. t+H``, numeric ones first, and how many are numeric.
     """
     t0, h = spec.context, spec.horizon
-    width = t0 + max(1, math.ceil(plan.n_steps.max() / chunk)) * chunk + h
-    z, level, obs = (layout_streams([a[k] for a in arrays], plan, t0, h, width) for k in range(3))
-    obs = obs.astype(bool)
-    steps = np.arange(width - t0 - h)
-    counts = np.concatenate([np.zeros((len(obs), 1), np.int64), np.cumsum(obs, axis=1)], axis=1)
-    any_target = counts[:, steps + t0 + h + 1] - counts[:, steps + t0 + 1] > 0  # (streams, steps)
-    valid_step = (steps >= plan.warmup[:, None]) & (steps < plan.n_steps[:, None])
-    shift = np.nanmean(np.where(valid_step, z[:, t0 : t0 + len(steps)], np.nan), axis=1, keepdims=True)
-    shift = np.nan_to_num(shift)  # features are differences: a per-row shift keeps float32 exact enough
-    as_float = lambda a: torch.as_tensor(a.astype(np.float32), device=device)  # noqa: E731
+    lengths = np.array([len(a[0]) for a in arrays], dtype=np.int64)
+    if covariates is not None:  # at a forecast, future-known rows reach past the last value
+        lengths = np.maximum(lengths, [len(c) for c in covariates])
+    sizes = np.minimum(lengths[plan.series] - plan.start, plan.n_steps + t0 + h)  # (n_streams,)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    z, level, obs, pad, has_target = _stream_rows(arrays, plan, t0, h, starts, sizes)
     rows = None
     if covariates is not None:
-        columns = [
-            layout_streams([c[:, j] for c in covariates], plan, t0, h, width)
-            for j in range(covariates[0].shape[1])
-        ]
-        rows = as_float(np.stack(columns, axis=-1))  # (n_streams, width, n_covariates)
+        rows = np.zeros((len(z), covariates[0].shape[1]), dtype=np.float32)
+        for s, (i, a) in enumerate(zip(plan.series, plan.start, strict=True)):
+            piece = covariates[i][a : a + sizes[s]]
+            rows[starts[s] : starts[s] + len(piece)] = piece
+        rows = torch.as_tensor(rows, device=device)
         if ahead is not None:  # (columns, n_numeric); no future-known columns: None
             ahead = (torch.as_tensor(ahead[0], device=device), ahead[1]) if ahead[0] else None
+    on_device = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
     return Streams(
         spec,
         _selectors(spec, device),
-        as_float(z - shift),
-        as_float(level - shift),
-        torch.as_tensor(obs, device=device),
-        torch.as_tensor(plan.n_steps, device=device),
-        torch.as_tensor(plan.warmup, device=device),
+        on_device(z),
+        on_device(level),
+        on_device(obs),
+        on_device(starts),
+        on_device(sizes),
+        on_device(pad),
+        on_device(plan.n_steps),
+        on_device(plan.warmup),
         plan.n_steps.copy(),
         plan.warmup.copy(),
-        any_target & valid_step,
+        has_target,
         rows,
         ahead,
     )
+
+
+def _stream_rows(arrays: list, plan: StreamPlan, t0: int, h: int, starts: np.ndarray, sizes: np.ndarray):
+    """The flat float32 ``z`` and ``level``, ``obs``, each row's padding and its steps' "has a target".
+
+    Written row by row straight into float32 arrays, so the host never holds a float64 copy of the
+    streams. Each row is shifted by the mean of its scored steps' ``z``: the features are
+    differences, and values near 0 keep float32 exact enough; its padding is ``-shift`` (a 0 before
+    the shift).
+    """
+    total = int(sizes.sum())
+    z, level = np.empty(total, dtype=np.float32), np.empty(total, dtype=np.float32)
+    obs = np.empty(total, dtype=bool)
+    pad = np.empty(plan.n_streams, dtype=np.float32)
+    has_target = np.zeros(int(plan.n_steps.sum()), dtype=bool)
+    first_step = 0
+    rows = zip(plan.series, plan.start, plan.n_steps, plan.warmup, starts, sizes, strict=True)
+    for row, (i, start, n, warm, at, size) in enumerate(rows):
+        z_i, level_i, obs_i = (part[start : start + size] for part in arrays[i])
+        scored = z_i[t0 + warm : t0 + n]  # the stream's steps warm..n-1
+        shift = float(scored.mean()) if len(scored) else 0.0
+        end, stop = at + len(z_i), at + size  # values, then covariate rows only (padding)
+        z[at:end], level[at:end], obs[at:end] = z_i - shift, level_i - shift, obs_i
+        z[end:stop], level[end:stop], obs[end:stop] = -shift, -shift, False
+        pad[row] = -shift
+        # Step k has a target when one of z[k + 1 .. k + h] (columns t0 + k + 1 ..) is observed.
+        seen = np.concatenate([[0], np.cumsum(obs_i)])
+        k = np.arange(warm, n)
+        targets = seen[np.minimum(k + t0 + h + 1, len(z_i))] > seen[np.minimum(k + t0 + 1, len(z_i))]
+        has_target[first_step + warm : first_step + n] = targets
+        first_step += n
+    return z, level, obs, pad, has_target
 
 
 def chunk_features(spec: FeatureSpec, off: dict, z: torch.Tensor, level: torch.Tensor, obs: torch.Tensor):
@@ -266,37 +336,35 @@ def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales
     t0, h = spec.context, spec.horizon
     if index is None:  # the device copy of ``rows`` (pass it in to avoid a host-to-device copy here)
         index = torch.as_tensor(rows, device=streams.z.device)
-    z, level, obs = streams.z[index], streams.level[index], streams.obs[index]  # (batch, width)
+    n_chunks = math.ceil(int(streams.n_steps_host[rows].max()) / chunk)
+    z, level, obs, covariates = streams.rows(index, 0, t0 + max(n_chunks, 1) * chunk + h)  # (batch, width)
     n_steps, warmup = streams.n_steps[index, None], streams.warmup[index, None]  # (batch, 1)
-    covariates = None if streams.covariates is None else streams.covariates[index]  # (batch, width, n_cov)
-    for c0 in range(0, int(streams.n_steps_host[rows].max()), chunk):
+    has_target = streams.chunk_has_target(rows, chunk, n_chunks)
+    for k in range(n_chunks):
+        c0 = k * chunk
         cut = slice(c0, c0 + chunk + t0 + h)
         x, y, mask = chunk_features(spec, streams.offsets, z[:, cut], level[:, cut], obs[:, cut])
         step = torch.arange(c0, c0 + chunk, device=z.device)
         mask = mask & ((step >= warmup) & (step < n_steps))[..., None]  # (batch, C, horizon)
-        trainable = bool(streams.has_target[rows, c0 : c0 + chunk].any())
         x = x.div_(scales.features)  # a fresh tensor
         if covariates is not None:
             x = step_inputs(x, covariates[:, cut], t0, h, streams.ahead, _base(streams))
-        yield x, y.div_(scales.target), mask, trainable
+        yield x, y.div_(scales.target), mask, bool(has_target[k])
 
 
 def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Scales):
     """Features of the windows ending at ``ends`` ``(batch, 2)`` = (stream, last step), on the device.
 
     Returns ``x (batch, lookback, n_features)`` and the last step's ``y`` and ``mask``
-    ``(batch, 1, horizon)``. Every window is a strided view of the stream rows (``Tensor.unfold``,
-    the device twin of :func:`tsforecast.windowing.sliding_windows`); only the sampled ones are copied.
+    ``(batch, 1, horizon)``. Only the sampled windows are cut out of the streams (:meth:`Streams.rows`).
     """
     spec = streams.spec
     span = lookback + spec.context + spec.horizon
     rows, start = ends[:, 0], ends[:, 1] - (lookback - 1)  # (batch,)
-    segments = [t.unfold(1, span, 1)[rows, start] for t in (streams.z, streams.level, streams.obs)]
-    x, y, mask = chunk_features(spec, streams.offsets, *segments)  # segments: (batch, span)
+    z, level, obs, covariates = streams.rows(rows, start, span)  # (batch, span)
+    x, y, mask = chunk_features(spec, streams.offsets, z, level, obs)
     x = x / scales.features
-    if streams.covariates is not None:
-        covariates = streams.covariates.unfold(1, span, 1)[rows, start]  # (batch, n_cov, span)
-        covariates = covariates.transpose(1, 2)  # (batch, span, n_cov)
+    if covariates is not None:
         x = step_inputs(x, covariates, spec.context, spec.horizon, streams.ahead, _base(streams))
     return x, y[:, -1:] / scales.target, mask[:, -1:]
 
