@@ -25,30 +25,40 @@ from tsforecast.data.frequency import infer_frequency
 from tsforecast.data.labels import series_label
 from tsforecast.exceptions import InvalidInputError
 
-__all__ = ["SeriesIndexes", "as_time_column", "check_long_columns", "compact_long", "split_long"]
+__all__ = [
+    "SeriesIndexes",
+    "as_time_column",
+    "check_long_columns",
+    "compact_arrays",
+    "compact_long",
+    "split_long",
+]
 
 
 class SeriesIndexes(Sequence):
-    """The time index of every series, cut from one array of time stamps on demand.
+    """The time index of every series, made on demand from its first stamp and the shared step.
 
-    Behaves as a list of ``pd.Index`` (indexing, iteration, ``len``); each index is a view of
-    ``times[bounds[k]:bounds[k + 1]]``, built when asked for.
+    Behaves as a list of ``pd.Index`` (indexing, iteration, ``len``). Series ``k`` has ``lengths[k]``
+    stamps ``firsts[k] + step * (0, 1, ...)`` (integers in the time column's units), so the panel holds
+    no time stamp per step.
     """
 
-    def __init__(self, times: np.ndarray, bounds: np.ndarray, name=None):
-        self.times, self.bounds, self.name = times, bounds, name
+    def __init__(self, firsts: np.ndarray, lengths: np.ndarray, step: int, dtype: np.dtype, name=None):
+        self.firsts, self.lengths, self.step, self.dtype, self.name = firsts, lengths, step, dtype, name
 
     def __len__(self) -> int:
-        return len(self.bounds) - 1
+        return len(self.lengths)
 
     def __getitem__(self, k):
         if isinstance(k, slice):
             return [self[i] for i in range(*k.indices(len(self)))]
         k = range(len(self))[k]  # negative positions, and an IndexError past the end
-        return pd.Index(self.times[self.bounds[k] : self.bounds[k + 1]], name=self.name, copy=False)
+        stamps = self.firsts[k] + self.step * np.arange(self.lengths[k], dtype=np.int64)
+        stamps = stamps.view(self.dtype) if self.dtype.kind == "M" else stamps.astype(self.dtype)
+        return pd.Index(stamps, name=self.name, copy=False)
 
-    def __reduce__(self):  # pickles as the arrays, not as one pd.Index per series
-        return SeriesIndexes, (self.times, self.bounds, self.name)
+    def __reduce__(self):  # pickles as two arrays, not as one pd.Index per series
+        return SeriesIndexes, (self.firsts, self.lengths, self.step, self.dtype, self.name)
 
 
 def compact_long(frame: pd.DataFrame, cols, freq=None):
@@ -65,29 +75,47 @@ def compact_long(frame: pd.DataFrame, cols, freq=None):
     if len(codes) == 0 or codes.min() < 0:
         return None
     values = target.to_numpy(dtype=np.float64)
+    if np.shares_memory(values, target.to_numpy()):
+        values = values.copy()  # the panel never shares memory with the caller's frame
+    dtype = time_column.dtype
+    times = time_column.to_numpy().view(np.int64) if dtype.kind == "M" else time_column.to_numpy()
+    return compact_arrays(codes, np.asarray(uniques), times, values, dtype, time_column.name, freq)
+
+
+def compact_arrays(codes, ids, times, values, dtype, time_name, freq=None):
+    """:func:`compact_long` on whole columns, or None.
+
+    Each row has its code into the sorted ``ids``, its time stamp (integers in the units of ``dtype``,
+    tz-naive) and its value (float64 and owned: the panel keeps the array).
+    """
     if not np.isfinite(values).all():
         return None
-    times = time_column.to_numpy()
-    order = None
     if not _sorted(codes, times):
         order = np.lexsort((times, codes))
-        codes, times = codes[order], times[order]
+        codes, times, values = codes[order], times[order], values[order]
         if not _sorted(codes, times):  # a duplicated time stamp: the series-by-series check names it
             return None
-    if order is not None:
-        values = values[order]
-    # The panel never shares memory with the caller's frame, which may change after the fit.
-    if np.shares_memory(values, target.to_numpy()):
-        values = values.copy()
-    if np.shares_memory(times, time_column.to_numpy()):
-        times = times.copy()
-    bounds = np.searchsorted(codes, np.arange(len(uniques) + 1))
-    indexes = SeriesIndexes(times, bounds, name=time_column.name)
-    freq = _shared_step(indexes, np.asarray(uniques), bounds, freq)
-    if freq is None:
+    if np.iinfo(codes.dtype).max < len(ids):  # int8 codes and 127 ids: one more must fit
+        codes = codes.astype(np.int32)
+    # Probes of the codes' own type: numpy would otherwise search an int64 copy of them.
+    bounds = np.searchsorted(codes, np.arange(len(ids) + 1, dtype=codes.dtype))
+    used = np.diff(bounds) > 0  # a categorical's unused categories have no rows
+    ids, bounds = ids[used], np.append(bounds[:-1][used], bounds[-1])
+    lengths = np.diff(bounds)
+    longest = int(np.argmax(lengths))
+    stamps = times[bounds[longest] : bounds[longest + 1]]
+    reference = pd.Index(stamps.view(dtype) if dtype.kind == "M" else stamps, name=time_name)
+    freq = infer_frequency(reference, ids[longest], freq)
+    step = _fixed_step(freq, dtype)
+    if step is None or not _regular(times, bounds, step):
         return None
-    ids = list(np.asarray(uniques))  # numpy scalars for numeric ids, as split_long gives them
-    return ids, [values[bounds[k] : bounds[k + 1]] for k in range(len(ids))], indexes, freq
+    firsts = times[bounds[:-1]].astype(np.int64)
+    indexes = SeriesIndexes(firsts, lengths, step, np.dtype(dtype), time_name)
+    series = [values[bounds[k] : bounds[k + 1]] for k in range(len(ids))]
+    return list(ids), series, indexes, freq  # numpy scalars for numeric ids, as split_long gives them
+
+
+ROWS = 1 << 22  # rows per block of the whole-column checks: bounds their temporary arrays
 
 
 def _plain_times(column: pd.Series) -> bool:
@@ -96,33 +124,30 @@ def _plain_times(column: pd.Series) -> bool:
 
 
 def _codes(ids: pd.Series):
-    """Series codes in sorted id order, from a categorical's codes when its categories are sorted."""
+    """Series codes in sorted id order (a categorical's own codes when its categories are sorted)."""
     if isinstance(ids.dtype, pd.CategoricalDtype) and ids.cat.categories.is_monotonic_increasing:
-        return pd.factorize(ids, sort=True)
+        return ids.cat.codes.to_numpy(), ids.cat.categories
     return pd.factorize(ids.to_numpy(), sort=True)
 
 
 def _sorted(codes: np.ndarray, times: np.ndarray) -> bool:
     """Series contiguous and in id order, times strictly increasing inside each series."""
-    same_series = codes[1:] == codes[:-1]
-    if (codes[1:] < codes[:-1]).any():
-        return False
-    return bool((times[1:] > times[:-1])[same_series].all())
+    for a in range(0, max(len(codes) - 1, 0), ROWS):
+        c, t = codes[a : a + ROWS + 1], times[a : a + ROWS + 1]
+        if (c[1:] < c[:-1]).any() or ((t[1:] <= t[:-1]) & (c[1:] == c[:-1])).any():
+            return False
+    return True
 
 
-def _shared_step(indexes: SeriesIndexes, ids: np.ndarray, bounds: np.ndarray, freq):
-    """The frequency (from the longest series) when every series follows it with a fixed step."""
-    lengths = np.diff(bounds)
-    longest = int(np.argmax(lengths))
-    reference = infer_frequency(indexes[longest], ids[longest], freq)
-    step = _fixed_step(reference, indexes.times.dtype)
-    if step is None:
-        return None
-    times = indexes.times
-    steps = np.diff(times.view(np.int64) if times.dtype.kind == "M" else times)
-    inside = np.ones(len(steps), dtype=bool)
-    inside[bounds[1:-1] - 1] = False  # the step from one series' last stamp to the next one's first
-    return reference if (steps[inside] == step).all() else None
+def _regular(times: np.ndarray, bounds: np.ndarray, step: int) -> bool:
+    """Every step inside every series is ``step`` long."""
+    first_rows = np.zeros(len(times), dtype=bool)
+    first_rows[bounds[:-1]] = True  # a series' first row follows another series' last
+    for a in range(0, max(len(times) - 1, 0), ROWS):
+        t, starts = times[a : a + ROWS + 1], first_rows[a + 1 : a + ROWS + 1]
+        if ((t[1:] - t[:-1] != step) & ~starts).any():
+            return False
+    return True
 
 
 def _fixed_step(freq, dtype: np.dtype) -> int | None:

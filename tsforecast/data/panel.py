@@ -25,8 +25,14 @@ from scipy import sparse
 
 from tsforecast.data.frequency import future_index, index_kind, infer_frequency
 from tsforecast.data.labels import UNNAMED_SERIES_ID, series_label
-from tsforecast.data.long_layout import as_time_column, check_long_columns, compact_long, split_long
-from tsforecast.data.parquet import is_parquet_source, parquet_time_kind, read_parquet_series
+from tsforecast.data.long_layout import (
+    as_time_column,
+    check_long_columns,
+    compact_arrays,
+    compact_long,
+    split_long,
+)
+from tsforecast.data.parquet import is_parquet_source, parquet_time_kind, read_parquet_columns
 from tsforecast.exceptions import InvalidInputError
 
 MISSING_POLICIES = {
@@ -153,7 +159,14 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
         y = _array_to_pandas(y)
     if is_parquet_source(y):  # read in record batches, never as one pandas frame
         layout = Layout("long", columns)
-        raw = read_parquet_series(y, columns)
+        read = read_parquet_columns(y, columns)
+        if read.zone is None:
+            compact = compact_arrays(
+                read.codes, read.ids, read.times, read.values, read.time_dtype, read.time_name, freq
+            )
+            if compact is not None:
+                return Panel(*compact, layout)
+        raw = read.series()
     elif isinstance(y, pd.Series):
         layout = Layout("series", columns, name=y.name)
         raw = [(y.name, y.index, y.to_numpy())]

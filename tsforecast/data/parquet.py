@@ -2,15 +2,18 @@
 
 pandas would first build the whole long frame (series ids as Python strings, tens of bytes a row)
 and then split it. Here pyarrow reads record batches of the three columns only; ids become integer
-codes as they arrive, and the panel is built from three compact arrays: int32 codes, int64 time
-stamps and float64 values (20 bytes a row). A folder may be partitioned by series in the hive style
-(``unique_id=s001/part-0.parquet``): the partition key is read as the id column. Every check of
-:func:`tsforecast.data.panel.to_panel` applies to each series, and its errors name the series.
+codes as they arrive, and the panel is built from three compact arrays filled batch by batch:
+int32 codes, int64 time stamps and float64 values (20 bytes a row; a clean dataset then keeps only
+the values, :func:`tsforecast.data.long_layout.compact_arrays`). A folder may be partitioned by
+series in the hive style (``unique_id=s001/part-0.parquet``): the partition key is read as the id
+column. Every check of :func:`tsforecast.data.panel.to_panel` applies to each series, and its errors
+name the series.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,15 @@ import pandas as pd
 
 from tsforecast.exceptions import InvalidInputError
 
-__all__ = ["BATCH_ROWS", "is_long_parquet", "is_parquet_source", "parquet_time_kind", "read_parquet_series"]
+__all__ = [
+    "BATCH_ROWS",
+    "LongColumns",
+    "is_long_parquet",
+    "is_parquet_source",
+    "parquet_time_kind",
+    "read_parquet_columns",
+    "read_parquet_series",
+]
 
 BATCH_ROWS = 1 << 20  # rows per record batch: bounds the memory of one step of the reading
 
@@ -77,8 +88,46 @@ def parquet_time_kind(source, columns) -> str | None:
     return "integer" if pa.types.is_integer(kind) else None
 
 
+@dataclass
+class LongColumns:
+    """A long dataset as whole columns: each row's series code, time stamp and value.
+
+    ``ids`` are sorted and ``codes`` index them; ``times`` are int64 in the units of ``time_dtype``
+    (``datetime64[unit]``, UTC when ``zone`` is set, or int64); rows are in the file's order.
+    """
+
+    ids: np.ndarray
+    codes: np.ndarray
+    times: np.ndarray
+    values: np.ndarray
+    time_dtype: np.dtype
+    zone: object
+    time_name: str
+
+    def series(self) -> list:
+        """One ``(id, time index, values)`` per series, ids sorted, times sorted within each."""
+        order = np.lexsort((self.times, self.codes))
+        bounds = np.searchsorted(self.codes[order], np.arange(len(self.ids) + 1))
+        series = []
+        for k, series_id in enumerate(self.ids):
+            rows = order[bounds[k] : bounds[k + 1]]
+            stamps = self.times[rows]
+            if self.time_dtype.kind != "M":
+                index = pd.Index(stamps, name=self.time_name)
+            else:
+                index = pd.DatetimeIndex(stamps.view(self.time_dtype), name=self.time_name)
+                index = index.tz_localize("UTC").tz_convert(self.zone) if self.zone else index
+            series.append((series_id, index, self.values[rows]))
+        return series
+
+
 def read_parquet_series(source, columns, batch_rows: int = BATCH_ROWS) -> list:
-    """The dataset's series as ``(id, time index, values)``, ids sorted, times sorted per series.
+    """The dataset's series as ``(id, time index, values)``, ids sorted, times sorted per series."""
+    return read_parquet_columns(source, columns, batch_rows).series()
+
+
+def read_parquet_columns(source, columns, batch_rows: int = BATCH_ROWS) -> LongColumns:
+    """The dataset's rows as :class:`LongColumns`, read in record batches into preallocated arrays.
 
     Raises
     ------
@@ -100,8 +149,13 @@ def read_parquet_series(source, columns, batch_rows: int = BATCH_ROWS) -> list:
             f"the time column {columns.time_col!r} of {str(source)!r} holds {time_type}; it must hold time "
             "stamps, dates or integers."
         )
+    n_rows = dataset.count_rows()
+    if not n_rows:
+        raise InvalidInputError(f"the parquet dataset {str(source)!r} holds no rows.")
+    codes, times = np.empty(n_rows, dtype=np.int32), np.empty(n_rows, dtype=np.int64)
+    values = np.empty(n_rows, dtype=np.float64)
     lookup: dict = {}
-    codes, times, values = [], [], []
+    at = 0
     for batch in dataset.to_batches(columns=needed, batch_size=batch_rows):
         ids, stamps, target = (batch.column(k) for k in range(3))
         if ids.null_count:
@@ -109,35 +163,23 @@ def read_parquet_series(source, columns, batch_rows: int = BATCH_ROWS) -> list:
                 f"the parquet dataset {str(source)!r} has {ids.null_count} row(s) without a series id "
                 f"(null in {columns.id_col!r}); give every row its series' id."
             )
+        rows = slice(at, at + batch.num_rows)
         unique, inverse = np.unique(ids.to_numpy(zero_copy_only=False), return_inverse=True)
         known = np.array([lookup.setdefault(u, len(lookup)) for u in unique], dtype=np.int32)
-        codes.append(known[inverse])
+        codes[rows] = known[inverse]
         if pa.types.is_integer(time_type):
-            times.append(pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False))
+            times[rows] = pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False)
         else:
             stamps = pc.cast(stamps, pa.timestamp(unit, tz=zone))
-            times.append(stamps.to_numpy(zero_copy_only=False).view(np.int64))
-        values.append(pc.cast(target, pa.float64()).to_numpy(zero_copy_only=False))
-    if not lookup:
-        raise InvalidInputError(f"the parquet dataset {str(source)!r} holds no rows.")
-    # The same order as a pandas long frame gives: ids sorted, then time within each series.
+            times[rows] = stamps.to_numpy(zero_copy_only=False).view(np.int64)
+        values[rows] = pc.cast(target, pa.float64()).to_numpy(zero_copy_only=False)
+        at += batch.num_rows
+    # Codes in sorted id order, as a pandas long frame gives them.
     names = np.array(list(lookup), dtype=object)
+    by_name = np.argsort(names, kind="stable")
     rank = np.empty(len(names), dtype=np.int32)
-    rank[np.argsort(names, kind="stable")] = np.arange(len(names), dtype=np.int32)
-    code = rank[np.concatenate(codes)]
-    time, value = np.concatenate(times), np.concatenate(values)
-    del codes, times, values
-    order = np.lexsort((time, code))
-    bounds = np.searchsorted(code[order], np.arange(len(names) + 1))
-    ids_sorted = names[np.argsort(names, kind="stable")]
-    series = []
-    for k, series_id in enumerate(ids_sorted):
-        rows = order[bounds[k] : bounds[k + 1]]
-        stamps = time[rows]
-        if pa.types.is_integer(time_type):
-            index = pd.Index(stamps, name=columns.time_col)
-        else:
-            index = pd.DatetimeIndex(stamps.view(f"M8[{unit}]"), name=columns.time_col)
-            index = index.tz_localize("UTC").tz_convert(zone) if zone else index
-        series.append((series_id, index, value[rows]))
-    return series
+    rank[by_name] = np.arange(len(names), dtype=np.int32)
+    for start in range(0, n_rows, batch_rows):
+        codes[start : start + batch_rows] = rank[codes[start : start + batch_rows]]
+    time_dtype = np.dtype(np.int64) if pa.types.is_integer(time_type) else np.dtype(f"M8[{unit}]")
+    return LongColumns(names[by_name], codes, times, values, time_dtype, zone, columns.time_col)
