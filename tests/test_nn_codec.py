@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec
+from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec, SeriesArrays
 from tsforecast.nn.streams import FeatureSpec
 
 SPEC = FeatureSpec(season_length=4, long_season_length=0, horizon=6)
@@ -26,9 +26,26 @@ def test_a_zero_network_output_decodes_to_the_seasonal_naive_forecast(kind):
     codec = PanelCodec.fit(SPEC, kind, values, ids, torch.device("cpu"))
     encoded = codec.encode(values, ids, PREDICT_CHUNK, forecast=True)
     zero = torch.zeros(len(values), SPEC.horizon)  # (series, horizon * one level)
-    forecast = codec.decode(zero, codec.base(encoded.filled), encoded.scaler)[..., 0]
+    forecast = codec.decode(zero, encoded.base, encoded.scaler)[..., 0]
     naive = np.stack([v[-4:][np.arange(SPEC.horizon) % 4] for v in values])  # last season, repeated
     np.testing.assert_allclose(forecast, naive, rtol=1e-12)
+
+
+def test_series_are_computed_a_block_at_a_time_with_their_base_and_range(monkeypatch):
+    values, ids = _series(), ["a", "b", "c"]
+    codec = PanelCodec.fit(SPEC, "log", values, ids, torch.device("cpu"))
+    whole = codec.encode(values, ids, 8, forecast=True)
+    monkeypatch.setattr(SeriesArrays, "block", 2)  # series 0-1, then 2: two blocks
+    blocks = codec.encode(values, ids, 8, forecast=True)
+    for k in range(len(values)):
+        filled = blocks.series[k][0]
+        np.testing.assert_array_equal(filled, np.log(values[k]))  # no gaps: filled = scaled values
+        np.testing.assert_array_equal(blocks.ranges[k], [filled.min(), filled.max()])
+        np.testing.assert_array_equal(blocks.base[k], codec.base([filled])[0])
+    np.testing.assert_array_equal(blocks.base, whole.base)
+    rows = torch.arange(3)
+    for a, b in zip(blocks.streams.rows(rows, 0, 50), whole.streams.rows(rows, 0, 50), strict=True):
+        assert a is None and b is None or torch.equal(a, b)
 
 
 def test_decode_sorts_quantiles_so_they_never_cross():
@@ -36,7 +53,7 @@ def test_decode_sorts_quantiles_so_they_never_cross():
     codec = PanelCodec.fit(SPEC, "standard", values, ids, torch.device("cpu"))
     encoded = codec.encode(values, ids, PREDICT_CHUNK, forecast=True)
     crossed = torch.tensor([[1.0, -1.0] * SPEC.horizon] * 3)  # (series, horizon * 2 levels), descending
-    out = codec.decode(crossed, codec.base(encoded.filled), encoded.scaler)  # (series, horizon, levels)
+    out = codec.decode(crossed, encoded.base, encoded.scaler)  # (series, horizon, levels)
     assert (np.diff(out, axis=-1) >= 0).all()
 
 

@@ -60,7 +60,7 @@ def test_forecasts_that_overflow_when_unscaled_name_the_series():
 
 
 def test_forecasts_far_outside_the_training_range_fail_fit_and_warn_at_predict():
-    history = [np.array([0.0, 1.0])]  # log values: the data are 1 and e
+    history = np.array([[0.0, 1.0]])  # the range of the log values: the data are 1 and e
     panel = to_panel(pd.DataFrame({"s": np.exp(history[0])}, index=pd.RangeIndex(2)))
     far = np.array([[[12.0]]])  # 11 spans above the range [0, 1]
     with pytest.raises(TrainingError, match=r"series 's' range from .*11 spans beyond .*allows 10"):

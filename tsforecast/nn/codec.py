@@ -16,6 +16,7 @@ training parts, and :meth:`PanelCodec.encode` lays the covariates out with the t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,9 +28,9 @@ from tsforecast.nn.streams import FeatureSpec, Scales, Streams, build_streams, f
 from tsforecast.scaling import SeriesScaler
 from tsforecast.windowing import plan_streams
 
-__all__ = ["PREDICT_CHUNK", "Encoded", "PanelCodec"]
+__all__ = ["PREDICT_CHUNK", "Encoded", "PanelCodec", "SeriesArrays"]
 
-PREDICT_CHUNK = 256  # steps per forward pass without gradients: bounds activation memory, not results
+PREDICT_CHUNK = 128  # steps per forward pass without gradients: bounds activation memory, not results
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,67 @@ class Encoded:
     ----------
     streams : Streams
         The device rows (one stream per series unless the plan cut them).
-    filled : list of np.ndarray
-        Per series, the scaled values with gaps filled (host float64): the seasonal naive base.
     scaler : SeriesScaler
         The per-series statistics used, one row per series (decoding inverts them).
+    base : np.ndarray of shape (n_series, horizon)
+        The seasonal naive forecast from each series' last step, in the scaled space.
+    ranges : np.ndarray of shape (n_series, 2)
+        The smallest and largest scaled value of each series (gaps filled).
+    series : SeriesArrays
+        Each series' ``(filled, level, obs)`` arrays, computed again on demand (the diagnostics).
     """
 
     streams: Streams
-    filled: list
     scaler: SeriesScaler
+    base: np.ndarray
+    ranges: np.ndarray
+    series: SeriesArrays
+
+
+class SeriesArrays(Sequence):
+    """Each series' scaled ``(filled, level, obs)`` (:func:`series_arrays`), a block of series at a time.
+
+    The streams are laid out series after series, so each block is computed once and only one block
+    is held: the host never keeps float64 copies of the whole panel. As a block is computed, each
+    series' seasonal naive base and range are kept (:class:`Encoded`).
+    """
+
+    block = 1024  # series per block: bounds the float64 copies held at once
+
+    def __init__(self, values: list, ids: list, scaler: SeriesScaler, spec, holdout: int, keep_last):
+        self.values, self.ids, self.scaler, self.spec = values, ids, scaler, spec
+        self.holdout, self.keep_last = holdout, keep_last
+        self.lengths = np.array([len(v) for v in values], dtype=np.int64)
+        if keep_last is not None:
+            self.lengths = np.minimum(self.lengths, spec.context + keep_last)
+        self.base = np.full((len(values), spec.horizon), np.nan)
+        self.ranges = np.full((len(values), 2), np.nan)
+        self._first, self._arrays = None, []
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i: int):
+        first = i - i % self.block
+        if first != self._first:
+            rows = np.arange(first, min(first + self.block, len(self)))
+            self._first, self._arrays = first, self._compute(rows)
+        return self._arrays[i - first]
+
+    def _compute(self, rows: np.ndarray) -> list:
+        spec, holdout = self.spec, self.holdout
+        values = [self.values[r] for r in rows]
+        z = self.scaler.subset(rows).transform(values, names=[self.ids[r] for r in rows])
+        arrays = []
+        for r, v in zip(rows, z, strict=True):
+            parts = series_arrays(v, spec.season_length, target_from=len(v) - holdout if holdout else 0)
+            if self.keep_last is not None:
+                parts = tuple(part[-(spec.context + self.keep_last) :] for part in parts)
+            filled = parts[0]
+            self.base[r] = spec.base(filled)
+            self.ranges[r] = np.nanmin(filled), np.nanmax(filled)
+            arrays.append(parts)
+        return arrays
 
 
 @dataclass
@@ -157,17 +210,11 @@ class PanelCodec:
         """
         spec = self.spec
         scaler = self.scaler_for(ids, values) if scaler is None else scaler
-        z = scaler.transform(values, names=ids)
-        arrays = [
-            series_arrays(v, spec.season_length, target_from=len(v) - holdout if holdout else 0) for v in z
-        ]
+        series = SeriesArrays(values, ids, scaler, spec, holdout, keep_last)
         starts = [0] * len(values)
         if keep_last is not None:
             starts = [max(len(v) - spec.context - keep_last, 0) for v in values]
-            arrays = [tuple(part[-(spec.context + keep_last) :] for part in a) for a in arrays]
-        n_steps = (
-            np.array([len(a[0]) for a in arrays], dtype=np.int64) - spec.context - (0 if forecast else 1)
-        )
+        n_steps = series.lengths - spec.context - (0 if forecast else 1)
         plan = plan_streams(n_steps, *(cut or (None, 0)))
         rows, ahead = None, None
         check_roles(self.covariates, covariates)
@@ -175,11 +222,11 @@ class PanelCodec:
             ends = [len(v) + (spec.horizon if forecast else 0) for v in values]
             rows = self.covariates.transform(covariates, ends, starts)  # (rows, n_covariates) per series
             ahead = self.covariates.ahead_columns()
-        streams = build_streams(arrays, plan, spec, chunk, self.device, rows, ahead)
-        return Encoded(streams, [a[0] for a in arrays], scaler)
+        streams = build_streams(series, plan, spec, chunk, self.device, rows, ahead, lengths=series.lengths)
+        return Encoded(streams, scaler, series.base, series.ranges, series)
 
     def base(self, filled: list, times: np.ndarray | None = None) -> np.ndarray:
-        """The seasonal naive forecasts (scaled space) from the ``filled`` series (``Encoded.filled``).
+        """The seasonal naive forecasts (scaled space) from the ``filled`` series (``Encoded.series``).
 
         Made at each series' last step: ``(n_series, horizon)``; or at the steps ``times`` of every
         series: ``(n_series, len(times), horizon)``.

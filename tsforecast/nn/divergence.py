@@ -121,26 +121,25 @@ def check_epoch(record, naive_loss: float, weights_finite: bool, config) -> None
         )
 
 
-def spans_outside(forecast: np.ndarray, history: list, unit: float) -> np.ndarray:
+def spans_outside(forecast: np.ndarray, ranges: np.ndarray, unit: float) -> np.ndarray:
     """How far each series' forecast lies beyond the range of its history, in spans (0: inside).
 
     Parameters
     ----------
     forecast : np.ndarray of shape (n_series, ...)
         Forecasts in the scaled space.
-    history : list of np.ndarray
-        Each series' scaled values (NaN ignored).
+    ranges : np.ndarray of shape (n_series, 2)
+        The smallest and largest of each series' scaled values.
     unit : float
         The smallest span (the target scale).
 
     Examples
     --------
-    >>> spans_outside(np.array([[11.0, 12.0], [0.5, 0.6]]), [np.array([0.0, 2.0])] * 2, 1.0).tolist()
+    >>> spans_outside(np.array([[11.0, 12.0], [0.5, 0.6]]), np.array([[0.0, 2.0]] * 2), 1.0).tolist()
     [5.0, 0.0]
     """
-    flat = np.asarray(forecast, dtype=np.float64).reshape(len(history), -1)
-    lo = np.array([np.nanmin(h) for h in history])
-    hi = np.array([np.nanmax(h) for h in history])
+    flat = np.asarray(forecast, dtype=np.float64).reshape(len(ranges), -1)
+    lo, hi = np.asarray(ranges, dtype=np.float64).T
     span = np.maximum(hi - lo, unit)
     with np.errstate(invalid="ignore", over="ignore"):
         beyond = np.maximum(lo - flat.min(1), flat.max(1) - hi).clip(min=0)
@@ -180,16 +179,17 @@ def check_forecasts(network: nn.Module, scaled: np.ndarray, forecast: np.ndarray
     )
 
 
-def check_forecast_range(scaled, forecast, history: list, panel, unit: float, config=None) -> None:
+def check_forecast_range(scaled, forecast, ranges: np.ndarray, panel, unit: float, config=None) -> None:
     """Rule 4: forecasts far outside the history's range; ``TrainingError`` in ``fit``, else a warning.
 
     ``scaled`` and ``forecast`` are the forecasts from the end of the :class:`~tsforecast.data.Panel`
-    ``panel`` in the scaler's space and in the data's units ``(n_series, ...)``, ``history`` each
-    series' scaled values, ``unit`` the target scale. ``config`` is the ``LoopConfig`` of the fit that
-    made them (the rule raises, with advice), or None for a forecast from a new history (it warns).
+    ``panel`` in the scaler's space and in the data's units ``(n_series, ...)``, ``ranges`` the
+    smallest and largest of each series' scaled values ``(n_series, 2)``, ``unit`` the target scale.
+    ``config`` is the ``LoopConfig`` of the fit that made them (the rule raises, with advice), or
+    None for a forecast from a new history (it warns).
     """
     ids, values = panel.ids, panel.values
-    spans = spans_outside(scaled, history, unit)
+    spans = spans_outside(scaled, ranges, unit)
     far = np.flatnonzero(spans > FORECAST_SPANS)
     if not len(far):
         return

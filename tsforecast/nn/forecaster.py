@@ -204,7 +204,7 @@ class RecurrentForecaster(BaseForecaster):
                 # The last rule of tsforecast.nn.divergence: forecasts far outside the training range.
                 scaled, forecast, encoded = self._forecast(panel, covariates)
                 unit = float(codec.scales.target)
-                check_forecast_range(scaled, forecast, encoded.filled, panel, unit, self._loop_config())
+                check_forecast_range(scaled, forecast, encoded.ranges, panel, unit, self._loop_config())
             except Exception:
                 self._clear_fitted_state()  # a failed fit leaves nothing that predict or save could use
                 raise
@@ -365,7 +365,7 @@ class RecurrentForecaster(BaseForecaster):
         scaled, forecast = scaled[:, :horizon], forecast[:, :horizon]  # (series, h, levels)
         if not is_training_history:  # fit checked the training history (and raised)
             unit = float(self.codec_.scales.target)
-            check_forecast_range(scaled, forecast, encoded.filled, panel, unit)
+            check_forecast_range(scaled, forecast, encoded.ranges, panel, unit)
         levels = self.quantile_levels_
         point = forecast[..., levels.index(0.5)]
         if self.quantiles is None:
@@ -399,7 +399,7 @@ class RecurrentForecaster(BaseForecaster):
         out = run_streams(
             self.network_, encoded.streams, PREDICT_CHUNK, PREDICT_BATCH, codec.scales, self._autocast()
         )
-        scaled = codec.decode_scaled(out, codec.base(encoded.filled))
+        scaled = codec.decode_scaled(out, encoded.base)
         with np.errstate(over="ignore", invalid="ignore"):  # checked just below
             forecast = encoded.scaler.inverse(scaled)
         check_forecasts(self.network_, scaled, forecast, panel.ids, encoded.scaler.kind)

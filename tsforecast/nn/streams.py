@@ -111,9 +111,10 @@ class Streams:
     """The streams, laid out end to end without padding, plus the host facts to plan batches.
 
     Row ``s`` (its context, steps and targets: ``size[s]`` values) sits at ``start[s]`` of the flat
-    device arrays. :meth:`rows` cuts any batch of rows back out, padded to a common width (``z`` and
-    ``level`` with ``pad[s]``, ``obs`` with False), so the host and the device hold the panel once,
-    not once per step of its longest series.
+    device arrays, where its series is stored once (the streams cut from one series overlap there).
+    :meth:`rows` cuts any batch of rows back out, padded to a common width (``z`` and ``level`` with
+    ``pad[s]``, ``obs`` with False), so the host and the device hold the panel once, not once per
+    step of its longest series nor once per warm-up and context of every stream.
 
     Attributes
     ----------
@@ -186,7 +187,14 @@ class Streams:
 
 
 def build_streams(
-    arrays: list, plan: StreamPlan, spec: FeatureSpec, chunk: int, device, covariates=None, ahead=None
+    arrays,
+    plan: StreamPlan,
+    spec: FeatureSpec,
+    chunk: int,
+    device,
+    covariates=None,
+    ahead=None,
+    lengths: np.ndarray | None = None,
 ) -> Streams:
     """Lay the per-series ``(filled, level, obs)`` arrays out as streams on ``device`` (once).
 
@@ -194,21 +202,28 @@ def build_streams(
     covers. Each row holds the context before its first step, its steps and the targets after
     them, as far as the series goes. ``covariates`` (per series ``(rows, n_covariates)``, row ``r``
     at time ``r`` like the arrays) are laid out the same way; ``ahead`` gives the columns seen at
-    ``t+1 .. t+H``, numeric ones first, and how many are numeric.
+    ``t+1 .. t+H``, numeric ones first, and how many are numeric. ``arrays`` may compute each series
+    when asked (``codec.SeriesArrays``); ``lengths`` then says how long each series' arrays are.
     """
     t0, h = spec.context, spec.horizon
-    lengths = np.array([len(a[0]) for a in arrays], dtype=np.int64)
+    if lengths is None:
+        lengths = np.array([len(a[0]) for a in arrays], dtype=np.int64)
     if covariates is not None:  # at a forecast, future-known rows reach past the last value
         lengths = np.maximum(lengths, [len(c) for c in covariates])
-    sizes = np.minimum(lengths[plan.series] - plan.start, plan.n_steps + t0 + h)  # (n_streams,)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    z, level, obs, pad, has_target = _stream_rows(arrays, plan, t0, h, starts, sizes)
+    # Each series is stored once, as far as its last stream reads; its streams are views of it.
+    ends = np.zeros(len(lengths), dtype=np.int64)
+    np.maximum.at(ends, plan.series, plan.start + plan.n_steps + t0 + h)
+    stored = np.minimum(lengths, ends)  # (n_series,)
+    bases = np.concatenate([[0], np.cumsum(stored)[:-1]]).astype(np.int64)
+    starts = bases[plan.series] + plan.start  # (n_streams,)
+    sizes = np.minimum(stored[plan.series] - plan.start, plan.n_steps + t0 + h)
+    z, level, obs, pad, has_target = _stream_rows(arrays, plan, t0, h, bases, stored)
     rows = None
     if covariates is not None:
         rows = np.zeros((len(z), covariates[0].shape[1]), dtype=np.float32)
-        for s, (i, a) in enumerate(zip(plan.series, plan.start, strict=True)):
-            piece = covariates[i][a : a + sizes[s]]
-            rows[starts[s] : starts[s] + len(piece)] = piece
+        for i, (base, size) in enumerate(zip(bases, stored, strict=True)):
+            piece = covariates[i][:size]
+            rows[base : base + len(piece)] = piece
         rows = torch.as_tensor(rows, device=device)
         if ahead is not None:  # (columns, n_numeric); no future-known columns: None
             ahead = (torch.as_tensor(ahead[0], device=device), ahead[1]) if ahead[0] else None
@@ -221,7 +236,7 @@ def build_streams(
         on_device(obs),
         on_device(starts),
         on_device(sizes),
-        on_device(pad),
+        on_device(pad[plan.series]),
         on_device(plan.n_steps),
         on_device(plan.warmup),
         plan.n_steps.copy(),
@@ -232,32 +247,33 @@ def build_streams(
     )
 
 
-def _stream_rows(arrays: list, plan: StreamPlan, t0: int, h: int, starts: np.ndarray, sizes: np.ndarray):
-    """The flat float32 ``z`` and ``level``, ``obs``, each row's padding and its steps' "has a target".
+def _stream_rows(arrays: list, plan: StreamPlan, t0: int, h: int, bases: np.ndarray, stored: np.ndarray):
+    """The flat float32 ``z`` and ``level``, ``obs``, each series' padding and the steps' "has a target".
 
-    Written row by row straight into float32 arrays, so the host never holds a float64 copy of the
-    streams. Each row is shifted by the mean of its scored steps' ``z``: the features are
-    differences, and values near 0 keep float32 exact enough; its padding is ``-shift`` (a 0 before
-    the shift).
+    Series by series (``stored[i]`` values from ``bases[i]``), written straight into float32 arrays,
+    so the host never holds a float64 copy of the panel. Each series is shifted by the mean of its
+    ``z`` after the context: the features are differences, and values near 0 keep float32 exact enough; its
+    padding is ``-shift`` (a 0 before the shift). ``has_target`` follows the streams' steps.
     """
-    total = int(sizes.sum())
+    total = int(stored.sum())
     z, level = np.empty(total, dtype=np.float32), np.empty(total, dtype=np.float32)
     obs = np.empty(total, dtype=bool)
-    pad = np.empty(plan.n_streams, dtype=np.float32)
+    pad = np.zeros(len(stored), dtype=np.float32)
     has_target = np.zeros(int(plan.n_steps.sum()), dtype=bool)
-    first_step = 0
-    rows = zip(plan.series, plan.start, plan.n_steps, plan.warmup, starts, sizes, strict=True)
-    for row, (i, start, n, warm, at, size) in enumerate(rows):
-        z_i, level_i, obs_i = (part[start : start + size] for part in arrays[i])
-        scored = z_i[t0 + warm : t0 + n]  # the stream's steps warm..n-1
-        shift = float(scored.mean()) if len(scored) else 0.0
-        end, stop = at + len(z_i), at + size  # values, then covariate rows only (padding)
-        z[at:end], level[at:end], obs[at:end] = z_i - shift, level_i - shift, obs_i
-        z[end:stop], level[end:stop], obs[end:stop] = -shift, -shift, False
-        pad[row] = -shift
-        # Step k has a target when one of z[k + 1 .. k + h] (columns t0 + k + 1 ..) is observed.
-        seen = np.concatenate([[0], np.cumsum(obs_i)])
-        k = np.arange(warm, n)
+    first_step, last_series = 0, -1
+    for i, start, n, warm in zip(plan.series, plan.start, plan.n_steps, plan.warmup, strict=True):
+        if i != last_series:  # the streams of a series come one after the other
+            last_series, at, size = i, bases[i], stored[i]
+            z_i, level_i, obs_i = (part[:size] for part in arrays[i])
+            scored = z_i[t0:size]  # its steps (and the targets after the last one)
+            shift = float(scored.mean()) if len(scored) else 0.0
+            end, stop = at + len(z_i), at + size  # values, then covariate rows only (padding)
+            z[at:end], level[at:end], obs[at:end] = z_i - shift, level_i - shift, obs_i
+            z[end:stop], level[end:stop], obs[end:stop] = -shift, -shift, False
+            pad[i] = -shift
+            seen = np.concatenate([[0], np.cumsum(obs_i)])
+        # Step k has a target when one of z[k + 1 .. k + h] (the series' start + t0 + k + 1 ..) is observed.
+        k = start + np.arange(warm, n)
         targets = seen[np.minimum(k + t0 + h + 1, len(z_i))] > seen[np.minimum(k + t0 + 1, len(z_i))]
         has_target[first_step + warm : first_step + n] = targets
         first_step += n

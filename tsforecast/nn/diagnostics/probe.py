@@ -220,7 +220,7 @@ def panel_forecasts(forecaster, panel, scaler, covariates=None, batch_size: int 
         for row, i in enumerate(rows):
             steps = int(n_steps[i])
             times = spec.context + np.arange(steps)
-            base = codec.base([encoded.filled[i]], times)  # (1, steps, horizon)
+            base = codec.base([encoded.series[i][0]], times)  # (1, steps, horizon)
             forecast = codec.decode(out[row : row + 1, :steps], base, scaler.subset([i]))[0, ..., median]
             full = np.full((int(panel.lengths[i]), spec.horizon), np.nan)
             full[times] = forecast
