@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec, SeriesArrays
-from tsforecast.nn.streams import FeatureSpec
+from tsforecast.nn.streams import FeatureSpec, series_arrays
+from tsforecast.windowing import plan_streams
 
 SPEC = FeatureSpec(season_length=4, long_season_length=0, horizon=6)
 
@@ -82,3 +83,26 @@ def test_known_series_keep_their_training_statistics_new_ones_get_their_own():
     scaler = codec.scaler_for(["b", "new"], new)
     assert scaler.center[0] == codec.scaler.center[1]  # "b": the training statistics
     assert scaler.center[1] == pytest.approx(new[1].mean())  # "new": its own
+
+
+@pytest.mark.parametrize("cut", [None, (10, 3)])
+def test_rows_compute_the_causal_level_and_targets_of_the_host_arrays(cut):
+    """The level made per batch equals series_arrays' (gaps, cut streams, held-out targets)."""
+    values, ids = _series(length=40), ["a", "b", "c"]
+    values[1] = values[1].copy()
+    values[1][[5, 17, 18, 19, 20, 21, 30]] = np.nan  # a gap longer than the season: the level carries
+    codec = PanelCodec.fit(SPEC, "standard", values, ids, torch.device("cpu"))
+    streams = codec.encode(values, ids, 8, cut=cut, holdout=6).streams
+    plan = plan_streams(np.array([len(v) for v in values]) - SPEC.context - 1, *(cut or (None, 0)))
+    assert streams.n_streams == plan.n_streams > (3 if cut else 2)
+    z, level, obs, _ = streams.rows(torch.arange(plan.n_streams), 0, 40)
+    for s, (i, start) in enumerate(zip(plan.series, plan.start, strict=True)):
+        scaled = codec.scaler.subset([i]).transform([values[i]])[0]
+        _, host_level, host_obs = series_arrays(scaled, SPEC.season_length, target_from=len(scaled) - 6)
+        size = int(streams.size[s])
+        shift = -float(streams.pad[s])
+        np.testing.assert_allclose(
+            level[s, :size].numpy(), host_level[start : start + size] - shift, atol=1e-5
+        )
+        np.testing.assert_array_equal(obs[s, :size].numpy(), host_obs[start : start + size])
+        assert not obs[s, size:].any()

@@ -9,14 +9,13 @@ import torch
 
 from tsforecast.epochs import EpochRecord
 from tsforecast.exceptions import ClippingWarning, TrainingError
+from tsforecast.nn.batches import TBPTTSource, run_streams
 from tsforecast.nn.modules import RecurrentNetwork
 from tsforecast.nn.streams import (
     FeatureSpec,
     Scales,
-    TBPTTSource,
     build_streams,
     feature_moments,
-    run_streams,
     series_arrays,
     stream_chunks,
     window_chunk,
@@ -35,7 +34,8 @@ def make_streams(lengths=(40, 33), chunk=8, seed=0, stream_length=None, warmup=0
     arrays = []
     for n in lengths:
         t = np.arange(n)
-        arrays.append(series_arrays(np.log(10 + np.sin(t) + rng.uniform(0, 1, n)), SPEC.season_length))
+        z = np.log(10 + np.sin(t) + rng.uniform(0, 1, n))
+        arrays.append((series_arrays(z, SPEC.season_length)[0], np.isfinite(z)))
     n_steps = np.array([n - SPEC.context - 1 for n in lengths])
     return build_streams(arrays, plan_streams(n_steps, stream_length, warmup), SPEC, chunk, "cpu")
 
@@ -133,8 +133,8 @@ def test_padding_and_masked_targets_change_nothing():
     junk = make_streams()
     junk.pad[:] = torch.randn(junk.n_streams) * 100  # junk padding past the end of every stream
     at = int(junk.start[0]) + SPEC.context + 20  # a masked target, input only to the steps after it
-    junk.z[at], junk.obs[at] = 1e6, False
-    streams.z[at], streams.obs[at] = 1e6, False
+    junk.z[at], junk.observed[at] = 1e6, False
+    streams.z[at], streams.observed[at] = 1e6, False
     again = run_streams(net, junk, 8, 16, Scales.identity(SPEC, "cpu"), _null, loss_fn)
     masked = run_streams(net, streams, 8, 16, Scales.identity(SPEC, "cpu"), _null, loss_fn)
     torch.testing.assert_close(again, masked)

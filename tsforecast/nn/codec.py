@@ -59,7 +59,7 @@ class Encoded:
 
 
 class SeriesArrays(Sequence):
-    """Each series' scaled ``(filled, level, obs)`` (:func:`series_arrays`), a block of series at a time.
+    """Each series' scaled ``(filled, observed)`` (:func:`series_arrays`), a block of series at a time.
 
     The streams are laid out series after series, so each block is computed once and only one block
     is held: the host never keeps float64 copies of the whole panel. As a block is computed, each
@@ -72,6 +72,8 @@ class SeriesArrays(Sequence):
         self.values, self.ids, self.scaler, self.spec = values, ids, scaler, spec
         self.holdout, self.keep_last = holdout, keep_last
         self.lengths = np.array([len(v) for v in values], dtype=np.int64)
+        # Validation: only the last ``holdout`` values are targets.
+        self.target_from = self.lengths - holdout if holdout else np.zeros_like(self.lengths)
         if keep_last is not None:
             self.lengths = np.minimum(self.lengths, spec.context + keep_last)
         self.base = np.full((len(values), spec.horizon), np.nan)
@@ -89,12 +91,12 @@ class SeriesArrays(Sequence):
         return self._arrays[i - first]
 
     def _compute(self, rows: np.ndarray) -> list:
-        spec, holdout = self.spec, self.holdout
+        spec = self.spec
         values = [self.values[r] for r in rows]
         z = self.scaler.subset(rows).transform(values, names=[self.ids[r] for r in rows])
         arrays = []
         for r, v in zip(rows, z, strict=True):
-            parts = series_arrays(v, spec.season_length, target_from=len(v) - holdout if holdout else 0)
+            parts = series_arrays(v, spec.season_length)[0], np.isfinite(v)  # filled, observed
             if self.keep_last is not None:
                 parts = tuple(part[-(spec.context + self.keep_last) :] for part in parts)
             filled = parts[0]
@@ -222,7 +224,9 @@ class PanelCodec:
             ends = [len(v) + (spec.horizon if forecast else 0) for v in values]
             rows = self.covariates.transform(covariates, ends, starts)  # (rows, n_covariates) per series
             ahead = self.covariates.ahead_columns()
-        streams = build_streams(series, plan, spec, chunk, self.device, rows, ahead, lengths=series.lengths)
+        streams = build_streams(
+            series, plan, spec, chunk, self.device, rows, ahead, series.lengths, series.target_from
+        )
         return Encoded(streams, scaler, series.base, series.ranges, series)
 
     def base(self, filled: list, times: np.ndarray | None = None) -> np.ndarray:

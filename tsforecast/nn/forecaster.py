@@ -29,6 +29,7 @@ from tsforecast.data.frequency import long_season_for, seasonal_periods
 from tsforecast.data.labels import series_label
 from tsforecast.epochs import history_frame
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError, TsforecastWarning
+from tsforecast.nn.batches import TBPTTSource, WindowSource, run_streams
 from tsforecast.nn.checkpoint import Checkpoint, data_digest
 from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec
 from tsforecast.nn.covariates import CovariateCodec
@@ -44,7 +45,7 @@ from tsforecast.nn.parameters import (
 )
 from tsforecast.nn.persistence import save
 from tsforecast.nn.state import FittedState
-from tsforecast.nn.streams import FeatureSpec, TBPTTSource, WindowSource, run_streams
+from tsforecast.nn.streams import FeatureSpec
 from tsforecast.nn.training import LoopConfig, fit_network, quantile_loss
 from tsforecast.scaling import resolve_kind
 

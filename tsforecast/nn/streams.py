@@ -1,11 +1,12 @@
 """The panel on the device: streams of transformed values and the per-step features computed from them.
 
-Each stream is one row of three device arrays laid out once, end to end without padding
-(:func:`build_streams`): ``z`` (the scaled series, gaps filled with the causal level), ``level`` (the
-causal level ``L_t``, the mean of the last ``season_length`` values) and ``obs`` (whether ``z`` is a
-usable target there). A batch of rows is cut out padded (:meth:`Streams.rows`) and its features are
-computed chunk by chunk (:func:`chunk_features`), so memory grows with the panel by three numbers per
-step (not by the feature width, nor by the longest series).
+Each series is laid out once on the device, end to end without padding (:func:`build_streams`): ``z``
+(the scaled series, gaps filled with the causal level) and ``observed`` (whether ``z`` was observed
+there); the streams cut from it are views. A batch of rows is cut out padded (:meth:`Streams.rows`)
+with the causal level ``L_t`` (the mean of the observed values among the last ``season_length``)
+and the target mask computed on the way, and its features are computed chunk by chunk
+(:func:`chunk_features`), so memory grows with the panel by five bytes per step (not by the feature
+width, nor by the longest series).
 
 Features of step ``t`` (``m = season_length``, ``M = long_season_length``, ``H = horizon``), all in
 the scaled space and relative to ``L_t``, then divided by a global per-feature scale:
@@ -112,15 +113,19 @@ class Streams:
 
     Row ``s`` (its context, steps and targets: ``size[s]`` values) sits at ``start[s]`` of the flat
     device arrays, where its series is stored once (the streams cut from one series overlap there).
-    :meth:`rows` cuts any batch of rows back out, padded to a common width (``z`` and ``level`` with
-    ``pad[s]``, ``obs`` with False), so the host and the device hold the panel once, not once per
-    step of its longest series nor once per warm-up and context of every stream.
+    :meth:`rows` cuts any batch of rows back out, padded to a common width (``z`` with ``pad[s]``,
+    the target mask with False), so the host and the device hold the panel once, not once per step
+    of its longest series nor once per warm-up and context of every stream.
 
     Attributes
     ----------
-    z, level : torch.Tensor of shape (total,), float32
-    obs : torch.Tensor of shape (total,), bool
+    z : torch.Tensor of shape (total,), float32
+    observed : torch.Tensor of shape (total,), bool
     start, size : torch.Tensor of shape (n_streams,), int64 (device)
+    back : torch.Tensor of shape (n_streams,), int64 (device)
+        Columns of the series before the row's first one that its first levels read (< season).
+    first_target : torch.Tensor of shape (n_streams,), int64 (device)
+        The row's first column whose value may be a target (validation holds the earlier ones out).
     pad : torch.Tensor of shape (n_streams,), float32 (device)
     n_steps, warmup : torch.Tensor of shape (n_streams,), int64 (device)
     n_steps_host, warmup_host : np.ndarray of shape (n_streams,)
@@ -136,10 +141,11 @@ class Streams:
     spec: FeatureSpec
     offsets: dict  # feature group -> slice or device index into a window of context + horizon + 1
     z: torch.Tensor
-    level: torch.Tensor
-    obs: torch.Tensor
+    observed: torch.Tensor
     start: torch.Tensor
     size: torch.Tensor
+    back: torch.Tensor
+    first_target: torch.Tensor
     pad: torch.Tensor
     n_steps: torch.Tensor
     warmup: torch.Tensor
@@ -158,20 +164,31 @@ class Streams:
         """``z, level, obs, covariates`` of the rows ``index`` from column ``first`` on, ``span`` wide.
 
         ``first`` is an int or a ``(batch,)`` tensor; columns past a row's end are padding. Returns
-        ``(batch, span)`` tensors (covariates ``(batch, span, n_covariates)`` or None).
+        ``(batch, span)`` tensors (covariates ``(batch, span, n_covariates)`` or None). The level is
+        the mean of the observed values among the last ``season_length`` (fewer at the series'
+        start); where there is none, ``z`` itself, which the encoder filled with the carried level.
         """
-        columns = torch.arange(span, device=self.z.device) + (
+        extra = self.spec.season_length - 1  # the level's window reaches back this far
+        columns = torch.arange(-extra, span, device=self.z.device)[None] + (
             first[:, None] if torch.is_tensor(first) else first
-        )
-        inside = columns < self.size[index, None]  # (batch, span)
-        at = (self.start[index, None] + columns).clamp_max(max(len(self.z) - 1, 0))
-        pad = self.pad[index, None]
-        z = torch.where(inside, self.z[at], pad)
-        level = torch.where(inside, self.level[at], pad)
+        )  # (batch or 1, extra + span)
+        inside = (columns < self.size[index, None]) & (columns >= -self.back[index, None])
+        at = (self.start[index, None] + columns).clamp(0, max(len(self.z) - 1, 0))
+        values, seen = self.z[at], self.observed[at] & inside
+        sums = torch.where(seen, values, 0.0).double().cumsum(1)
+        counts = seen.cumsum(1)
+        sums = torch.cat([torch.zeros_like(sums[:, :1]), sums], 1)
+        counts = torch.cat([torch.zeros_like(counts[:, :1]), counts], 1)
+        m = extra + 1
+        window, n = sums[:, m:] - sums[:, :-m], counts[:, m:] - counts[:, :-m]  # (batch, span)
+        own = slice(extra, None)
+        z = torch.where(inside[:, own], values[:, own], self.pad[index, None])
+        level = torch.where(n > 0, window / n.clamp_min(1), z.double()).float()
+        obs = seen[:, own] & (columns[:, own] >= self.first_target[index, None])
         covariates = None
         if self.covariates is not None:
-            covariates = torch.where(inside[..., None], self.covariates[at], 0.0)
-        return z, level, self.obs[at] & inside, covariates
+            covariates = torch.where(inside[:, own, None], self.covariates[at[:, own]], 0.0)
+        return z, level, obs, covariates
 
     def chunk_has_target(self, rows: np.ndarray, chunk: int, n_chunks: int) -> np.ndarray:
         """Whether each of the ``n_chunks`` chunks of the streams ``rows`` has a target (host)."""
@@ -195,8 +212,9 @@ def build_streams(
     covariates=None,
     ahead=None,
     lengths: np.ndarray | None = None,
+    target_from: np.ndarray | None = None,
 ) -> Streams:
-    """Lay the per-series ``(filled, level, obs)`` arrays out as streams on ``device`` (once).
+    """Lay the per-series ``(filled, observed)`` arrays out as streams on ``device`` (once).
 
     Step ``k`` of series ``i`` is time ``spec.context + k``; ``plan`` says which steps each stream
     covers. Each row holds the context before its first step, its steps and the targets after
@@ -204,6 +222,7 @@ def build_streams(
     at time ``r`` like the arrays) are laid out the same way; ``ahead`` gives the columns seen at
     ``t+1 .. t+H``, numeric ones first, and how many are numeric. ``arrays`` may compute each series
     when asked (``codec.SeriesArrays``); ``lengths`` then says how long each series' arrays are.
+    ``target_from`` (per series, default 0) is the first time whose value may be a target.
     """
     t0, h = spec.context, spec.horizon
     if lengths is None:
@@ -217,7 +236,9 @@ def build_streams(
     bases = np.concatenate([[0], np.cumsum(stored)[:-1]]).astype(np.int64)
     starts = bases[plan.series] + plan.start  # (n_streams,)
     sizes = np.minimum(stored[plan.series] - plan.start, plan.n_steps + t0 + h)
-    z, level, obs, pad, has_target = _stream_rows(arrays, plan, t0, h, bases, stored)
+    target_from = np.zeros(len(lengths), dtype=np.int64) if target_from is None else target_from
+    z, observed, pad, has_target = _stream_rows(arrays, plan, t0, h, bases, stored, target_from)
+    back = np.minimum(plan.start, spec.season_length - 1)
     rows = None
     if covariates is not None:
         rows = np.zeros((len(z), covariates[0].shape[1]), dtype=np.float32)
@@ -232,10 +253,11 @@ def build_streams(
         spec,
         _selectors(spec, device),
         on_device(z),
-        on_device(level),
-        on_device(obs),
+        on_device(observed),
         on_device(starts),
         on_device(sizes),
+        on_device(back),
+        on_device(target_from[plan.series] - plan.start),
         on_device(pad[plan.series]),
         on_device(plan.n_steps),
         on_device(plan.warmup),
@@ -247,37 +269,39 @@ def build_streams(
     )
 
 
-def _stream_rows(arrays: list, plan: StreamPlan, t0: int, h: int, bases: np.ndarray, stored: np.ndarray):
-    """The flat float32 ``z`` and ``level``, ``obs``, each series' padding and the steps' "has a target".
+def _stream_rows(
+    arrays, plan: StreamPlan, t0: int, h: int, bases: np.ndarray, stored: np.ndarray, target_from: np.ndarray
+):
+    """The flat float32 ``z``, ``observed``, each series' padding and the steps' "has a target".
 
     Series by series (``stored[i]`` values from ``bases[i]``), written straight into float32 arrays,
     so the host never holds a float64 copy of the panel. Each series is shifted by the mean of its
-    ``z`` after the context: the features are differences, and values near 0 keep float32 exact enough; its
-    padding is ``-shift`` (a 0 before the shift). ``has_target`` follows the streams' steps.
+    ``z`` after the context: the features are differences, and values near 0 keep float32 exact
+    enough; its padding is ``-shift`` (a 0 before the shift). ``has_target`` follows the streams.
     """
     total = int(stored.sum())
-    z, level = np.empty(total, dtype=np.float32), np.empty(total, dtype=np.float32)
-    obs = np.empty(total, dtype=bool)
+    z, observed = np.empty(total, dtype=np.float32), np.empty(total, dtype=bool)
     pad = np.zeros(len(stored), dtype=np.float32)
     has_target = np.zeros(int(plan.n_steps.sum()), dtype=bool)
     first_step, last_series = 0, -1
     for i, start, n, warm in zip(plan.series, plan.start, plan.n_steps, plan.warmup, strict=True):
         if i != last_series:  # the streams of a series come one after the other
             last_series, at, size = i, bases[i], stored[i]
-            z_i, level_i, obs_i = (part[:size] for part in arrays[i])
+            z_i, observed_i = (part[:size] for part in arrays[i])
             scored = z_i[t0:size]  # its steps (and the targets after the last one)
             shift = float(scored.mean()) if len(scored) else 0.0
             end, stop = at + len(z_i), at + size  # values, then covariate rows only (padding)
-            z[at:end], level[at:end], obs[at:end] = z_i - shift, level_i - shift, obs_i
-            z[end:stop], level[end:stop], obs[end:stop] = -shift, -shift, False
+            z[at:end], observed[at:end] = z_i - shift, observed_i
+            z[end:stop], observed[end:stop] = -shift, False
             pad[i] = -shift
-            seen = np.concatenate([[0], np.cumsum(obs_i)])
-        # Step k has a target when one of z[k + 1 .. k + h] (the series' start + t0 + k + 1 ..) is observed.
+            targets = observed_i & (np.arange(len(z_i)) >= target_from[i])
+            seen = np.concatenate([[0], np.cumsum(targets)])
+        # Step k has a target when one of z[k + 1 .. k + h] (the series' start + t0 + k + 1 ..) is one.
         k = start + np.arange(warm, n)
-        targets = seen[np.minimum(k + t0 + h + 1, len(z_i))] > seen[np.minimum(k + t0 + 1, len(z_i))]
-        has_target[first_step + warm : first_step + n] = targets
+        targets_ahead = seen[np.minimum(k + t0 + h + 1, len(z_i))] > seen[np.minimum(k + t0 + 1, len(z_i))]
+        has_target[first_step + warm : first_step + n] = targets_ahead
         first_step += n
-    return z, level, obs, pad, has_target
+    return z, observed, pad, has_target
 
 
 def chunk_features(spec: FeatureSpec, off: dict, z: torch.Tensor, level: torch.Tensor, obs: torch.Tensor):
@@ -413,83 +437,3 @@ def feature_moments(streams: Streams, chunk: int, batch_size: int) -> Scales:
     target_std = (target[2] / n - (target[1] / n) ** 2).clamp_min(0).sqrt()
     target_std = torch.where(target_std > 1e-8, target_std, torch.ones_like(target_std))
     return Scales(feature_std.float(), target_std.float())
-
-
-@torch.no_grad()
-def run_streams(
-    network, streams: Streams, chunk: int, batch_size: int, scales: Scales, autocast, loss_fn=None
-):
-    """Run the network over whole streams (state carried, no gradients).
-
-    Returns the head output at each stream's last step ``(n_streams, n_outputs)``, or with
-    ``loss_fn`` the loss averaged over all unmasked targets (a 0-d device tensor).
-    """
-    device = streams.z.device
-    last_outputs, total, count = [], torch.zeros((), device=device), torch.zeros((), device=device)
-    for start in range(0, streams.n_streams, batch_size):
-        rows = np.arange(start, min(start + batch_size, streams.n_streams))
-        last = streams.n_steps[torch.as_tensor(rows, device=device)] - 1  # (batch,)
-        state, picked = None, None
-        for k, (x, y, mask, _) in enumerate(stream_chunks(streams, rows, chunk, scales)):
-            with autocast():
-                out, state = network(x, state)  # (batch, C, n_outputs)
-            out = out.float()
-            if loss_fn is not None:
-                loss, valid = loss_fn(out, y, mask)
-                total, count = total + loss * valid, count + valid
-                continue
-            at = (last - k * chunk).clamp(0, x.shape[1] - 1)  # (batch,)
-            here = out[torch.arange(len(rows), device=device), at]  # (batch, n_outputs)
-            inside = ((last >= k * chunk) & (last < (k + 1) * chunk))[:, None]
-            picked = here if picked is None else torch.where(inside, here, picked)
-        last_outputs.append(picked)
-    if loss_fn is not None:
-        return total / count.clamp_min(1)
-    return torch.cat(last_outputs)
-
-
-class TBPTTSource:
-    """Training batches for truncated BPTT: random groups of streams, walked chunk by chunk.
-
-    ``epoch(generator)`` yields one ``(n_chunks, chunks)`` pair per batch; the loop carries the
-    network state across the chunks of a batch and starts each batch from a zero state.
-    """
-
-    last_only = False
-
-    def __init__(self, streams: Streams, batch_size: int, chunk: int, scales: Scales):
-        self.streams, self.batch_size, self.chunk, self.scales = streams, batch_size, chunk, scales
-
-    @property
-    def n_batches(self) -> int:
-        return math.ceil(self.streams.n_streams / self.batch_size)
-
-    def epoch(self, generator: torch.Generator):
-        order = torch.randperm(self.streams.n_streams, generator=generator)
-        on_device = order.to(self.streams.z.device)  # one copy per epoch
-        order = order.numpy()
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            n_chunks = math.ceil(self.streams.n_steps_host[rows].max() / self.chunk)
-            index = on_device[start : start + self.batch_size]
-            yield n_chunks, stream_chunks(self.streams, rows, self.chunk, self.scales, index)
-
-
-class WindowSource:
-    """Training batches of sliding windows: ``lookback`` steps from a zero state, last output scored."""
-
-    last_only = True
-
-    def __init__(self, streams: Streams, batch_size: int, lookback: int, scales: Scales):
-        self.streams, self.batch_size, self.lookback, self.scales = streams, batch_size, lookback, scales
-        self.ends = torch.as_tensor(streams.windows(lookback), device=streams.z.device)  # (n_windows, 2)
-
-    @property
-    def n_batches(self) -> int:
-        return math.ceil(len(self.ends) / self.batch_size)
-
-    def epoch(self, generator: torch.Generator):
-        order = torch.randperm(len(self.ends), generator=generator).to(self.ends.device)
-        for start in range(0, len(order), self.batch_size):
-            ends = self.ends[order[start : start + self.batch_size]]
-            yield 1, iter([(*window_chunk(self.streams, ends, self.lookback, self.scales), True)])
