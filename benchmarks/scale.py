@@ -337,7 +337,9 @@ def judge(rows: list) -> dict:
         r["memory_limit_mib"], r["memory_ok"] = limit, max(used) <= limit
         if r.get("from_sizes") and "train" in r:
             r["throughput_ratio"] = r["train"]["targets_per_second"] / smallest["train"]["targets_per_second"]
-    acceptance = {"added memory <= 2 x raw + 1.5 GiB, every case": all(r.get("memory_ok") for r in rows)}
+    # The predict-only case has its own bar (peak < 8 GiB, below), not the rule for fit and predict.
+    sized_ok = all(r.get("memory_ok") for r in rows if not r.get("predict_only"))
+    acceptance = {"added memory <= 2 x raw + 1.5 GiB, every case": sized_ok}
     at_100k = [r for r in sized if r["n_series"] == 100_000]
     if at_100k:
         ratios = [r.get("throughput_ratio", 0.0) for r in at_100k]

@@ -8,7 +8,7 @@ import pytest
 
 import tsforecast.data.panel as panel_module
 from tsforecast.data.long_layout import SeriesIndexes
-from tsforecast.data.panel import to_panel
+from tsforecast.data.panel import from_panel, to_panel
 
 
 def long_frame(n_series=7, seed=0, time="datetime", ids="str"):
@@ -116,3 +116,12 @@ def test_a_clean_parquet_dataset_gives_the_compact_panel(tmp_path, monkeypatch, 
     frame = long_frame(time=time).sample(frac=1.0, random_state=2)  # rows in any order
     frame.to_parquet(tmp_path / "panel.parquet", index=False)
     assert_same_panel(to_panel(tmp_path / "panel.parquet"), series_by_series(frame, monkeypatch))
+
+
+@pytest.mark.parametrize("time", ["datetime", "integer"])
+def test_forecast_frames_of_a_compact_panel_are_those_of_the_series_by_series_one(monkeypatch, time):
+    frame = long_frame(time=time)
+    fast, slow = to_panel(frame), series_by_series(frame, monkeypatch)
+    point = np.arange(fast.n_series * 5, dtype=float).reshape(-1, 5)
+    extra = {"y_pred_lo_95": point - 1}
+    pd.testing.assert_frame_equal(from_panel(fast, point, extra), from_panel(slow, point, extra))

@@ -112,3 +112,24 @@ def test_the_predict_command_reads_a_partitioned_parquet_folder(tmp_path):
     expected = model.predict(y=frame)
     np.testing.assert_allclose(written["y_pred"], expected["y_pred"], rtol=1e-6)
     assert written["unique_id"].tolist() == expected["unique_id"].tolist()
+
+
+def test_the_fit_command_takes_a_partitioned_parquet_folder_tracked(tmp_path):
+    """The same fit from a parquet folder (a path, tracked) and from a CSV file (a frame)."""
+    from clitools import cli
+
+    frame = _long()
+    frame.to_parquet(tmp_path / "history", partition_cols=["unique_id"], index=False)
+    frame.to_csv(tmp_path / "history.csv", index=False)
+    settings = ["--model", "lstm", "--horizon", "6", "--param", "hidden_size=8", "--param", "max_epochs=1"]
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    written = {}
+    for data, extra in (("history", ["--track"]), ("history.csv", [])):
+        done = cli(
+            "fit", data, *settings, "--output", f"{data}.safetensors", "--forecast-output", f"{data}.f.csv",
+            *extra, cwd=tmp_path, store=store,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        written[data] = pd.read_csv(tmp_path / f"{data}.f.csv")
+    pd.testing.assert_frame_equal(written["history"], written["history.csv"])
+    assert len(written["history"]) == 6 * frame["unique_id"].nunique()

@@ -266,6 +266,16 @@ def read_input(path, args):
     return read_frame(path, id_col=args.id_col, time_col=args.time_col)
 
 
+def read_history(path, args):
+    """The data for a tsforecast forecaster: a long parquet file or folder as its path, else a frame.
+
+    The forecaster reads a path in record batches (``tsforecast.data.parquet``), never as one frame.
+    """
+    from tsforecast.data.parquet import is_long_parquet
+
+    return Path(path) if is_long_parquet(path, args.id_col) else read_input(path, args)
+
+
 def parse_params(items: list, where: str = "--param") -> dict:
     """``KEY=VALUE`` items as a dict, values parsed as YAML (``8`` is an int, ``null`` None)."""
     from tsforecast.pipelines.schema import parse_value

@@ -93,7 +93,7 @@ def run(args) -> int:
     common.check_writable(check_model_path(estimator, args.output), "--output")
     if args.forecast_output:
         common.check_output(args.forecast_output, "--forecast-output")
-    history = common.read_input(args.data, args)
+    history = common.read_history(args.data, args)  # a long parquet dataset stays a path
     X = common.read_covariates(args.covariates, args)
     if args.forecast_output:
         common.check_horizon_covered(estimator, history, X, args.horizon, args)
@@ -120,7 +120,8 @@ def run(args) -> int:
     path = save_model(estimator, args.output)
     logger.info("model saved to %s", path)
     if args.forecast_output:
-        time_col = history.index.name or args.time_col  # a wide file's time column, whatever its name
+        # A wide file's time column, whatever its name; a long file's is --time-col.
+        time_col = getattr(getattr(history, "index", None), "name", None) or args.time_col
         forecasts = write_frame(estimator.predict(X=X), args.forecast_output, time_col=time_col)
         logger.info("forecasts written to %s", forecasts)
     print(path)

@@ -71,19 +71,17 @@ def run(args) -> int:
     Returns 0; errors propagate (the ``tsforecast`` command maps them to its exit codes).
     """
     from tsforecast.data.io import write_frame
-    from tsforecast.data.parquet import is_long_parquet
     from tsforecast.exceptions import InvalidParameterError
     from tsforecast.pipelines.models import load_model
 
     levels = common.parse_levels(args.level)  # before any file is read or the model loaded
     output = common.check_output(args.output)
     # A long parquet file or folder goes to the forecaster as a path: read in record batches.
-    as_path = bool(args.data) and is_long_parquet(args.data, args.id_col)
-    history = common.read_input(args.data, args) if args.data and not as_path else None
+    history = common.read_history(args.data, args) if args.data else None
     X = common.read_covariates(args.covariates, args)
     model = load_model(args.model, args.tracking_uri)
-    if as_path:  # a pyfunc model of another library takes frames only
-        history = Path(args.data) if hasattr(model, "covariate_roles") else common.read_input(args.data, args)
+    if isinstance(history, Path) and not hasattr(model, "covariate_roles"):
+        history = common.read_input(args.data, args)  # a pyfunc model of another library takes frames
     logger.info("loaded %s from %s", type(model).__name__, args.model)
     if hasattr(model, "covariate_roles"):
         common.check_covariates({type(model).__name__: model}, X is not None)

@@ -57,6 +57,13 @@ class SeriesIndexes(Sequence):
         stamps = stamps.view(self.dtype) if self.dtype.kind == "M" else stamps.astype(self.dtype)
         return pd.Index(stamps, name=self.name, copy=False)
 
+    def future(self, horizon: int) -> pd.Index:
+        """The ``horizon`` stamps after each series' last, series after series (one index)."""
+        last = self.firsts + self.step * (self.lengths - 1)
+        stamps = (last[:, None] + self.step * np.arange(1, horizon + 1, dtype=np.int64)).ravel()
+        stamps = stamps.view(self.dtype) if self.dtype.kind == "M" else stamps.astype(self.dtype)
+        return pd.Index(stamps, name=self.name, copy=False)
+
     def __reduce__(self):  # pickles as two arrays, not as one pd.Index per series
         return SeriesIndexes, (self.firsts, self.lengths, self.step, self.dtype, self.name)
 

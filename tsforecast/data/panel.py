@@ -26,6 +26,7 @@ from scipy import sparse
 from tsforecast.data.frequency import future_index, index_kind, infer_frequency
 from tsforecast.data.labels import UNNAMED_SERIES_ID, series_label
 from tsforecast.data.long_layout import (
+    SeriesIndexes,
     as_time_column,
     check_long_columns,
     compact_arrays,
@@ -223,8 +224,10 @@ def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
     """
     point = np.asarray(point, dtype=np.float64)
     horizon = point.shape[1]
-    futures = [future_index(index[-1], panel.freq, horizon) for index in panel.index]
     layout = panel.layout
+    if isinstance(panel.index, SeriesIndexes) and layout.kind == "long":  # whole arrays, no loop
+        return _long_frame(panel, panel.index.future(horizon), point, extra)
+    futures = [future_index(index[-1], panel.freq, horizon) for index in panel.index]
     outputs = {layout.columns.pred_col: point, **(extra or {})}
     if layout.kind == "series":
         if not extra:
@@ -242,12 +245,17 @@ def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
             frame.columns = layout.column_index
             frames[name] = frame
         return frames[layout.columns.pred_col] if not extra else pd.concat(frames, axis=1)
-    cols = layout.columns
+    return _long_frame(panel, _concat_indexes(futures), point, extra)
+
+
+def _long_frame(panel: Panel, times, point: np.ndarray, extra: dict | None) -> pd.DataFrame:
+    """The long forecast frame: ``times`` are the future stamps of every series, one after another."""
+    cols, horizon = panel.layout.columns, point.shape[1]
     ids = [UNNAMED_SERIES_ID if sid is None else sid for sid in panel.ids]  # as to_long names them
     frame = pd.DataFrame(
         {
             cols.id_col: np.repeat(np.asarray(ids, dtype=object), horizon),
-            cols.time_col: _concat_indexes(futures),
+            cols.time_col: times,
             cols.pred_col: point.ravel(),
         }
     )
