@@ -48,7 +48,7 @@ class Encoded:
     ranges : np.ndarray of shape (n_series, 2)
         The smallest and largest scaled value of each series (gaps filled).
     series : SeriesArrays
-        Each series' ``(filled, level, obs)`` arrays, computed again on demand (the diagnostics).
+        Each series' ``(filled, observed)`` arrays, computed again on demand (the diagnostics).
     """
 
     streams: Streams
@@ -69,8 +69,7 @@ class SeriesArrays(Sequence):
     block = 1024  # series per block: bounds the float64 copies held at once
 
     def __init__(self, values: list, ids: list, scaler: SeriesScaler, spec, holdout: int, keep_last):
-        self.values, self.ids, self.scaler, self.spec = values, ids, scaler, spec
-        self.holdout, self.keep_last = holdout, keep_last
+        self.values, self.ids, self.scaler, self.spec, self.keep_last = values, ids, scaler, spec, keep_last
         self.lengths = np.array([len(v) for v in values], dtype=np.int64)
         # Validation: only the last ``holdout`` values are targets.
         self.target_from = self.lengths - holdout if holdout else np.zeros_like(self.lengths)

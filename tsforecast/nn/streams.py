@@ -131,6 +131,8 @@ class Streams:
     n_steps_host, warmup_host : np.ndarray of shape (n_streams,)
     has_target : np.ndarray of shape (n_steps_host.sum(),), bool
         Whether each step has at least one unmasked target (host), the steps of each stream in turn.
+    step_start : np.ndarray of shape (n_streams,)
+        Where each stream's steps begin in ``has_target`` (host).
     covariates : torch.Tensor of shape (total, n_covariates), float32, optional
         The covariate rows, aligned with ``z`` (padded with 0).
     ahead : (torch.Tensor of shape (n_ahead,), int), optional
@@ -152,6 +154,7 @@ class Streams:
     n_steps_host: np.ndarray
     warmup_host: np.ndarray
     has_target: np.ndarray
+    step_start: np.ndarray
     covariates: torch.Tensor | None = None
     ahead: tuple | None = None
 
@@ -192,7 +195,7 @@ class Streams:
 
     def chunk_has_target(self, rows: np.ndarray, chunk: int, n_chunks: int) -> np.ndarray:
         """Whether each of the ``n_chunks`` chunks of the streams ``rows`` has a target (host)."""
-        first = np.concatenate([[0], np.cumsum(self.n_steps_host)])[rows]  # (batch,)
+        first = self.step_start[rows]  # (batch,)
         steps = np.arange(n_chunks * chunk)
         inside = steps < self.n_steps_host[rows, None]
         flags = self.has_target[np.where(inside, first[:, None] + steps, 0)] & inside
@@ -264,6 +267,7 @@ def build_streams(
         plan.n_steps.copy(),
         plan.warmup.copy(),
         has_target,
+        np.cumsum(plan.n_steps) - plan.n_steps,
         rows,
         ahead,
     )
