@@ -26,11 +26,11 @@ def run_streams(
     Returns the head output at each stream's last step ``(n_streams, n_outputs)``, or with
     ``loss_fn`` the loss averaged over all unmasked targets (a 0-d device tensor).
     """
-    device = streams.z.device
+    device = streams.device
     last_outputs, total, count = [], torch.zeros((), device=device), torch.zeros((), device=device)
     for start in range(0, streams.n_streams, batch_size):
         rows = np.arange(start, min(start + batch_size, streams.n_streams))
-        last = streams.n_steps[torch.as_tensor(rows, device=device)] - 1  # (batch,)
+        last = streams.to_device(streams.n_steps_host[rows] - 1)  # (batch,)
         state, picked = None, None
         for k, (x, y, mask, _) in enumerate(stream_chunks(streams, rows, chunk, scales)):
             with autocast():
@@ -69,14 +69,11 @@ class TBPTTSource:
 
     def epoch(self, generator: torch.Generator):
         """Yield ``(n_chunks, chunks)`` per batch, the streams in an order drawn from ``generator``."""
-        order = torch.randperm(self.streams.n_streams, generator=generator)
-        on_device = order.to(self.streams.z.device)  # one copy per epoch
-        order = order.numpy()
+        order = torch.randperm(self.streams.n_streams, generator=generator).numpy()
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             n_chunks = math.ceil(self.streams.n_steps_host[rows].max() / self.chunk)
-            index = on_device[start : start + self.batch_size]
-            yield n_chunks, stream_chunks(self.streams, rows, self.chunk, self.scales, index)
+            yield n_chunks, stream_chunks(self.streams, rows, self.chunk, self.scales)
 
 
 class WindowSource:
@@ -86,7 +83,7 @@ class WindowSource:
 
     def __init__(self, streams: Streams, batch_size: int, lookback: int, scales: Scales):
         self.streams, self.batch_size, self.lookback, self.scales = streams, batch_size, lookback, scales
-        self.ends = torch.as_tensor(streams.windows(lookback), device=streams.z.device)  # (n_windows, 2)
+        self.ends = torch.from_numpy(streams.windows(lookback))  # (n_windows, 2), host
 
     @property
     def n_batches(self) -> int:
@@ -95,7 +92,7 @@ class WindowSource:
 
     def epoch(self, generator: torch.Generator):
         """Yield ``(1, chunks)`` per batch of windows, in an order drawn from ``generator``."""
-        order = torch.randperm(len(self.ends), generator=generator).to(self.ends.device)
+        order = torch.randperm(len(self.ends), generator=generator)
         for start in range(0, len(order), self.batch_size):
             ends = self.ends[order[start : start + self.batch_size]]
             yield 1, iter([(*window_chunk(self.streams, ends, self.lookback, self.scales), True)])

@@ -1,12 +1,12 @@
-"""The panel on the device: streams of transformed values and the per-step features computed from them.
+"""The encoded panel: streams of transformed values and the per-step features computed from them.
 
-Each series is laid out once on the device, end to end without padding (:func:`build_streams`): ``z``
-(the scaled series, gaps filled with the causal level) and ``observed`` (whether ``z`` was observed
-there); the streams cut from it are views. A batch of rows is cut out padded (:meth:`Streams.rows`)
-with the causal level ``L_t`` (the mean of the observed values among the last ``season_length``)
-and the target mask computed on the way, and its features are computed chunk by chunk
-(:func:`chunk_features`), so memory grows with the panel by five bytes per step (not by the feature
-width, nor by the longest series).
+Each series is laid out once in host memory, end to end without padding (:func:`build_streams`):
+``z`` (the scaled series, gaps filled with the causal level) and ``observed`` (whether ``z`` was
+observed there); the streams cut from it are views. A batch of rows is cut out padded and moved to
+the compute device (:meth:`Streams.rows`), where the causal level ``L_t`` (the mean of the observed
+values among the last ``season_length``) and the target mask are computed, and its features are
+computed chunk by chunk (:func:`chunk_features`). Host memory grows with the panel by five bytes per
+step (not by the feature width, nor by the longest series); device memory grows with the batch only.
 
 Features of step ``t`` (``m = season_length``, ``M = long_season_length``, ``H = horizon``), all in
 the scaled space and relative to ``L_t``, then divided by a global per-feature scale:
@@ -21,7 +21,7 @@ Targets are residuals over the seasonal naive forecast ``base_h = z[t - m + ((h-
 after the end of the series. The network's output at step ``t`` is therefore a correction of the
 seasonal naive forecast made at ``t``.
 
-With covariates, a fourth device tensor ``covariates`` ``(n_streams, width, n_covariates)`` holds the
+With covariates, a host tensor ``covariates`` ``(n_streams, width, n_covariates)`` holds the
 rows of :class:`~tsforecast.nn.covariates.CovariateCodec` laid out with the same plan, padding and
 warm-up as the targets, and the features of step ``t`` gain the covariates at ``t`` and the
 future-known ones at ``t+1 .. t+H`` with their changes since the seasonal naive's steps
@@ -109,39 +109,44 @@ def series_arrays(z: np.ndarray, season_length: int, cut: int | None = None, tar
 
 @dataclass
 class Streams:
-    """The streams, laid out end to end without padding, plus the host facts to plan batches.
+    """The streams, laid out end to end without padding in host memory, and the device they run on.
 
     Row ``s`` (its context, steps and targets: ``size[s]`` values) sits at ``start[s]`` of the flat
-    device arrays, where its series is stored once (the streams cut from one series overlap there).
+    host arrays, where its series is stored once (the streams cut from one series overlap there).
     :meth:`rows` cuts any batch of rows back out, padded to a common width (``z`` with ``pad[s]``,
-    the target mask with False), so the host and the device hold the panel once, not once per step
-    of its longest series nor once per warm-up and context of every stream.
+    the target mask with False), and moves it to ``device``: the host holds the panel once (not once
+    per step of its longest series nor once per warm-up and context of every stream) and the device
+    holds one batch at a time.
 
     Attributes
     ----------
-    z : torch.Tensor of shape (total,), float32
-    observed : torch.Tensor of shape (total,), bool
-    start, size : torch.Tensor of shape (n_streams,), int64 (device)
-    back : torch.Tensor of shape (n_streams,), int64 (device)
+    device : torch.device
+        Where the batches are computed on.
+    z : torch.Tensor of shape (total,), float32 (host)
+    observed : torch.Tensor of shape (total,), bool (host)
+    start, size : torch.Tensor of shape (n_streams,), int64 (host)
+    back : torch.Tensor of shape (n_streams,), int64 (host)
         Columns of the series before the row's first one that its first levels read (< season).
-    first_target : torch.Tensor of shape (n_streams,), int64 (device)
+    first_target : torch.Tensor of shape (n_streams,), int64 (host)
         The row's first column whose value may be a target (validation holds the earlier ones out).
-    pad : torch.Tensor of shape (n_streams,), float32 (device)
-    n_steps, warmup : torch.Tensor of shape (n_streams,), int64 (device)
+    pad : torch.Tensor of shape (n_streams,), float32 (host)
+    n_steps, warmup : torch.Tensor of shape (n_streams,), int64 (host)
     n_steps_host, warmup_host : np.ndarray of shape (n_streams,)
+        The same as arrays (views of ``n_steps`` and ``warmup``).
     has_target : np.ndarray of shape (n_steps_host.sum(),), bool
         Whether each step has at least one unmasked target (host), the steps of each stream in turn.
     step_start : np.ndarray of shape (n_streams,)
         Where each stream's steps begin in ``has_target`` (host).
-    covariates : torch.Tensor of shape (total, n_covariates), float32, optional
+    covariates : torch.Tensor of shape (total, n_covariates), float32 (host), optional
         The covariate rows, aligned with ``z`` (padded with 0).
-    ahead : (torch.Tensor of shape (n_ahead,), int), optional
+    ahead : (torch.Tensor of shape (n_ahead,) on the device, int), optional
         Columns of ``covariates`` seen at ``t+1 .. t+H`` (the future-known ones, numeric first) and
         how many are numeric.
     """
 
     spec: FeatureSpec
     offsets: dict  # feature group -> slice or device index into a window of context + horizon + 1
+    device: torch.device
     z: torch.Tensor
     observed: torch.Tensor
     start: torch.Tensor
@@ -163,34 +168,42 @@ class Streams:
         """Number of streams (rows)."""
         return len(self.n_steps_host)
 
-    def rows(self, index: torch.Tensor, first, span: int):
+    def to_device(self, host: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A host array or tensor (a batch's rows, per-stream facts) on the compute device."""
+        return torch.as_tensor(host).to(self.device, non_blocking=True)
+
+    def rows(self, index, first, span: int):
         """``z, level, obs, covariates`` of the rows ``index`` from column ``first`` on, ``span`` wide.
 
-        ``first`` is an int or a ``(batch,)`` tensor; columns past a row's end are padding. Returns
-        ``(batch, span)`` tensors (covariates ``(batch, span, n_covariates)`` or None). The level is
-        the mean of the observed values among the last ``season_length`` (fewer at the series'
-        start); where there is none, ``z`` itself, which the encoder filled with the carried level.
+        ``index`` is a host array or tensor of rows, ``first`` an int or a host ``(batch,)`` tensor;
+        columns past a row's end are padding. Returns ``(batch, span)`` tensors on the device
+        (covariates ``(batch, span, n_covariates)`` or None). The level is the mean of the observed
+        values among the last ``season_length`` (fewer at the series' start); where there is none,
+        ``z`` itself, which the encoder filled with the carried level.
         """
+        index = torch.as_tensor(index)
         extra = self.spec.season_length - 1  # the level's window reaches back this far
-        columns = torch.arange(-extra, span, device=self.z.device)[None] + (
+        columns = torch.arange(-extra, span)[None] + (
             first[:, None] if torch.is_tensor(first) else first
         )  # (batch or 1, extra + span)
+        # Gather the rows on the host, then move only them: the device never holds the panel.
         inside = (columns < self.size[index, None]) & (columns >= -self.back[index, None])
         at = (self.start[index, None] + columns).clamp(0, max(len(self.z) - 1, 0))
         values, seen = self.z[at], self.observed[at] & inside
+        own = slice(extra, None)
+        z = torch.where(inside[:, own], values[:, own], self.pad[index, None])
+        obs = seen[:, own] & (columns[:, own] >= self.first_target[index, None])
+        covariates = None
+        if self.covariates is not None:
+            covariates = self.to_device(torch.where(inside[:, own, None], self.covariates[at[:, own]], 0.0))
+        values, seen, z, obs = (self.to_device(part) for part in (values, seen, z, obs))
         sums = torch.where(seen, values, 0.0).double().cumsum(1)
         counts = seen.cumsum(1)
         sums = torch.cat([torch.zeros_like(sums[:, :1]), sums], 1)
         counts = torch.cat([torch.zeros_like(counts[:, :1]), counts], 1)
         m = extra + 1
         window, n = sums[:, m:] - sums[:, :-m], counts[:, m:] - counts[:, :-m]  # (batch, span)
-        own = slice(extra, None)
-        z = torch.where(inside[:, own], values[:, own], self.pad[index, None])
         level = torch.where(n > 0, window / n.clamp_min(1), z.double()).float()
-        obs = seen[:, own] & (columns[:, own] >= self.first_target[index, None])
-        covariates = None
-        if self.covariates is not None:
-            covariates = torch.where(inside[:, own, None], self.covariates[at[:, own]], 0.0)
         return z, level, obs, covariates
 
     def chunk_has_target(self, rows: np.ndarray, chunk: int, n_chunks: int) -> np.ndarray:
@@ -217,7 +230,7 @@ def build_streams(
     lengths: np.ndarray | None = None,
     target_from: np.ndarray | None = None,
 ) -> Streams:
-    """Lay the per-series ``(filled, observed)`` arrays out as streams on ``device`` (once).
+    """Lay the per-series ``(filled, observed)`` arrays out as streams (once, in host memory) for ``device``.
 
     Step ``k`` of series ``i`` is time ``spec.context + k``; ``plan`` says which steps each stream
     covers. Each row holds the context before its first step, its steps and the targets after
@@ -248,24 +261,26 @@ def build_streams(
         for i, (base, size) in enumerate(zip(bases, stored, strict=True)):
             piece = covariates[i][:size]
             rows[base : base + len(piece)] = piece
-        rows = torch.as_tensor(rows, device=device)
+        rows = torch.from_numpy(rows)
         if ahead is not None:  # (columns, n_numeric); no future-known columns: None
             ahead = (torch.as_tensor(ahead[0], device=device), ahead[1]) if ahead[0] else None
-    on_device = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+    n_steps, warmup = plan.n_steps.astype(np.int64), plan.warmup.astype(np.int64)
+    host = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
     return Streams(
         spec,
         _selectors(spec, device),
-        on_device(z),
-        on_device(observed),
-        on_device(starts),
-        on_device(sizes),
-        on_device(back),
-        on_device(target_from[plan.series] - plan.start),
-        on_device(pad[plan.series]),
-        on_device(plan.n_steps),
-        on_device(plan.warmup),
-        plan.n_steps.copy(),
-        plan.warmup.copy(),
+        torch.device(device),
+        host(z),
+        host(observed),
+        host(starts.astype(np.int64)),
+        host(sizes.astype(np.int64)),
+        host(back.astype(np.int64)),
+        host((target_from[plan.series] - plan.start).astype(np.int64)),
+        host(pad[plan.series]),
+        host(n_steps),
+        host(warmup),
+        n_steps,
+        warmup,
         has_target,
         np.cumsum(plan.n_steps) - plan.n_steps,
         rows,
@@ -369,7 +384,7 @@ class Scales:
         return cls(torch.ones(spec.n_features, device=device), torch.ones((), device=device))
 
 
-def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales, index=None):
+def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales):
     """Yield ``(x, y, mask, trainable)`` for the consecutive chunks of the streams ``rows``.
 
     ``x`` is ``(batch, C, n_features)``, ``y`` and ``mask`` are ``(batch, C, horizon)``; warm-up
@@ -378,11 +393,10 @@ def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales
     """
     spec = streams.spec
     t0, h = spec.context, spec.horizon
-    if index is None:  # the device copy of ``rows`` (pass it in to avoid a host-to-device copy here)
-        index = torch.as_tensor(rows, device=streams.z.device)
     n_chunks = math.ceil(int(streams.n_steps_host[rows].max()) / chunk)
-    z, level, obs, covariates = streams.rows(index, 0, t0 + max(n_chunks, 1) * chunk + h)  # (batch, width)
-    n_steps, warmup = streams.n_steps[index, None], streams.warmup[index, None]  # (batch, 1)
+    z, level, obs, covariates = streams.rows(rows, 0, t0 + max(n_chunks, 1) * chunk + h)  # (batch, width)
+    n_steps = streams.to_device(streams.n_steps_host[rows, None])  # (batch, 1)
+    warmup = streams.to_device(streams.warmup_host[rows, None])
     has_target = streams.chunk_has_target(rows, chunk, n_chunks)
     for k in range(n_chunks):
         c0 = k * chunk
@@ -397,13 +411,14 @@ def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales
 
 
 def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Scales):
-    """Features of the windows ending at ``ends`` ``(batch, 2)`` = (stream, last step), on the device.
+    """Features of the windows ending at ``ends`` ``(batch, 2)`` = (stream, last step; host), on the device.
 
     Returns ``x (batch, lookback, n_features)`` and the last step's ``y`` and ``mask``
     ``(batch, 1, horizon)``. Only the sampled windows are cut out of the streams (:meth:`Streams.rows`).
     """
     spec = streams.spec
     span = lookback + spec.context + spec.horizon
+    ends = torch.as_tensor(ends)
     rows, start = ends[:, 0], ends[:, 1] - (lookback - 1)  # (batch,)
     z, level, obs, covariates = streams.rows(rows, start, span)  # (batch, span)
     x, y, mask = chunk_features(spec, streams.offsets, z, level, obs)
@@ -418,13 +433,13 @@ def feature_moments(streams: Streams, chunk: int, batch_size: int) -> Scales:
 
     One pass over the streams on the device, summing in float64; one host sync at the end.
     """
-    device = streams.z.device
+    device = streams.device
     identity = Scales.identity(streams.spec, device)
     sums = torch.zeros(3, streams.spec.n_features, dtype=torch.float64, device=device)
     target = torch.zeros(3, dtype=torch.float64, device=device)
     for start in range(0, streams.n_streams, batch_size):
         rows = np.arange(start, min(start + batch_size, streams.n_streams))
-        n_steps = streams.n_steps[torch.as_tensor(rows, device=device), None]
+        n_steps = streams.to_device(streams.n_steps_host[rows, None])
         for k, (x, y, mask, _) in enumerate(stream_chunks(streams, rows, chunk, identity)):
             step = torch.arange(k * chunk, (k + 1) * chunk, device=device)
             real = (step < n_steps)[..., None].double()  # (batch, C, 1)

@@ -86,7 +86,7 @@ def probe_windows(
     values, ids = [panel.values[i] for i in usable], [panel.ids[i] for i in usable]
     chosen = select_series(covariates, usable)
     streams = codec.encode(values, ids, span, scaler=scaler.subset(usable), covariates=chosen).streams
-    ends = torch.as_tensor(np.stack([np.arange(len(usable)), last[usable]], axis=1), device=codec.device)
+    ends = np.stack([np.arange(len(usable)), last[usable]], axis=1)
     x, y, mask = window_chunk(streams, ends, span, codec.scales)  # x (series, span, features)
     return Windows(x, y, mask, [panel.ids[i] for i in usable], warmup, max_lag)
 
