@@ -133,3 +133,94 @@ def test_the_fit_command_takes_a_partitioned_parquet_folder_tracked(tmp_path):
         written[data] = pd.read_csv(tmp_path / f"{data}.f.csv")
     pd.testing.assert_frame_equal(written["history"], written["history.csv"])
     assert len(written["history"]) == 6 * frame["unique_id"].nunique()
+
+
+@pytest.mark.parametrize("tz", [None, "Europe/Paris"])  # the compact panel, and the series-by-series one
+def test_forecast_blocks_join_into_the_forecast_frame(tz):
+    from tsforecast.data.long_layout import SeriesIndexes
+    from tsforecast.data.panel import from_panel, long_forecast_blocks
+
+    panel = to_panel(_long(n_series=7, tz=tz))
+    assert isinstance(panel.index, SeriesIndexes) == (tz is None)
+    point = np.arange(7 * 4, dtype=float).reshape(7, 4)
+    extra = {"y_lo_80": point - 1, "y_hi_80": point + 1}
+    blocks = list(long_forecast_blocks(panel, point, extra, block=3))
+    assert [len(b) for b in blocks] == [12, 12, 4]
+    joined = pd.concat(blocks, ignore_index=True)
+    pd.testing.assert_frame_equal(joined, from_panel(panel, point, extra))
+
+
+def test_parquet_frames_are_written_whole_or_not_at_all(tmp_path):
+    from tsforecast.data.io import write_parquet_frames
+
+    target = tmp_path / "out.parquet"
+    frames = [pd.DataFrame({"unique_id": [f"s{k}"] * 2, "ds": [1, 2], "y_pred": [0.5, k]}) for k in range(3)]
+    write_parquet_frames(iter(frames), target)
+    pd.testing.assert_frame_equal(pd.read_parquet(target), pd.concat(frames, ignore_index=True))
+
+    def failing():
+        yield frames[0]
+        raise RuntimeError("the forecast of the second block failed")
+
+    with pytest.raises(RuntimeError, match="second block"):
+        write_parquet_frames(failing(), target)
+    pd.testing.assert_frame_equal(pd.read_parquet(target), pd.concat(frames, ignore_index=True))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]  # no temporary file left
+
+
+def test_predict_writes_a_parquet_history_block_by_block(tmp_path, monkeypatch):
+    """``predict --data DATASET --output F.parquet`` with blocks of one series equals ``predict``."""
+    from clitools import main_in_process
+
+    import tsforecast.data.panel
+
+    frame = _long()
+    frame.to_parquet(tmp_path / "history", partition_cols=["unique_id"], index=False)
+    from tsforecast.pipelines.models import save_model
+
+    model = SeasonalNaive(horizon=6, season_length=24).fit(frame)
+    save_model(model, tmp_path / "snaive.joblib")
+    monkeypatch.setattr(tsforecast.data.panel, "FORECAST_BLOCK_SERIES", 1)
+    out = tmp_path / "f.parquet"
+    assert main_in_process("predict", tmp_path / "snaive.joblib", "--data", tmp_path / "history",
+                           "--level", "80", "-o", out) == 0  # fmt: skip
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(out).metadata.num_row_groups == frame["unique_id"].nunique()
+    expected = model.predict(y=frame.sort_values(["unique_id", "ds"]), level=80)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected, check_dtype=False)
+
+
+def test_backtest_and_tune_take_a_parquet_dataset(tmp_path):
+    """The backtest command and ``tune`` read a dataset once, as a path; results equal the frame's."""
+    from clitools import main_in_process
+
+    from tsforecast.backtesting import compare
+    from tsforecast.baselines import Naive2
+    from tsforecast.tuning import tune
+
+    frame = _long(n_series=3)
+    frame.to_parquet(tmp_path / "panel.parquet", index=False)
+    out = tmp_path / "summary.csv"
+    settings = ("--horizon", 6, "--season-length", 24, "--n-windows", 2)
+    data = tmp_path / "panel.parquet"
+    assert main_in_process("backtest", data, "--models", "snaive,naive2", *settings, "-o", out) == 0
+    expected = compare(
+        {"snaive": SeasonalNaive(horizon=6, season_length=24), "naive2": Naive2(horizon=6, season_length=24)},
+        frame, 6, 2, season_length=24,
+    ).summary  # fmt: skip
+    written = pd.read_csv(out, index_col=0)
+    pd.testing.assert_frame_equal(written[expected.columns], expected, check_names=False, atol=1e-9)
+
+    tiny = dict(horizon=6, hidden_size=4, max_epochs=1, tbptt_steps=24, random_state=0)
+    settings = dict(
+        n_trials=2, pruner="none", baselines=["naive2"], include_default=False, validation=1, random_state=0
+    )
+    results = {
+        name: tune(LSTMForecaster(**tiny), data, storage=tmp_path / f"{name}.db", **settings)
+        for name, data in (("path", tmp_path / "panel.parquet"), ("frame", frame))
+    }
+    pd.testing.assert_frame_equal(results["path"].leaderboard, results["frame"].leaderboard)
+    pd.testing.assert_frame_equal(
+        results["path"].best_estimator.predict(), results["frame"].best_estimator.predict()
+    )

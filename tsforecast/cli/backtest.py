@@ -115,7 +115,7 @@ def run(args) -> int:
     for path, option in ((args.output, "--output"), (args.forecasts_output, "--forecasts-output")):
         if path:
             common.check_output(path, option)
-    history = common.read_input(args.data, args)
+    history = common.read_history(args.data, args)  # a long parquet dataset stays a path
     X = common.read_covariates(args.covariates, args)
     logger.info(
         "backtesting %s on %s: %d window(s) of %d steps",

@@ -55,6 +55,7 @@ from tsforecast.cli.common import (
     parse_levels,
     parse_params,
     read_covariates,
+    read_history,
     read_input,
 )
 
@@ -331,7 +332,7 @@ def _read_data(settings: TuneSettings, args):
     if settings.test == "m4":
         raise InvalidParameterError("--test m4 needs M4 data, e.g. DATA m4:hourly.")
     test = read_input(settings.test, args) if settings.test else None
-    return read_input(source, args), test, {}
+    return read_history(source, args), test, {}  # a long parquet dataset stays a path
 
 
 def _estimator(cls, params: dict):

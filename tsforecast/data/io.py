@@ -151,6 +151,50 @@ def write_frame(
     return write_bytes(data, path)
 
 
+def write_parquet_frames(frames, path) -> Path:
+    """Write an iterable of long frames (same columns) as one parquet file, atomically and block by block.
+
+    Each frame becomes a row group as it arrives, so the caller never holds them all (the CLI's
+    forecasts of a large panel). The file appears, complete, only after the last frame: a
+    temporary file beside ``path`` is fsynced and renamed over it; on any error nothing is left.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    file_format(path, writing=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = _temporary(path)
+    except OSError as error:
+        if error.errno in _UNUSABLE:
+            raise _unusable(path, error) from None
+        raise
+    writer = None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            try:
+                for frame in frames:
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(stream, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+            finally:
+                if writer is not None:  # the footer; after an error the file is removed anyway
+                    writer.close()
+            if writer is None:
+                raise ValueError("write_parquet_frames: no frame to write")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in _UNUSABLE:
+            raise _unusable(path, error) from None
+        raise
+    return path
+
+
 def write_bytes(data: bytes, path) -> Path:
     """Write raw bytes atomically (temporary file, fsync, rename); returns the path.
 

@@ -57,6 +57,10 @@ class SeriesIndexes(Sequence):
         stamps = stamps.view(self.dtype) if self.dtype.kind == "M" else stamps.astype(self.dtype)
         return pd.Index(stamps, name=self.name, copy=False)
 
+    def block(self, rows: slice) -> SeriesIndexes:
+        """The indexes of the series ``rows`` (a slice), still without a stamp per step."""
+        return SeriesIndexes(self.firsts[rows], self.lengths[rows], self.step, self.dtype, self.name)
+
     def future(self, horizon: int) -> pd.Index:
         """The ``horizon`` stamps after each series' last, series after series (one index)."""
         last = self.firsts + self.step * (self.lengths - 1)

@@ -36,6 +36,8 @@ from tsforecast.data.long_layout import (
 from tsforecast.data.parquet import is_parquet_source, parquet_time_kind, read_parquet_columns
 from tsforecast.exceptions import InvalidInputError
 
+FORECAST_BLOCK_SERIES = 50_000  # series per block of long_forecast_blocks (1.2 M rows at horizon 24)
+
 MISSING_POLICIES = {
     "error": "reject interior NaN with an error naming the series and time stamp",
     "interpolate": "fill interior NaN by linear interpolation in time order",
@@ -122,10 +124,11 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
 
     Parameters
     ----------
-    y : pd.Series, pd.DataFrame, np.ndarray or path
+    y : pd.Series, pd.DataFrame, np.ndarray, path or Panel
         One series, a wide frame, or a long frame (see the module docstring); or the path of a
         parquet file or folder in the long layout, read in record batches
-        (:mod:`tsforecast.data.parquet`).
+        (:mod:`tsforecast.data.parquet`); or a panel validated before, only re-checked under
+        ``missing`` (so a dataset read once is not read again).
     freq : str, pd.DateOffset or int, optional
         Frequency of the time index. Inferred from the time stamps when omitted.
     columns : Columns, optional
@@ -156,6 +159,8 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
             f"sparse input is not supported (got {type(y).__name__}); pass a dense pandas Series or "
             "DataFrame, or convert it with y.toarray()."
         )
+    if isinstance(y, Panel):
+        return conform_missing(y, missing)
     if isinstance(y, (np.ndarray, list)):
         y = _array_to_pandas(y)
     if is_parquet_source(y):  # read in record batches, never as one pandas frame
@@ -246,6 +251,30 @@ def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
             frames[name] = frame
         return frames[layout.columns.pred_col] if not extra else pd.concat(frames, axis=1)
     return _long_frame(panel, _concat_indexes(futures), point, extra)
+
+
+def long_forecast_blocks(panel: Panel, point, extra: dict | None = None, block: int | None = None):
+    """The long forecast frame of a long ``panel``, ``block`` series at a time (a generator).
+
+    Concatenated, the blocks equal ``from_panel(panel, point, extra)``; a writer that appends them
+    one by one never holds the forecasts of the whole panel as one frame. ``block`` defaults to
+    :data:`FORECAST_BLOCK_SERIES`.
+    """
+    block = block or FORECAST_BLOCK_SERIES
+    if panel.layout.kind != "long":
+        raise ValueError(f"long_forecast_blocks takes a long panel, not a {panel.layout.kind!r} one")
+    horizon = np.shape(point)[1]
+    for start in range(0, max(panel.n_series, 1), block):
+        rows = slice(start, start + block)
+        if isinstance(panel.index, SeriesIndexes):
+            index = panel.index.block(rows)
+            times = index.future(horizon)
+        else:
+            index = panel.index[rows]
+            times = _concat_indexes([future_index(stamps[-1], panel.freq, horizon) for stamps in index])
+        part = Panel(panel.ids[rows], panel.values[rows], index, panel.freq, panel.layout)
+        columns = {name: np.asarray(values)[rows] for name, values in (extra or {}).items()}
+        yield _long_frame(part, times, np.asarray(point)[rows], columns)
 
 
 def _long_frame(panel: Panel, times, point: np.ndarray, extra: dict | None) -> pd.DataFrame:

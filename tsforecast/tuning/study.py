@@ -10,6 +10,7 @@ from sklearn.base import clone
 
 from tsforecast.backtesting import backtest, compare
 from tsforecast.data import Columns, to_panel
+from tsforecast.data.parquet import is_parquet_source
 from tsforecast.exceptions import InvalidParameterError
 from tsforecast.registry import baseline_names, entry, estimator_class
 from tsforecast.tuning import storage as storages
@@ -197,6 +198,8 @@ def tune(
         *(fit_params.get(k, d) for k, d in (("id_col", "unique_id"), ("time_col", "ds"), ("target_col", "y")))
     )
     panel = to_panel(y, freq=fit_params.get("freq"), columns=columns, missing="keep")
+    if is_parquet_source(y):  # read once: the trials, baselines and refit take the panel
+        y = panel
     params = estimator.get_params(deep=False)
     recurrent = hasattr(estimator, "feature_spec")
     season = params.get("season_length")
