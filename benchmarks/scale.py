@@ -23,8 +23,10 @@ its *added memory*, the peak resident memory during the call minus the resident 
 Training throughput is forecast targets in the loss per second of the training loop
 (``history_["targets"].sum() / history_["seconds"].sum()``, data preparation excluded); the fit's wall
 time includes it. Prediction: series per second. ``--m5-epoch`` also times one full epoch on the M5
-panel (``max_steps=None``). A watchdog in the child stops it above ``--max-rss-gb`` of resident memory
-and the case is reported as "over N GB", as is any failure or timeout; the other cases still run.
+panel (``max_steps=None``), then the time a checkpoint saves (:func:`resume_case`): the same epoch
+with a checkpoint every fifth of it, killed with SIGKILL after the third, rerun to the end. A watchdog
+in the child stops it above ``--max-rss-gb`` of resident memory and the case is reported as "over N
+GB", as is any failure or timeout; the other cases still run.
 
 ``--sizes`` lists the cases: ``N`` is an ``hourly`` panel of N series (30,490: ``m5``), ``N:shape``
 any shape. ``--full`` adds the predict-only case: fit on 1,000 ``short`` series, ``save`` the model;
@@ -230,6 +232,14 @@ def run_child(spec: dict) -> dict:
         "threads": torch.get_num_threads(),
     }
     horizon = SHAPES[spec["shape"]].horizon
+    if spec["mode"] == "epoch":  # one full epoch with checkpoints (the parent may kill it, then rerun it)
+        every = spec["checkpoint_every"]
+        model = tsforecast.LSTMForecaster(
+            horizon=horizon, max_epochs=1, random_state=0, checkpoint_dir=spec["checkpoint_dir"],
+            checkpoint_every=every,
+        )  # fmt: skip
+        _, cost = measured(lambda: model.fit(frame))
+        return {**row, "fit": cost, "steps": int(model.history_["steps"].sum())}
     if spec["mode"] == "predict":
         model = tsforecast.load(spec["model"])
         forecast, row["predict"] = measured(lambda: model.predict(y=frame))
@@ -313,11 +323,52 @@ def run_case(name: str, spec: dict, args) -> dict:
     for key in ("parquet_seconds", "parquet_bytes"):
         if key in spec:
             row[key] = spec[key]
+    if spec.get("m5_epoch") and "m5_epoch" in row:
+        row["m5_resume"] = resume_case(spec, row["m5_epoch"]["fit_seconds"], args)
     if spec["parquet"]:
         Path(spec["parquet"]).unlink(missing_ok=True)
     outcome = row.get("error", "done")
     print(f"{name}: {outcome} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     return row
+
+
+def resume_case(spec: dict, epoch_seconds: float, args, kill_after: int = 3) -> dict:
+    """The time a checkpoint saves: one full epoch with checkpoints, killed, then rerun to the end.
+
+    The first run writes a checkpoint every fifth of ``epoch_seconds`` (the uninterrupted epoch's fit
+    time, measured just before in the same run) and is killed with SIGKILL right after its
+    ``kill_after``-th checkpoint; the rerun resumes from it. Saved: the uninterrupted fit's seconds
+    minus the rerun's.
+    """
+    import signal
+
+    folder = Path(spec["workdir"]) / "m5_checkpoints"
+    every = epoch_seconds / 5 / 60  # minutes
+    epoch = {**spec, "mode": "epoch", "checkpoint_dir": str(folder), "checkpoint_every": every}
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(epoch)]
+    started, writes, last = time.perf_counter(), 0, None
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = folder / "checkpoint.pt"
+    while child.poll() is None and writes < kill_after:
+        time.sleep(0.5)
+        stamp = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
+        if stamp is not None and stamp != last:
+            writes, last = writes + 1, stamp
+    if child.poll() is not None:
+        return {"error": f"the checkpointed epoch ended after {writes} checkpoint(s), before the kill"}
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    killed_after = time.perf_counter() - started
+    resumed = spawn(epoch, args.timeout)
+    if "error" in resumed:
+        return resumed
+    return {
+        "checkpoints_before_kill": writes,
+        "killed_after_seconds": killed_after,
+        "resumed_fit_seconds": resumed["fit"]["seconds"],
+        "uninterrupted_fit_seconds": epoch_seconds,
+        "saved_seconds": epoch_seconds - resumed["fit"]["seconds"],
+    }
 
 
 def judge(rows: list) -> dict:
@@ -384,6 +435,15 @@ def print_table(rows: list, acceptance: dict) -> None:
         if "m5_epoch" in r:
             epoch = r["m5_epoch"]
             print(f"{'':>9} one full M5 epoch: {epoch['fit_seconds']:.0f} s fit, {epoch['steps']:,} steps")
+        if "error" in r.get("m5_resume", {}):
+            print(f"{'':>9} resume after a kill: failed: {r['m5_resume']['error']}")
+        elif "m5_resume" in r:
+            resume = r["m5_resume"]
+            print(
+                f"{'':>9} killed after {resume['checkpoints_before_kill']} checkpoints "
+                f"({resume['killed_after_seconds']:.0f} s), rerun resumed in "
+                f"{resume['resumed_fit_seconds']:.0f} s: {resume['saved_seconds']:.0f} s saved"
+            )
     print("targets/s: forecast targets per second of the training loop; ratio: against the smallest N;")
     print("+MiB: peak resident memory during the call minus that just before it; peak: absolute peak.")
     print(", ".join(f"{k}: {'pass' if v else 'FAIL'}" for k, v in acceptance.items()))
@@ -441,6 +501,7 @@ def main(argv=None) -> int:
         for n, shape in args.sizes:
             parquet = str(workdir / f"{shape}_{n}.parquet") if args.parquet else None
             spec = {**common, "mode": "fit", "n_series": n, "shape": shape, "parquet": parquet}
+            spec["workdir"] = tmp
             spec["m5_epoch"] = args.m5_epoch and shape == "m5"
             rows.append({**run_case(f"{n:,} {shape}", spec, args), "from_sizes": True})
         if args.full:
