@@ -35,7 +35,7 @@ LAYERS = {
     # registry.py names the classes of baselines and nn/ by module path and imports them on first
     # use, so it sits above nn/; tuning looks its baselines up there.
     7: ("tuning", "tracking", "registry"),
-    8: ("pipelines", "cli"),
+    8: ("pipelines", "cli", "__main__"),  # __main__.py: `python -m tsforecast` (torchrun starts it)
 }
 LEVEL = {name: level for level, names in LAYERS.items() for name in names}
 

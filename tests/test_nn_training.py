@@ -10,6 +10,7 @@ import torch
 from tsforecast.epochs import EpochRecord
 from tsforecast.exceptions import ClippingWarning, TrainingError
 from tsforecast.nn.batches import TBPTTSource, run_streams
+from tsforecast.nn.losses import quantile_loss
 from tsforecast.nn.modules import RecurrentNetwork
 from tsforecast.nn.streams import (
     FeatureSpec,
@@ -20,7 +21,7 @@ from tsforecast.nn.streams import (
     stream_chunks,
     window_chunk,
 )
-from tsforecast.nn.training import LoopConfig, fit_network, one_cycle, quantile_loss, train_step
+from tsforecast.nn.training import LoopConfig, fit_network, one_cycle, train_step
 from tsforecast.windowing import plan_streams
 
 torch.set_num_threads(1)

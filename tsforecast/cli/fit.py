@@ -93,6 +93,7 @@ def run(args) -> int:
     common.check_writable(check_model_path(estimator, args.output), "--output")
     if args.forecast_output:
         common.check_output(args.forecast_output, "--forecast-output")
+    group = _join_process_group(estimator, args.model)  # under torchrun: one of several processes
     history = common.read_history(args.data, args)  # a long parquet dataset stays a path
     X = common.read_covariates(args.covariates, args)
     if args.forecast_output:
@@ -101,6 +102,9 @@ def run(args) -> int:
     if X is not None:
         fit_params["X"] = X
     logger.info("fitting %r on %s", estimator, args.data)
+    if group is not None and group.rank != 0:  # the other processes train; rank 0 writes and tracks
+        estimator.fit(history, **fit_params)
+        return 0
     if args.track or args.register:
         from tsforecast import tracking
 
@@ -126,3 +130,26 @@ def run(args) -> int:
         logger.info("forecasts written to %s", forecasts)
     print(path)
     return 0
+
+
+def _join_process_group(estimator, name: str):
+    """The process group ``torchrun`` started this command in (None outside one), for a recurrent model.
+
+    Every process reads the data and fits; each trains on its shard of the series
+    (:mod:`tsforecast.nn.distributed`), and rank 0 alone writes the model, the forecasts and the run.
+    """
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return None
+    from tsforecast.exceptions import InvalidParameterError
+    from tsforecast.registry import MODELS
+
+    if not MODELS[name].neural:
+        raise InvalidParameterError(
+            f"{name} is not a recurrent model: only those train data-parallel under torchrun; run the "
+            "command without torchrun."
+        )
+    from tsforecast.nn.distributed import init_from_environment
+
+    return init_from_environment(estimator.get_params()["device"])

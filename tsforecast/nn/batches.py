@@ -19,12 +19,13 @@ __all__ = ["TBPTTSource", "WindowSource", "run_streams"]
 
 @torch.no_grad()
 def run_streams(
-    network, streams: Streams, chunk: int, batch_size: int, scales: Scales, autocast, loss_fn=None
+    network, streams: Streams, chunk: int, batch_size: int, scales: Scales, autocast, loss_fn=None, group=None
 ):
     """Run the network over whole streams (state carried, no gradients).
 
     Returns the head output at each stream's last step ``(n_streams, n_outputs)``, or with
-    ``loss_fn`` the loss averaged over all unmasked targets (a 0-d device tensor).
+    ``loss_fn`` the loss averaged over all unmasked targets (a 0-d device tensor): with ``group``
+    (:class:`~tsforecast.nn.distributed.Group`), over the targets of every process.
     """
     device = streams.device
     last_outputs, total, count = [], torch.zeros((), device=device), torch.zeros((), device=device)
@@ -46,6 +47,8 @@ def run_streams(
             picked = here if picked is None else torch.where(inside, here, picked)
         last_outputs.append(picked)
     if loss_fn is not None:
+        if group is not None:
+            total, count = group.reduce(torch.stack([total, count]), what="the validation loss")
         return total / count.clamp_min(1)
     return torch.cat(last_outputs)
 
@@ -54,7 +57,9 @@ class TBPTTSource:
     """Training batches for truncated BPTT: random groups of streams, walked chunk by chunk.
 
     ``epoch(generator)`` yields one ``(n_chunks, chunks)`` pair per batch; the loop carries the
-    network state across the chunks of a batch and starts each batch from a zero state.
+    network state across the chunks of a batch and starts each batch from a zero state. A batch is
+    an array of stream rows (:meth:`batches`); :meth:`plan` and :meth:`chunks` let
+    :func:`~tsforecast.nn.distributed.aligned_epoch` line the batches of several processes up.
     """
 
     last_only = False
@@ -67,13 +72,24 @@ class TBPTTSource:
         """Batches per epoch."""
         return math.ceil(self.streams.n_streams / self.batch_size)
 
+    def batches(self, generator: torch.Generator) -> list:
+        """The epoch's batches: arrays of stream rows, in an order drawn from ``generator``."""
+        order = torch.randperm(self.streams.n_streams, generator=generator).numpy()
+        return [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
+    def plan(self, rows: np.ndarray) -> tuple:
+        """``(n_chunks, has_target)``: the batch's chunks and whether each has a target (host)."""
+        n_chunks = math.ceil(self.streams.n_steps_host[rows].max() / self.chunk)
+        return n_chunks, self.streams.chunk_has_target(rows, self.chunk, n_chunks)
+
+    def chunks(self, rows: np.ndarray, n_chunks: int | None = None):
+        """The batch's chunks (``n_chunks`` of them: more than its own are padding)."""
+        return stream_chunks(self.streams, rows, self.chunk, self.scales, n_chunks)
+
     def epoch(self, generator: torch.Generator):
         """Yield ``(n_chunks, chunks)`` per batch, the streams in an order drawn from ``generator``."""
-        order = torch.randperm(self.streams.n_streams, generator=generator).numpy()
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            n_chunks = math.ceil(self.streams.n_steps_host[rows].max() / self.chunk)
-            yield n_chunks, stream_chunks(self.streams, rows, self.chunk, self.scales)
+        for rows in self.batches(generator):
+            yield self.plan(rows)[0], self.chunks(rows)
 
 
 class WindowSource:
@@ -90,9 +106,23 @@ class WindowSource:
         """Batches per epoch."""
         return math.ceil(len(self.ends) / self.batch_size)
 
+    def batches(self, generator: torch.Generator) -> list:
+        """The epoch's batches: ``(batch, 2)`` window ends, in an order drawn from ``generator``."""
+        order = torch.randperm(len(self.ends), generator=generator)
+        return [
+            self.ends[order[start : start + self.batch_size]]
+            for start in range(0, len(order), self.batch_size)
+        ]
+
+    def plan(self, ends) -> tuple:
+        """One chunk per batch, with a target (every window has one)."""
+        return 1, np.ones(1, dtype=bool)
+
+    def chunks(self, ends, n_chunks: int = 1):
+        """The batch's one chunk."""
+        return iter([(*window_chunk(self.streams, ends, self.lookback, self.scales), True)])
+
     def epoch(self, generator: torch.Generator):
         """Yield ``(1, chunks)`` per batch of windows, in an order drawn from ``generator``."""
-        order = torch.randperm(len(self.ends), generator=generator)
-        for start in range(0, len(order), self.batch_size):
-            ends = self.ends[order[start : start + self.batch_size]]
-            yield 1, iter([(*window_chunk(self.streams, ends, self.lookback, self.scales), True)])
+        for ends in self.batches(generator):
+            yield 1, self.chunks(ends)

@@ -155,9 +155,9 @@ class PanelCodec:
         scales = Scales(self.scales.features.to(device), self.scales.target.to(device))
         return PanelCodec(self.spec, self.scaler, self.ids, scales, self.covariates)
 
-    def fit_scales(self, encoded: Encoded, chunk: int, batch_size: int) -> None:
-        """Set the global feature and target scales from the encoded training streams."""
-        self.scales = feature_moments(encoded.streams, chunk, batch_size)
+    def fit_scales(self, encoded: Encoded, chunk: int, batch_size: int, group=None) -> None:
+        """Set the global feature and target scales from the encoded training streams (all processes')."""
+        self.scales = feature_moments(encoded.streams, chunk, batch_size, group)
 
     def scaler_for(self, ids: list, values: list) -> SeriesScaler:
         """Training statistics for known series, each new series' own statistics otherwise."""

@@ -17,6 +17,7 @@ import inspect
 import warnings
 from dataclasses import astuple, replace
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,7 +35,9 @@ from tsforecast.nn.checkpoint import Checkpoint, data_digest
 from tsforecast.nn.codec import PREDICT_CHUNK, PanelCodec
 from tsforecast.nn.covariates import CovariateCodec
 from tsforecast.nn.device import autocast_for, resolve_device
+from tsforecast.nn.distributed import Shard, current_group
 from tsforecast.nn.divergence import check_forecast_range, check_forecasts
+from tsforecast.nn.losses import quantile_loss
 from tsforecast.nn.modules import NetworkConfig
 from tsforecast.nn.parameters import (
     PARAMETER_CONSTRAINTS,
@@ -46,7 +49,7 @@ from tsforecast.nn.parameters import (
 from tsforecast.nn.persistence import save
 from tsforecast.nn.state import FittedState
 from tsforecast.nn.streams import FeatureSpec
-from tsforecast.nn.training import LoopConfig, fit_network, quantile_loss
+from tsforecast.nn.training import LoopConfig, fit_network
 from tsforecast.scaling import resolve_kind
 
 __all__ = [
@@ -161,13 +164,15 @@ class RecurrentForecaster(BaseForecaster):
         codec = PanelCodec.fit(codec_spec, kind, train_parts, panel.ids, device, drivers)
         chunk = self.tbptt_steps if self.training == "tbptt" else self.lookback
         cut = self._stream_cut() if self.training == "tbptt" else None
+        group = current_group()  # data-parallel: this process trains on its shard of the series
+        mine = Shard.of(group, panel.ids, codec.scaler, covariates)
         train = codec.encode(
-            train_parts, panel.ids, chunk, scaler=codec.scaler, cut=cut, covariates=covariates
+            mine.take(train_parts), mine.ids, chunk, scaler=mine.scaler, cut=cut, covariates=mine.covariates
         )
         if reuse:
             codec.scales = self.codec_.to(device).scales
         else:
-            codec.fit_scales(train, chunk, self.batch_size)
+            codec.fit_scales(train, chunk, self.batch_size, group)
         if self.training == "tbptt":
             source = TBPTTSource(train.streams, self.batch_size, self.tbptt_steps, codec.scales)
         else:
@@ -183,10 +188,22 @@ class RecurrentForecaster(BaseForecaster):
             validate = held_out = None
             if self.validation_size:
                 held_out = codec.encode(
-                    panel.values, panel.ids, chunk, holdout=self.validation_size, covariates=covariates
+                    mine.take(panel.values),
+                    mine.ids,
+                    chunk,
+                    scaler=mine.scaler,
+                    holdout=self.validation_size,
+                    covariates=mine.covariates,
                 )
                 validate = lambda: run_streams(  # noqa: E731
-                    network, held_out.streams, chunk, PREDICT_BATCH, codec.scales, self._autocast(), loss_fn
+                    network,
+                    held_out.streams,
+                    chunk,
+                    PREDICT_BATCH,
+                    codec.scales,
+                    self._autocast(),
+                    loss_fn,
+                    group,
                 )
             try:
                 history = fit_network(
@@ -198,7 +215,8 @@ class RecurrentForecaster(BaseForecaster):
                     self._autocast(),
                     validate,
                     self._epoch_callback(),
-                    self._checkpoint(panel, covariates, codec, reuse),
+                    self._checkpoint(panel, covariates, codec, reuse, group),
+                    group,
                 )
                 self.history_ = history_frame(history)
                 source = train = validate = held_out = None  # free the training streams before the forecast
@@ -210,7 +228,7 @@ class RecurrentForecaster(BaseForecaster):
                 self._clear_fitted_state()  # a failed fit leaves nothing that predict or save could use
                 raise
 
-    def _checkpoint(self, panel, covariates, codec, reuse) -> Checkpoint | None:
+    def _checkpoint(self, panel, covariates, codec, reuse, group=None) -> Checkpoint | None:
         if self.checkpoint_dir is None:
             return None
         if reuse:
@@ -219,8 +237,11 @@ class RecurrentForecaster(BaseForecaster):
                 "fit from its file: together the two starting points would be mixed. Set one of them."
             )
         fitted = {"scales": [codec.scales.features, codec.scales.target]}
+        folder = self.checkpoint_dir  # data-parallel: each process keeps its own position
+        if group is not None:
+            folder = Path(folder) / f"rank-{group.rank}-of-{group.world_size}"
         return Checkpoint(
-            self.checkpoint_dir,
+            folder,
             self.get_params(deep=False),
             data_digest(panel, covariates),
             self.checkpoint_every,

@@ -384,16 +384,20 @@ class Scales:
         return cls(torch.ones(spec.n_features, device=device), torch.ones((), device=device))
 
 
-def stream_chunks(streams: Streams, rows: np.ndarray, chunk: int, scales: Scales):
+def stream_chunks(
+    streams: Streams, rows: np.ndarray, chunk: int, scales: Scales, n_chunks: int | None = None
+):
     """Yield ``(x, y, mask, trainable)`` for the consecutive chunks of the streams ``rows``.
 
     ``x`` is ``(batch, C, n_features)``, ``y`` and ``mask`` are ``(batch, C, horizon)``; warm-up
     steps, padding and missing targets are masked. ``trainable`` (a host bool, known without a sync)
-    says whether the chunk has any unmasked target.
+    says whether the chunk has any unmasked target. ``n_chunks`` (default: as many as the longest
+    of the streams needs) may ask for more, all padding.
     """
     spec = streams.spec
     t0, h = spec.context, spec.horizon
-    n_chunks = math.ceil(int(streams.n_steps_host[rows].max()) / chunk)
+    if n_chunks is None:
+        n_chunks = math.ceil(int(streams.n_steps_host[rows].max()) / chunk)
     z, level, obs, covariates = streams.rows(rows, 0, t0 + max(n_chunks, 1) * chunk + h)  # (batch, width)
     n_steps = streams.to_device(streams.n_steps_host[rows, None])  # (batch, 1)
     warmup = streams.to_device(streams.warmup_host[rows, None])
@@ -428,10 +432,11 @@ def window_chunk(streams: Streams, ends: torch.Tensor, lookback: int, scales: Sc
     return x, y[:, -1:] / scales.target, mask[:, -1:]
 
 
-def feature_moments(streams: Streams, chunk: int, batch_size: int) -> Scales:
+def feature_moments(streams: Streams, chunk: int, batch_size: int, group=None) -> Scales:
     """Per-feature standard deviation (+1e-3) over the real steps and the target standard deviation.
 
-    One pass over the streams on the device, summing in float64; one host sync at the end.
+    One pass over the streams on the device, summing in float64; one host sync at the end. With
+    ``group`` (:class:`~tsforecast.nn.distributed.Group`) the sums run over every process's streams.
     """
     device = streams.device
     identity = Scales.identity(streams.spec, device)
@@ -449,6 +454,9 @@ def feature_moments(streams: Streams, chunk: int, batch_size: int) -> Scales:
             )
             w = mask.double()
             target += torch.stack([w.sum(), (y * w).sum(), (y * y * w).sum()])
+    if group is not None:  # the scales of the whole panel, as one process computes them
+        sums = group.reduce(sums, what="the feature scales")
+        target = group.reduce(target, what="the feature scales")
     count, first, second = sums.unbind(0)
     count = count.clamp_min(1)
     feature_std = (second / count - (first / count) ** 2).clamp_min(0).sqrt() + 1e-3

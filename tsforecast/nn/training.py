@@ -30,12 +30,13 @@ from torch import nn
 from tsforecast.epochs import EpochRecord
 from tsforecast.exceptions import ClippingWarning, TrainingError, TsforecastWarning
 from tsforecast.memory import peak_rss_bytes, reset_peak_rss
+from tsforecast.nn.distributed import aligned_epoch, check_same_position, data_parallel, step_totals
 from tsforecast.nn.divergence import check_epoch, finite_flag
 from tsforecast.nn.modules import detach_state
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoopConfig", "Step", "fit_network", "one_cycle", "quantile_loss", "train_step"]
+__all__ = ["LoopConfig", "Step", "fit_network", "one_cycle", "train_step"]
 
 
 @dataclass(frozen=True)
@@ -54,55 +55,6 @@ class LoopConfig:
     max_bad_steps: int = 10
     clip_warn_fraction: float = 0.2
     n_series: int | None = None  # series in the training panel, for the progress bar's series/s
-
-
-def quantile_loss(levels: torch.Tensor):
-    """Masked loss over quantile outputs: twice the pinball loss, averaged over levels and targets.
-
-    With the single level 0.5 it is the mean absolute error. The returned function maps
-    ``pred (batch, C, horizon * n_levels)``, ``y (batch, C, horizon)``, ``mask (batch, C, horizon)``
-    to ``(loss, n_valid)``; the mean runs over unmasked targets only (a chunk without any gives 0).
-
-    Examples
-    --------
-    >>> loss_fn = quantile_loss(torch.tensor([0.5]))
-    >>> y, mask = torch.tensor([[[1.0, -3.0]]]), torch.tensor([[[True, False]]])
-    >>> loss, n = loss_fn(torch.zeros(1, 1, 2), y, mask)
-    >>> float(loss), float(n)
-    (1.0, 1.0)
-    """
-    mean_level = float(levels.mean())
-
-    def at_zero(y, mask):
-        """The loss of a zero prediction (the seasonal naive forecast), in closed form.
-
-        For every level the error is ``y``, so the mean pinball is ``y * mean(levels)`` above 0,
-        else ``-y * (1 - mean(levels))``: one pass over the targets instead of the levels.
-        """
-        weight = mask.to(y.dtype)
-        pinball = torch.where(y > 0, y * mean_level, -y * (1 - mean_level)) * 2  # |y| for the median
-        return (pinball * weight).sum() / weight.sum().clamp_min(1)
-
-    if levels.numel() == 1 and float(levels[0]) == 0.5:  # the mean absolute error, without the detour
-
-        def absolute(pred, y, mask):
-            weight = mask.to(pred.dtype)
-            valid = weight.sum()
-            return ((pred - y).abs() * weight).sum() / valid.clamp_min(1), valid
-
-        absolute.at_zero = at_zero
-        return absolute
-
-    def loss_fn(pred, y, mask):
-        pred = pred.unflatten(-1, (y.shape[-1], len(levels)))  # (batch, C, horizon, levels)
-        error = y[..., None] - pred
-        pinball = torch.maximum(levels * error, (levels - 1) * error).mean(-1) * 2  # (batch, C, horizon)
-        weight = mask.to(pinball.dtype)
-        valid = weight.sum()
-        return (pinball * weight).sum() / valid.clamp_min(1), valid
-
-    loss_fn.at_zero = at_zero
-    return loss_fn
 
 
 def one_cycle(
@@ -142,24 +94,44 @@ class Step(NamedTuple):
     bad: torch.Tensor  # the loss or the norm was not finite: the weights were left as they were
     state: object  # the recurrent state after the chunk, detached
     naive_loss: torch.Tensor  # the loss of a zero correction (the seasonal naive forecast)
+    targets: torch.Tensor  # the unmasked targets the loss ran over
 
 
 def train_step(
-    network, optimizer, batch, state, loss_fn, clip_norm, autocast=contextlib.nullcontext, last_only=False
+    network,
+    optimizer,
+    batch,
+    state,
+    loss_fn,
+    clip_norm,
+    autocast=contextlib.nullcontext,
+    last_only=False,
+    group=None,
+    model=None,
 ) -> Step:
     """One optimisation step on one chunk (see :class:`Step`).
 
     A step whose loss or pre-clip gradient norm is not finite leaves the weights exactly as they were.
+    With ``group`` (:class:`~tsforecast.nn.distributed.Group`), ``model`` is ``network`` wrapped in
+    ``DistributedDataParallel``: the step is the one over the targets of every process, and the
+    recorded losses are theirs.
     """
     x, y, mask, _ = batch
     optimizer.zero_grad(set_to_none=True)
     with autocast():
-        out, state = network(x, state)  # (batch, C, n_outputs); state (layers, batch, hidden)
+        out, state = (model or network)(x, state)  # (batch, C, n_outputs); state (layers, batch, hidden)
     if last_only:
         out = out[:, -1:]  # (batch, 1, n_outputs)
-    loss, _ = loss_fn(out.float(), y, mask)
+    loss, valid = loss_fn(out.float(), y, mask)
     naive = loss_fn.at_zero(y, mask)  # no graph: a constant
-    loss.backward()
+    targets = mask.sum()
+    if group is None:
+        loss.backward()
+    else:  # DDP averages the gradients: weight this process's loss by its share of the targets
+        local = loss
+        loss, naive, valid, weight = step_totals(loss, naive, valid, group)
+        (local * weight).backward()
+        targets = valid.round().long()
     params = [p for p in network.parameters() if p.grad is not None]
     norm = nn.utils.clip_grad_norm_(params, math.inf if clip_norm is None else clip_norm)
     bad = ~(torch.isfinite(loss) & torch.isfinite(norm))
@@ -168,7 +140,7 @@ def train_step(
         optimizer.step()
     elif not bool(bad):  # pragma: no cover - devices without fused Adam
         optimizer.step()
-    return Step(loss.detach(), norm.detach(), bad, detach_state(state), naive)
+    return Step(loss.detach(), norm.detach(), bad, detach_state(state), naive, targets)
 
 
 @dataclass
@@ -235,6 +207,7 @@ def fit_network(
     validate=None,
     on_epoch=None,
     checkpoint=None,
+    group=None,
 ) -> list:
     """Train ``network`` on the batches of ``source``; returns one :class:`EpochRecord` per epoch.
 
@@ -263,6 +236,9 @@ def fit_network(
     checkpoint : tsforecast.nn.checkpoint.Checkpoint, optional
         Resume from it when it holds a checkpoint; write one after every epoch (and inside an
         epoch when it is due). A resumed fit ends with the same weights as an uninterrupted one.
+    group : tsforecast.nn.distributed.Group, optional
+        Train data-parallel with the other processes of the group (see :mod:`tsforecast.nn.distributed`):
+        ``source`` holds this process's streams, ``validate`` reduces over the processes.
     """
     optimizer = make_optimizer(network, config.learning_rate, config.weight_decay)
     device = next(network.parameters()).device
@@ -271,10 +247,16 @@ def fit_network(
         loop = LoopState.restore(saved, network, optimizer, device)
     else:
         loop = LoopState(bad_run=torch.zeros((), device=device), worst_run=torch.zeros((), device=device))
+    model = None
+    if group is not None:
+        check_same_position(loop, group)
+        model = data_parallel(network, group)
     history = loop.history
     started = time.perf_counter()
     progress_bar = _progress(config, initial=loop.epoch)
-    n_batches = source.n_batches
+    n_batches = source.n_batches  # with a group, the most of any process (aligned_epoch walks as many)
+    if group is not None:
+        n_batches = int(group.reduce(torch.tensor([n_batches]), "max", "the epoch's plan")[0])
     stopped_by = None
     first_epoch = loop.epoch
     for epoch in range(loop.epoch, 0 if loop.finished else config.max_epochs):
@@ -287,7 +269,8 @@ def fit_network(
         steps = tuple(list(part) for part in loop.steps)
         losses, norms, bads, targets, naives = steps
         done_before = sum(record.steps for record in history)  # optimizer steps of the earlier epochs
-        for b, (n_chunks, chunks) in enumerate(source.epoch(generator)):
+        batches = source.epoch(generator) if group is None else aligned_epoch(source, generator, group)
+        for b, (n_chunks, chunks) in enumerate(batches):
             if b < loop.batch:  # done before the checkpoint (the order was drawn above, at once)
                 continue
             state = loop.carried
@@ -302,8 +285,8 @@ def fit_network(
                         progress = (done_before + len(losses)) / config.max_steps
                     else:
                         progress = (epoch + (b + c / n_chunks) / n_batches) / config.max_epochs
-                    for group in optimizer.param_groups:
-                        group["lr"] = one_cycle(progress, config.learning_rate)
+                    for param_group in optimizer.param_groups:
+                        param_group["lr"] = one_cycle(progress, config.learning_rate)
                     step = train_step(
                         network,
                         optimizer,
@@ -313,10 +296,12 @@ def fit_network(
                         config.clip_norm,
                         autocast,
                         source.last_only,
+                        group,
+                        model,
                     )
                     state, bad = step.state, step.bad
                     losses.append(step.loss), norms.append(step.grad_norm), bads.append(bad)
-                    targets.append(batch[2].sum()), naives.append(step.naive_loss)
+                    targets.append(step.targets), naives.append(step.naive_loss)
                     loop.bad_run = (loop.bad_run + 1) * bad
                     loop.worst_run = torch.maximum(loop.worst_run, loop.bad_run)
                     if len(losses) % config.log_every == 0:
@@ -324,10 +309,12 @@ def fit_network(
                     if config.max_steps and done_before + len(losses) >= config.max_steps:
                         stopped_by = "max_steps"
                 loop.chunk, loop.carried = c + 1, state
-                if checkpoint is not None and checkpoint.due():
+                if checkpoint is not None and _agreed(checkpoint.due(), group, "a checkpoint"):
                     loop.steps, loop.seconds = steps, time.perf_counter() - epoch_start
                     checkpoint.save(loop.payload(network, optimizer))
-                if config.max_time and time.perf_counter() - started > config.max_time:
+                if config.max_time and _agreed(
+                    time.perf_counter() - started > config.max_time, group, "max_time"
+                ):
                     stopped_by = "max_time"
                 if stopped_by:
                     break
@@ -380,6 +367,11 @@ def fit_network(
         network.load_state_dict(loop.best_state)
     network.eval()
     return history
+
+
+def _agreed(flag: bool, group, what: str) -> bool:
+    """``flag``, or with a process group whether it holds on any process (they act together)."""
+    return flag if group is None else group.any(flag, what)
 
 
 def _start_memory_peak(device, reset_host: bool) -> None:
