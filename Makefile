@@ -10,6 +10,9 @@ PIP_TORCH_ARGS ?=
 # $TSFORECAST_DATA_DIR/m4, ../shared/data/m4, else a one-off download into ~/.cache/tsforecast/m4.
 M4_DIR ?=
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist), a test file each at a time: the suite waits on subprocesses,
+# servers and sockets for much of its time. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 
 STAMP := $(VENV)/.installed
 
@@ -35,7 +38,7 @@ demo: $(STAMP)
 	exit $$status
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tsforecast tests benchmarks
