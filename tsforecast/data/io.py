@@ -16,6 +16,7 @@ then renamed over the target, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -163,35 +164,19 @@ def write_parquet_frames(frames, path) -> Path:
 
     path = Path(path)
     file_format(path, writing=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = _temporary(path)
-    except OSError as error:
-        if error.errno in _UNUSABLE:
-            raise _unusable(path, error) from None
-        raise
-    writer = None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            try:
-                for frame in frames:
-                    table = pa.Table.from_pandas(frame, preserve_index=False)
-                    if writer is None:
-                        writer = pq.ParquetWriter(stream, table.schema)
-                    writer.write_table(table.cast(writer.schema))
-            finally:
-                if writer is not None:  # the footer; after an error the file is removed anyway
-                    writer.close()
-            if writer is None:
-                raise ValueError("write_parquet_frames: no frame to write")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.errno in _UNUSABLE:
-            raise _unusable(path, error) from None
-        raise
+    with _atomic_file(path) as stream:
+        writer = None
+        try:
+            for frame in frames:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(stream, table.schema)
+                writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:  # the footer; after an error the file is removed anyway
+                writer.close()
+        if writer is None:
+            raise ValueError("write_parquet_frames: no frame to write")
     return path
 
 
@@ -205,6 +190,18 @@ def write_bytes(data: bytes, path) -> Path:
         full disk) propagate as they are.
     """
     path = Path(path)
+    with _atomic_file(path) as stream:
+        stream.write(data)
+    return path
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path):
+    """A binary stream whose content replaces ``path`` when the block ends without an error.
+
+    It writes a temporary file beside ``path`` (its folder created when missing), flushed and fsynced,
+    then renamed over it; on any error the temporary file is removed and ``path`` is left as it was.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = _temporary(path)
@@ -214,7 +211,7 @@ def write_bytes(data: bytes, path) -> Path:
         raise
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -223,7 +220,6 @@ def write_bytes(data: bytes, path) -> Path:
         if isinstance(error, OSError) and error.errno in _UNUSABLE:  # e.g. path is a folder
             raise _unusable(path, error) from None
         raise
-    return path
 
 
 def check_writable(path, *, folder: bool = False) -> Path:
