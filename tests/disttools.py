@@ -32,8 +32,11 @@ def panel(n_series: int = 12, seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def fit_and_write(out: Path, batch_size: int, die_at_epoch: int | None = None) -> None:
-    """Fit the LSTM on :func:`panel`; rank 0 (or a lone process) writes the model, history and scales."""
+def fit_and_write(out: Path, batch_size: int, die_at_epoch: int | None = None, checkpoint_dir=None) -> None:
+    """Fit the LSTM on :func:`panel`; rank 0 (or a lone process) writes the model, history and scales.
+
+    ``die_at_epoch``: rank 1 kills itself (SIGKILL) at the end of that epoch.
+    """
     import torch
     import torch.distributed as dist
 
@@ -46,7 +49,8 @@ def fit_and_write(out: Path, batch_size: int, die_at_epoch: int | None = None) -
         if die_at_epoch is not None and rank == 1 and record.epoch == die_at_epoch:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    model = LSTMForecaster(**SETTINGS, batch_size=batch_size, callbacks=[die]).fit(panel())
+    extra = {} if checkpoint_dir is None else {"checkpoint_dir": checkpoint_dir, "checkpoint_every": 1e-9}
+    model = LSTMForecaster(**SETTINGS, batch_size=batch_size, callbacks=[die], **extra).fit(panel())
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         model.save(out / "model.safetensors")
@@ -75,9 +79,9 @@ def train_rank(rank: int, world_size: int, port: int, out: str, batch_size: int)
         dist.destroy_process_group()
 
 
-if __name__ == "__main__":  # under torchrun: python tests/disttools.py OUT BATCH [DIE_AT_EPOCH]
+if __name__ == "__main__":  # under torchrun: python tests/disttools.py OUT BATCH [DIE_AT_EPOCH [CHECKPOINTS]]
     from tsforecast.nn.distributed import init_from_environment
 
     init_from_environment("cpu", timeout_seconds=60)
-    die_at = int(sys.argv[3]) if len(sys.argv) > 3 else None
-    fit_and_write(Path(sys.argv[1]), int(sys.argv[2]), die_at)
+    die_at = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] != "-" else None
+    fit_and_write(Path(sys.argv[1]), int(sys.argv[2]), die_at, sys.argv[4] if len(sys.argv) > 4 else None)

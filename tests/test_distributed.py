@@ -113,6 +113,36 @@ def test_a_killed_rank_ends_the_job_with_its_number_within_the_timeout(tmp_path)
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
+def test_a_killed_job_rerun_resumes_from_its_checkpoints_to_the_uninterrupted_weights(tmp_path):
+    """A checkpoint after every chunk; rank 1 killed after epoch 2; the rerun ends as an unkilled run."""
+    script = [*TORCHRUN, str(HERE / "disttools.py")]
+    checkpoints = tmp_path / "checkpoints"
+    runs = {
+        "killed": ("2", checkpoints),
+        "resumed": ("-", checkpoints),
+        "uninterrupted": ("-", tmp_path / "fresh"),
+    }
+    for name, (die_at, folder) in runs.items():
+        command = [
+            *script[:-1],
+            "--master-port",
+            str(free_port()),
+            script[-1],
+            str(tmp_path / name),
+            "4",
+            die_at,
+            str(folder),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=200)
+        assert (done.returncode != 0) == (name == "killed"), done.stderr[-3000:]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["rank-0-of-2", "rank-1-of-2"]
+    weights = [np.load(tmp_path / name / "weights.npy") for name in ("resumed", "uninterrupted")]
+    np.testing.assert_array_equal(weights[0], weights[1])
+    histories = [pd.read_csv(tmp_path / name / "history.csv") for name in ("resumed", "uninterrupted")]
+    pd.testing.assert_frame_equal(histories[0].drop(columns=["seconds", "peak_memory_mb"]),
+                                  histories[1].drop(columns=["seconds", "peak_memory_mb"]))  # fmt: skip
+
+
 def test_a_process_group_with_more_processes_than_series_is_refused():
     from tsforecast.exceptions import InvalidInputError
     from tsforecast.nn.distributed import Group

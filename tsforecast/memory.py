@@ -7,11 +7,13 @@ it (``5`` written to ``/proc/self/clear_refs``), which gives a peak per epoch. E
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import resource
 import sys
 from pathlib import Path
 
-__all__ = ["current_rss_bytes", "peak_rss_bytes", "reset_peak_rss"]
+__all__ = ["current_rss_bytes", "peak_rss_bytes", "release_free_memory", "reset_peak_rss"]
 
 _STATUS, _CLEAR = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 
@@ -48,3 +50,26 @@ def reset_peak_rss() -> bool:
     except OSError:
         return False
     return True
+
+
+def _glibc_trim():
+    """The C library's ``malloc_trim`` (glibc), or None elsewhere."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _glibc_trim() if sys.platform.startswith("linux") else None
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    A training epoch allocates and frees the same few megabytes per batch, interleaved with small
+    tensors that live on; glibc then keeps the freed holes resident, and a long epoch grows by
+    hundreds of kilobytes a step without holding anything (``benchmarks/scale.py --m5-epoch``).
+    """
+    if _TRIM is not None:
+        _TRIM(0)

@@ -17,7 +17,8 @@ and each trains on its shard of the series (:meth:`Group.shard`: series ``rank``
   process out of batches repeats one of its own with every target masked (it adds zero gradient);
 * what decides the loop (the recorded losses, a skipped non-finite step, the validation loss and
   early stopping, ``max_time``, when a checkpoint is due) is reduced over the processes, so they
-  all stop together; each process checkpoints its own position in ``checkpoint_dir/rank-R-of-W``.
+  all stop together; each process checkpoints its own position in ``checkpoint_dir/rank-R-of-W``
+  and a rerun resumes from the last position all of them saved (:func:`agreed_checkpoint`).
 
 Collectives run with the group's timeout; a process that dies or stops answering makes the others
 raise :class:`~tsforecast.exceptions.TrainingError` naming their rank and the collective, instead of
@@ -42,7 +43,7 @@ __all__ = [
     "Group",
     "Shard",
     "aligned_epoch",
-    "check_same_position",
+    "agreed_checkpoint",
     "current_group",
     "data_parallel",
     "init_from_environment",
@@ -174,21 +175,31 @@ def data_parallel(network, group: Group):
     return DistributedDataParallel(network, device_ids=ids)
 
 
-def check_same_position(loop, group: Group) -> None:
-    """Refuse to resume when the processes' checkpoints stand at different places of the training.
+def agreed_checkpoint(checkpoint, group: Group, device) -> dict | None:
+    """The checkpoint every process resumes from: the last position all of them saved (None: none).
 
-    A kill between two processes' writes of the same checkpoint leaves them one step apart; resuming
-    would pair different batches in one step.
+    Each process keeps its last two checkpoints (``Checkpoint(keep_previous=True)``): a kill between
+    two processes' writes of the same checkpoint leaves them one apart, and they resume from the
+    earlier, which all of them hold.
     """
-    position = torch.tensor([loop.epoch, loop.batch, loop.chunk])
-    high = group.reduce(position.clone(), "max", "resuming from the checkpoints")
-    low = -group.reduce(-position, "max", "resuming from the checkpoints")
-    if not torch.equal(high, low):
+    payloads = checkpoint.candidates(device)
+    position = [_position(payload["loop"]) for payload in payloads]
+    mine = max(position, default=-1)
+    agreed = -int(group.reduce(torch.tensor([-mine]), "max", "resuming from the checkpoints")[0])
+    if agreed < 0:
+        return None
+    if agreed not in position:
         raise InvalidParameterError(
-            f"rank {group.rank} of {group.world_size}: the processes' checkpoints stand at different places "
-            f"(epoch, batch, chunk from {low.tolist()} to {high.tolist()}): the job was killed while they "
-            "were written. Delete the rank-*-of-* folders of checkpoint_dir to train from the start."
+            f"rank {group.rank} of {group.world_size}: no checkpoint of this process stands where the "
+            f"others' do ({checkpoint.path.parent}); they were written by another run. Delete the "
+            "rank-*-of-* folders of checkpoint_dir to train from the start."
         )
+    return payloads[position.index(agreed)]
+
+
+def _position(loop: dict) -> int:
+    """A checkpoint's place in the training as one integer (epoch, then batch, then chunk)."""
+    return (int(loop["epoch"]) << 42) + (int(loop["batch"]) << 21) + int(loop["chunk"])
 
 
 @dataclass

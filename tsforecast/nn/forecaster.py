@@ -246,6 +246,7 @@ class RecurrentForecaster(BaseForecaster):
             data_digest(panel, covariates),
             self.checkpoint_every,
             fitted,
+            keep_previous=group is not None,
         )
 
     def set_fitted_state(self, state: FittedState) -> None:

@@ -29,12 +29,14 @@ from torch import nn
 
 from tsforecast.epochs import EpochRecord
 from tsforecast.exceptions import ClippingWarning, TrainingError, TsforecastWarning
-from tsforecast.memory import peak_rss_bytes, reset_peak_rss
-from tsforecast.nn.distributed import aligned_epoch, check_same_position, data_parallel, step_totals
+from tsforecast.memory import peak_rss_bytes, release_free_memory, reset_peak_rss
+from tsforecast.nn.distributed import agreed_checkpoint, aligned_epoch, data_parallel, step_totals
 from tsforecast.nn.divergence import check_epoch, finite_flag
 from tsforecast.nn.modules import detach_state
 
 logger = logging.getLogger(__name__)
+
+TRIM_EVERY = 16  # batches between two returns of the C heap's free pages (memory.release_free_memory)
 
 __all__ = ["LoopConfig", "Step", "fit_network", "one_cycle", "train_step"]
 
@@ -242,14 +244,16 @@ def fit_network(
     """
     optimizer = make_optimizer(network, config.learning_rate, config.weight_decay)
     device = next(network.parameters()).device
-    saved = checkpoint.load(device) if checkpoint is not None else None
+    if checkpoint is None:
+        saved = None
+    else:
+        saved = checkpoint.load(device) if group is None else agreed_checkpoint(checkpoint, group, device)
     if saved is not None:
         loop = LoopState.restore(saved, network, optimizer, device)
     else:
         loop = LoopState(bad_run=torch.zeros((), device=device), worst_run=torch.zeros((), device=device))
     model = None
     if group is not None:
-        check_same_position(loop, group)
         model = data_parallel(network, group)
     history = loop.history
     started = time.perf_counter()
@@ -321,6 +325,8 @@ def fit_network(
             if stopped_by:
                 break
             loop.batch, loop.chunk, loop.carried = b + 1, 0, None
+            if b % TRIM_EVERY == TRIM_EVERY - 1:  # else glibc keeps the batches' freed buffers resident
+                release_free_memory()
         _check_bad_run(loop.worst_run, config, history)
         val_loss = float("nan")
         if validate is not None:
