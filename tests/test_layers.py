@@ -35,7 +35,8 @@ LAYERS = {
     # registry.py names the classes of baselines and nn/ by module path and imports them on first
     # use, so it sits above nn/; tuning looks its baselines up there.
     7: ("tuning", "tracking", "registry"),
-    8: ("pipelines", "cli", "__main__"),  # __main__.py: `python -m tsforecast` (torchrun starts it)
+    # __main__.py: `python -m tsforecast` (torchrun starts it); spark.py: batch forecasts on Spark
+    8: ("pipelines", "cli", "__main__", "spark"),
 }
 LEVEL = {name: level for level, names in LAYERS.items() for name in names}
 

@@ -106,3 +106,48 @@ def test_rows_compute_the_causal_level_and_targets_of_the_host_arrays(cut):
         )
         np.testing.assert_array_equal(obs[s, :size].numpy(), host_obs[start : start + size])
         assert not obs[s, size:].any()
+
+
+def _hourly_panel(n_series: int):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    t = np.arange(400)
+    return pd.concat(
+        pd.DataFrame(
+            {
+                "unique_id": f"s{k:04d}",
+                "ds": t,
+                "y": 50 + 10 * np.sin(2 * np.pi * t / 24 + k) + rng.normal(0, 1, 400),
+            }
+        )
+        for k in range(n_series)
+    )
+
+
+def test_the_encoded_panel_stays_on_the_host_and_batches_come_out_on_the_device():
+    codec = PanelCodec.fit(FeatureSpec(4, 0, 3), "standard", _series(), ["a", "b", "c"], "cpu")
+    encoded = codec.encode(_series(), ["a", "b", "c"], 8)
+    streams = encoded.streams
+    assert streams.device == torch.device("cpu")
+    for stored in (streams.z, streams.observed, streams.start, streams.n_steps):
+        assert stored.device.type == "cpu" and not stored.is_cuda
+    z, level, obs, _ = streams.rows(np.array([2, 0]), 0, 12)
+    assert z.shape == level.shape == obs.shape == (2, 12) and z.device == streams.device
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_device_memory_grows_with_the_batch_not_with_the_panel():
+    from tsforecast import LSTMForecaster
+
+    peaks = {}
+    for n_series in (1024, 4096):  # both fill a prediction batch (PREDICT_BATCH)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        model = LSTMForecaster(
+            horizon=24, device="cuda", batch_size=64, max_epochs=1, max_steps=5, random_state=0
+        )
+        model.fit(_hourly_panel(n_series))
+        peaks[n_series] = torch.cuda.max_memory_allocated()
+    assert peaks[4096] < 1.25 * peaks[1024], peaks  # 4x the series, the same batches
