@@ -85,3 +85,26 @@ if __name__ == "__main__":  # under torchrun: python tests/disttools.py OUT BATC
     init_from_environment("cpu", timeout_seconds=60)
     die_at = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] != "-" else None
     fit_and_write(Path(sys.argv[1]), int(sys.argv[2]), die_at, sys.argv[4] if len(sys.argv) > 4 else None)
+
+
+def reduce_after_peer_dies(rank: int, port: int, out: str) -> None:
+    """Rank 1 dies (SIGKILL) once the group stands; rank 0 then reduces and writes what it raised."""
+    import time
+
+    import torch
+    import torch.distributed as dist
+
+    from tsforecast.nn.distributed import current_group
+
+    wait = timedelta(seconds=20)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2, timeout=wait
+    )
+    if rank == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(1.0)
+    try:
+        current_group().reduce(torch.ones(3), what="a training step")
+        Path(out).write_text("no error")
+    except Exception as error:  # what a training process would show
+        Path(out).write_text(f"{type(error).__name__}: {error}")

@@ -143,6 +143,24 @@ def test_a_killed_job_rerun_resumes_from_its_checkpoints_to_the_uninterrupted_we
                                   histories[1].drop(columns=["seconds", "peak_memory_mb"]))  # fmt: skip
 
 
+def test_a_process_waiting_on_a_dead_peer_raises_naming_its_rank_within_the_timeout(tmp_path):
+    """Started without torchrun (nothing stops the survivor): its collective fails, naming its rank."""
+    from disttools import reduce_after_peer_dies
+
+    context = mp.get_context("spawn")
+    port, out = free_port(), tmp_path / "rank0.txt"
+    ranks = [context.Process(target=reduce_after_peer_dies, args=(r, port, str(out))) for r in (0, 1)]
+    started = time.monotonic()
+    for process in ranks:
+        process.start()
+    for process in ranks:
+        process.join(timeout=90)
+    assert time.monotonic() - started < 60 and not any(p.is_alive() for p in ranks)
+    message = out.read_text()
+    assert message.startswith("TrainingError: rank 0 of 2: the process group failed during a training step")
+    assert "another training process died or stopped answering" in message
+
+
 def test_a_process_group_with_more_processes_than_series_is_refused():
     from tsforecast.exceptions import InvalidInputError
     from tsforecast.nn.distributed import Group

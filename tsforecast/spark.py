@@ -49,7 +49,9 @@ def forecast(
         every executor can read, or an MLflow model URI (``runs:/...``, ``models:/name@alias``).
     data : pyspark.sql.DataFrame or str
         The history in the long layout (``id_col``, ``time_col``, ``target_col``), or the path of a
-        parquet dataset Spark reads. Each series is forecast from its own last time stamp.
+        parquet dataset Spark reads (Spark reads time stamps in microseconds at the finest: write
+        pandas frames with ``to_parquet(..., coerce_timestamps="us")``). Each series is forecast
+        from its own last time stamp.
     horizon : int, optional
         Steps to forecast (default: the model's horizon).
     level : float or list of float, optional
