@@ -23,6 +23,7 @@ from pyspark.sql import SparkSession  # noqa: E402
 
 from tsforecast import LSTMForecaster  # noqa: E402
 from tsforecast.baselines import SeasonalNaive  # noqa: E402
+from tsforecast.exceptions import InvalidParameterError  # noqa: E402
 from tsforecast.pipelines.models import save_model  # noqa: E402
 from tsforecast.spark import forecast  # noqa: E402
 
@@ -91,6 +92,10 @@ def test_a_parquet_panel_forecast_on_spark_equals_the_models_predict(spark, tmp_
     result = forecast(model, str(tmp_path / "panel.parquet"), series_per_group=800)
     assert result.columns == ["unique_id", "ds", "y_pred"]
     _same(result.toPandas(), model.predict(y=frame), ["y_pred"])
+    with pytest.raises(InvalidParameterError, match="quantiles"):
+        forecast(model, str(tmp_path / "panel.parquet"), level=95)
+    with pytest.raises(InvalidParameterError, match="neither a model file nor an MLflow model URI"):
+        forecast(str(tmp_path / "absent.safetensors"), str(tmp_path / "panel.parquet"))
 
 
 def test_a_model_file_with_intervals_and_another_columns_names(spark, tmp_path):

@@ -87,12 +87,7 @@ def forecast(
             "target_col= with their names."
         )
     payload = _payload(model, tracking_uri)
-    fitted = _load(payload)  # on the driver too: checks the model and reads its column names
-    if levels and not _has_intervals(fitted):
-        raise InvalidParameterError(
-            f"{type(fitted).__name__} has no prediction intervals; fit it with them (quantiles, a baseline, "
-            "ConformalIntervals) or leave level out."
-        )
+    _preflight(_load(payload), horizon, levels)  # on the driver, before any Spark job
     shared = spark.sparkContext.broadcast(payload)
     n_series = history.select(id_col).distinct().count()
     n_groups = max(math.ceil(n_series / series_per_group), 1)
@@ -149,6 +144,11 @@ def _payload(model, tracking_uri) -> tuple:
         return ("uri", str(model), tracking_uri)
     if isinstance(model, (str, Path)):
         path = Path(model)
+        if not path.is_file():
+            raise InvalidParameterError(
+                f"model {str(model)!r} is neither a model file nor an MLflow model URI "
+                "(runs:/<run-id>/model, models:/<name>@<alias>)."
+            )
         return ("file", path.suffix, path.read_bytes())
     with tempfile.TemporaryDirectory(prefix="tsforecast-spark-") as folder:
         suffix = ".safetensors" if callable(getattr(model, "save", None)) else ".joblib"
@@ -172,7 +172,18 @@ def _load(payload: tuple, key: str | None = None):
     return model
 
 
-def _has_intervals(model) -> bool:
-    from tsforecast.base import has_own_intervals
+def _preflight(model, horizon, levels: list) -> None:
+    """Forecast one series of the model's training panel on the driver, as the workers will.
 
-    return has_own_intervals(model)
+    A setting the model refuses (a level its quantiles do not bound, a bad horizon) then fails here,
+    before any Spark job. Models with covariates are left to the workers: they need the covariate rows.
+    """
+    from tsforecast.data import Panel
+
+    roles = getattr(model, "covariate_roles", None)
+    if roles is None or roles().names:
+        return
+    panel = model.training_panel_
+    index = panel.index.block(slice(0, 1)) if hasattr(panel.index, "block") else panel.index[:1]
+    first = Panel(panel.ids[:1], panel.values[:1], index, panel.freq, panel.layout)
+    model.predict_panel(first, horizon, level=levels or None)
