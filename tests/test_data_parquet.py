@@ -10,6 +10,7 @@ import pytest
 from tsforecast import LSTMForecaster
 from tsforecast.baselines import SeasonalNaive
 from tsforecast.data import to_panel
+from tsforecast.data.io import read_frame
 from tsforecast.exceptions import InvalidInputError
 
 
@@ -115,7 +116,8 @@ def test_the_predict_command_reads_a_partitioned_parquet_folder(tmp_path):
 
 
 def test_the_fit_command_takes_a_partitioned_parquet_folder_tracked(tmp_path):
-    """The same fit from a parquet folder (a path, tracked) and from a CSV file (a frame)."""
+    """The same fit from a parquet folder (a path, tracked; forecasts written to parquet block by block)
+    and from a CSV file (a frame; forecasts to CSV)."""
     from clitools import cli
 
     frame = _long()
@@ -124,14 +126,14 @@ def test_the_fit_command_takes_a_partitioned_parquet_folder_tracked(tmp_path):
     settings = ["--model", "lstm", "--horizon", "6", "--param", "hidden_size=8", "--param", "max_epochs=1"]
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     written = {}
-    for data, extra in (("history", ["--track"]), ("history.csv", [])):
+    for data, extra, out in (("history", ["--track"], "f.parquet"), ("history.csv", [], "f.csv")):
         done = cli(
-            "fit", data, *settings, "--output", f"{data}.safetensors", "--forecast-output", f"{data}.f.csv",
+            "fit", data, *settings, "--output", f"{data}.safetensors", "--forecast-output", out,
             *extra, cwd=tmp_path, store=store,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
-        written[data] = pd.read_csv(tmp_path / f"{data}.f.csv")
-    pd.testing.assert_frame_equal(written["history"], written["history.csv"])
+        written[data] = read_frame(tmp_path / out)
+    pd.testing.assert_frame_equal(written["history"], written["history.csv"], check_dtype=False)
     assert len(written["history"]) == 6 * frame["unique_id"].nunique()
 
 

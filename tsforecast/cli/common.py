@@ -335,3 +335,24 @@ def print_frame(frame, title: str | None = None) -> None:
     if title:
         print(title)
     print(text_table(frame, digits=4))
+
+
+def writes_blocks(output) -> bool:
+    """Whether forecasts to ``output`` are written block by block (a parquet file)."""
+    return Path(output).suffix.lower() in (".parquet", ".pq")
+
+
+def write_long_forecasts(model, panel, output, horizon=None, X=None, levels=None) -> int:
+    """Forecast a long ``panel`` and write it to parquet block by block; returns the rows written.
+
+    The file holds what ``model.predict`` returns for the panel, but the forecasts of the whole panel
+    never become one frame (:func:`tsforecast.data.panel.long_forecast_blocks`).
+    """
+    from tsforecast.data.io import write_parquet_frames
+    from tsforecast.data.panel import long_forecast_blocks
+
+    forecasts = model.predict_panel(panel, horizon, X=X, level=levels)
+    point, extra = (forecasts["point"], forecasts) if isinstance(forecasts, dict) else (forecasts, {})
+    extra = {name: values for name, values in extra.items() if name != "point"}
+    write_parquet_frames(long_forecast_blocks(panel, point, extra), output)
+    return int(point.size)

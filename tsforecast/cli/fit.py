@@ -123,13 +123,22 @@ def run(args) -> int:
         estimator.fit(history, **fit_params)
     path = save_model(estimator, args.output)
     logger.info("model saved to %s", path)
-    if args.forecast_output:
+    if args.forecast_output and common.writes_blocks(args.forecast_output) and _long(estimator):
+        common.write_long_forecasts(estimator, estimator.training_panel_, args.forecast_output, X=X)
+        logger.info("forecasts written to %s", args.forecast_output)
+    elif args.forecast_output:
         # A wide file's time column, whatever its name; a long file's is --time-col.
         time_col = getattr(getattr(history, "index", None), "name", None) or args.time_col
         forecasts = write_frame(estimator.predict(X=X), args.forecast_output, time_col=time_col)
         logger.info("forecasts written to %s", forecasts)
     print(path)
     return 0
+
+
+def _long(estimator) -> bool:
+    """Whether the fitted estimator's training data came in the long layout."""
+    panel = getattr(estimator, "training_panel_", None)
+    return panel is not None and panel.layout.kind == "long"
 
 
 def _join_process_group(estimator, name: str):

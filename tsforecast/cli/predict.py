@@ -95,10 +95,12 @@ def run(args) -> int:
             f"--level: {args.model} is not a tsforecast forecaster, so it offers no intervals; leave "
             "--level out."
         )
-    if hasattr(model, "covariate_roles") and output.suffix.lower() in (".parquet", ".pq"):
+    if hasattr(model, "covariate_roles") and common.writes_blocks(output):
         panel = model.training_panel_ if history is None else model.validate_history(history)
         if panel.layout.kind == "long":  # written series block by series block, never as one frame
-            _write_long_forecasts(model, panel, X, args.horizon, levels, output)
+            rows = common.write_long_forecasts(model, panel, output, args.horizon, X, levels)
+            logger.info("%d forecast row(s) written to %s", rows, output)
+            print(output)
             return 0
     options = {"level": levels} if levels else {}  # a foreign pyfunc model takes no level
     forecasts = model.predict(args.horizon, X=X, y=history, **options)
@@ -109,19 +111,6 @@ def run(args) -> int:
     logger.info("%d forecast row(s) written to %s", len(forecasts), output)
     print(output)
     return 0
-
-
-def _write_long_forecasts(model, panel, X, horizon, levels, output: Path) -> None:
-    """Forecast a long panel and write it to parquet block by block (what ``predict`` would return)."""
-    from tsforecast.data.io import write_parquet_frames
-    from tsforecast.data.panel import long_forecast_blocks
-
-    forecasts = model.predict_panel(panel, horizon, X=X, level=levels)
-    point, extra = (forecasts["point"], forecasts) if isinstance(forecasts, dict) else (forecasts, {})
-    extra = {name: values for name, values in extra.items() if name != "point"}
-    write_parquet_frames(long_forecast_blocks(panel, point, extra), output)
-    logger.info("%d forecast row(s) written to %s", point.size, output)
-    print(output)
 
 
 def long_forecasts(frame, id_col: str, time_col: str):
