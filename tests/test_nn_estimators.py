@@ -321,3 +321,26 @@ def test_same_seed_gives_bit_identical_forecasts_across_processes_and_an_unfired
     plain, again, capped = run("none"), run("none"), run("60")
     assert plain == again
     assert plain == capped
+
+
+def test_predict_after_fit_reuses_the_fits_forecast_of_the_training_data(monkeypatch):
+    import pickle
+
+    from tsforecast.nn import forecaster
+    from tsforecast.nn.batches import run_streams
+
+    model = LSTMForecaster(**{**TINY, "quantiles": [0.1, 0.9]}).fit(panel())
+    calls = []
+    monkeypatch.setattr(forecaster, "run_streams", lambda *a, **k: calls.append(1) or run_streams(*a, **k))
+    first = model.predict(level=80)
+    assert calls == []  # the end-of-fit forecast, not a second pass over every series
+    again = model.predict(y=panel(), level=80)  # new history: computed
+    assert calls == [1]
+    pd.testing.assert_frame_equal(first, again)
+    shorter = again.groupby("unique_id").head(3).reset_index(drop=True)
+    pd.testing.assert_frame_equal(model.predict(3, level=80), shorter)
+    first.loc[0, "y_pred"] = -1.0  # the caller's copy
+    assert model.predict().loc[0, "y_pred"] != -1.0
+    restored = pickle.loads(pickle.dumps(model))
+    assert "_training_forecast" not in restored.__dict__
+    pd.testing.assert_frame_equal(restored.predict(level=80), again)

@@ -224,6 +224,9 @@ class RecurrentForecaster(BaseForecaster):
                 scaled, forecast, encoded = self._forecast(panel, covariates)
                 unit = float(codec.scales.target)
                 check_forecast_range(scaled, forecast, encoded.ranges, panel, unit, self._loop_config())
+                # predict() from the training data returns this forecast instead of computing it again
+                # (without covariates: at predict, future-known ones may reach further than at fit).
+                self._training_forecast = None if covariates is not None else (scaled, forecast)
             except Exception:
                 self._clear_fitted_state()  # a failed fit leaves nothing that predict or save could use
                 raise
@@ -251,6 +254,7 @@ class RecurrentForecaster(BaseForecaster):
 
     def set_fitted_state(self, state: FittedState) -> None:
         """Set every fitted attribute at once: the one door of ``fit`` and of model loading."""
+        self.__dict__.pop("_training_forecast", None)  # it was another network's
         self.network_ = state.network
         self.codec_ = state.codec
         self.device_ = state.codec.device
@@ -264,7 +268,7 @@ class RecurrentForecaster(BaseForecaster):
     def _clear_fitted_state(self) -> None:
         """Remove what :meth:`set_fitted_state` set, except ``history_`` (it shows what went wrong)."""
         fitted = ("network_", "codec_", "device_", "quantile_levels_", "horizon_", "training_panel_")
-        for name in (*fitted, "covariate_categories_", "n_series_", "freq_"):
+        for name in (*fitted, "covariate_categories_", "n_series_", "freq_", "_training_forecast"):
             self.__dict__.pop(name, None)
 
     def feature_spec(self, panel: Panel) -> FeatureSpec:
@@ -384,8 +388,11 @@ class RecurrentForecaster(BaseForecaster):
             )
         context = self.codec_.spec.context
         check_min_length(panel, context + 1, f"{type(self).__name__} (its {context}-step context)")
-        scaled, forecast, encoded = self._forecast(panel, covariates)
-        scaled, forecast = scaled[:, :horizon], forecast[:, :horizon]  # (series, h, levels)
+        cached = (
+            self.__dict__.get("_training_forecast") if is_training_history and covariates is None else None
+        )
+        scaled, forecast, encoded = (*cached, None) if cached else self._forecast(panel, covariates)
+        scaled, forecast = scaled[:, :horizon].copy(), forecast[:, :horizon].copy()  # (series, h, levels)
         if not is_training_history:  # fit checked the training history (and raised)
             unit = float(self.codec_.scales.target)
             check_forecast_range(scaled, forecast, encoded.ranges, panel, unit)
@@ -456,6 +463,7 @@ class RecurrentForecaster(BaseForecaster):
 
     def __getstate__(self):
         state = super().__getstate__()
+        state.pop("_training_forecast", None)  # recomputed on demand; not worth a model's bytes
         if "network_" in state and self.device_.type != "cpu":
             state["network_"] = copy.deepcopy(self.network_).cpu()
             state["codec_"] = self.codec_.to("cpu")
