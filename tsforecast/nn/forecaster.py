@@ -226,7 +226,8 @@ class RecurrentForecaster(BaseForecaster):
                 check_forecast_range(scaled, forecast, encoded.ranges, panel, unit, self._loop_config())
                 # predict() from the training data returns this forecast instead of computing it again
                 # (without covariates: at predict, future-known ones may reach further than at fit).
-                self._training_forecast = None if covariates is not None else (scaled, forecast)
+                key = _weights_key(network)
+                self._training_forecast = None if covariates is not None else (key, scaled, forecast)
             except Exception:
                 self._clear_fitted_state()  # a failed fit leaves nothing that predict or save could use
                 raise
@@ -388,10 +389,12 @@ class RecurrentForecaster(BaseForecaster):
             )
         context = self.codec_.spec.context
         check_min_length(panel, context + 1, f"{type(self).__name__} (its {context}-step context)")
-        cached = (
-            self.__dict__.get("_training_forecast") if is_training_history and covariates is None else None
-        )
-        scaled, forecast, encoded = (*cached, None) if cached else self._forecast(panel, covariates)
+        reuse = is_training_history and covariates is None
+        cached = self.__dict__.get("_training_forecast") if reuse else None
+        if cached and cached[0] == _weights_key(self.network_):  # the weights it came from, untouched
+            scaled, forecast, encoded = *cached[1:], None
+        else:
+            scaled, forecast, encoded = self._forecast(panel, covariates)
         scaled, forecast = scaled[:, :horizon].copy(), forecast[:, :horizon].copy()  # (series, h, levels)
         if not is_training_history:  # fit checked the training history (and raised)
             unit = float(self.codec_.scales.target)
@@ -469,6 +472,11 @@ class RecurrentForecaster(BaseForecaster):
             state["codec_"] = self.codec_.to("cpu")
             state["device_"] = torch.device("cpu")
         return state
+
+
+def _weights_key(network) -> tuple:
+    """The network and its weights' version counters: any change to them (a step, a fill) moves them."""
+    return (id(network), *(p._version for p in network.parameters()))
 
 
 def _defaults() -> dict:
