@@ -82,14 +82,15 @@ class TBPTTSource:
         n_chunks = math.ceil(self.streams.n_steps_host[rows].max() / self.chunk)
         return n_chunks, self.streams.chunk_has_target(rows, self.chunk, n_chunks)
 
-    def chunks(self, rows: np.ndarray, n_chunks: int | None = None):
-        """The batch's chunks (``n_chunks`` of them: more than its own are padding)."""
-        return stream_chunks(self.streams, rows, self.chunk, self.scales, n_chunks)
+    def chunks(self, rows: np.ndarray, n_chunks: int | None = None, has_target=None):
+        """The batch's chunks (``n_chunks``: more than its own are padding), flagged by ``has_target``."""
+        return stream_chunks(self.streams, rows, self.chunk, self.scales, n_chunks, has_target)
 
     def epoch(self, generator: torch.Generator):
         """Yield ``(n_chunks, chunks)`` per batch, the streams in an order drawn from ``generator``."""
         for rows in self.batches(generator):
-            yield self.plan(rows)[0], self.chunks(rows)
+            n_chunks, has_target = self.plan(rows)  # computed once, used by the chunks
+            yield n_chunks, self.chunks(rows, n_chunks, has_target)
 
 
 class WindowSource:
@@ -118,8 +119,8 @@ class WindowSource:
         """One chunk per batch, with a target (every window has one)."""
         return 1, np.ones(1, dtype=bool)
 
-    def chunks(self, ends, n_chunks: int = 1):
-        """The batch's one chunk."""
+    def chunks(self, ends, n_chunks: int = 1, has_target=None):
+        """The batch's one chunk (every window has a target)."""
         return iter([(*window_chunk(self.streams, ends, self.lookback, self.scales), True)])
 
     def epoch(self, generator: torch.Generator):

@@ -146,13 +146,14 @@ def aligned_epoch(source, generator: torch.Generator, group: Group):
     for b in range(n_batches):
         n_chunks = int(counts[b])
         filler = b >= len(batches)  # this process has no batch left: repeat one, every target masked
-        chunks = source.chunks(batches[b % len(batches)], n_chunks)
-        yield n_chunks, _aligned_chunks(chunks, flags[b], filler)
+        chunks = source.chunks(batches[b % len(batches)], n_chunks, flags[b])
+        yield n_chunks, (_masked(chunks) if filler else chunks)
 
 
-def _aligned_chunks(chunks, flags: np.ndarray, filler: bool):
-    for k, (x, y, mask, _) in enumerate(chunks):
-        yield x, y, (torch.zeros_like(mask) if filler else mask), bool(flags[k])
+def _masked(chunks):
+    """The chunks with every target masked: a filler batch adds zero gradient."""
+    for x, y, mask, trainable in chunks:
+        yield x, y, torch.zeros_like(mask), trainable
 
 
 def step_totals(loss: torch.Tensor, naive: torch.Tensor, valid: torch.Tensor, group: Group):

@@ -385,14 +385,15 @@ class Scales:
 
 
 def stream_chunks(
-    streams: Streams, rows: np.ndarray, chunk: int, scales: Scales, n_chunks: int | None = None
+    streams: Streams, rows: np.ndarray, chunk: int, scales: Scales, n_chunks=None, has_target=None
 ):
     """Yield ``(x, y, mask, trainable)`` for the consecutive chunks of the streams ``rows``.
 
     ``x`` is ``(batch, C, n_features)``, ``y`` and ``mask`` are ``(batch, C, horizon)``; warm-up
     steps, padding and missing targets are masked. ``trainable`` (a host bool, known without a sync)
     says whether the chunk has any unmasked target. ``n_chunks`` (default: as many as the longest
-    of the streams needs) may ask for more, all padding.
+    of the streams needs) may ask for more, all padding; ``has_target`` (one flag a chunk) when the
+    caller knows it already.
     """
     spec = streams.spec
     t0, h = spec.context, spec.horizon
@@ -401,7 +402,8 @@ def stream_chunks(
     z, level, obs, covariates = streams.rows(rows, 0, t0 + max(n_chunks, 1) * chunk + h)  # (batch, width)
     n_steps = streams.to_device(streams.n_steps_host[rows, None])  # (batch, 1)
     warmup = streams.to_device(streams.warmup_host[rows, None])
-    has_target = streams.chunk_has_target(rows, chunk, n_chunks)
+    if has_target is None:
+        has_target = streams.chunk_has_target(rows, chunk, n_chunks)
     for k in range(n_chunks):
         c0 = k * chunk
         cut = slice(c0, c0 + chunk + t0 + h)
