@@ -68,8 +68,8 @@ def release_free_memory() -> None:
     """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing).
 
     A training epoch allocates and frees the same few megabytes per batch, interleaved with small
-    tensors that live on; glibc then keeps the freed holes resident, and a long epoch grows by
-    hundreds of kilobytes a step without holding anything (``benchmarks/scale.py --m5-epoch``).
+    tensors that live on; glibc then keeps the freed holes resident, and a long epoch grew by about
+    4 MB a step without holding anything (``benchmarks/scale.py --m5-epoch``).
     """
     if _TRIM is not None:
         _TRIM(0)

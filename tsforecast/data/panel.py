@@ -230,8 +230,8 @@ def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
     point = np.asarray(point, dtype=np.float64)
     horizon = point.shape[1]
     layout = panel.layout
-    if isinstance(panel.index, SeriesIndexes) and layout.kind == "long":  # whole arrays, no loop
-        return _long_frame(panel, panel.index.future(horizon), point, extra)
+    if layout.kind == "long":  # one block of every series
+        return next(long_forecast_blocks(panel, point, extra, block=max(panel.n_series, 1)))
     futures = [future_index(index[-1], panel.freq, horizon) for index in panel.index]
     outputs = {layout.columns.pred_col: point, **(extra or {})}
     if layout.kind == "series":
@@ -250,7 +250,7 @@ def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
             frame.columns = layout.column_index
             frames[name] = frame
         return frames[layout.columns.pred_col] if not extra else pd.concat(frames, axis=1)
-    return _long_frame(panel, _concat_indexes(futures), point, extra)
+    raise ValueError(f"unknown layout {layout.kind!r}")
 
 
 def long_forecast_blocks(panel: Panel, point, extra: dict | None = None, block: int | None = None):
