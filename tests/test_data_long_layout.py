@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import tsforecast.data.panel as panel_module
+from tsforecast.data import from_panel, to_panel
 from tsforecast.data.long_layout import SeriesIndexes
-from tsforecast.data.panel import from_panel, to_panel
 
 
 def long_frame(n_series=7, seed=0, time="datetime", ids="str"):

@@ -139,8 +139,8 @@ def test_the_fit_command_takes_a_partitioned_parquet_folder_tracked(tmp_path):
 
 @pytest.mark.parametrize("tz", [None, "Europe/Paris"])  # the compact panel, and the series-by-series one
 def test_forecast_blocks_join_into_the_forecast_frame(tz):
+    from tsforecast.data.frames import from_panel, long_forecast_blocks
     from tsforecast.data.long_layout import SeriesIndexes
-    from tsforecast.data.panel import from_panel, long_forecast_blocks
 
     panel = to_panel(_long(n_series=7, tz=tz))
     assert isinstance(panel.index, SeriesIndexes) == (tz is None)
@@ -174,7 +174,7 @@ def test_predict_writes_a_parquet_history_block_by_block(tmp_path, monkeypatch):
     """``predict --data DATASET --output F.parquet`` with blocks of one series equals ``predict``."""
     from clitools import main_in_process
 
-    import tsforecast.data.panel
+    import tsforecast.data.frames
 
     frame = _long()
     frame.to_parquet(tmp_path / "history", partition_cols=["unique_id"], index=False)
@@ -182,7 +182,7 @@ def test_predict_writes_a_parquet_history_block_by_block(tmp_path, monkeypatch):
 
     model = SeasonalNaive(horizon=6, season_length=24).fit(frame)
     save_model(model, tmp_path / "snaive.joblib")
-    monkeypatch.setattr(tsforecast.data.panel, "FORECAST_BLOCK_SERIES", 1)
+    monkeypatch.setattr(tsforecast.data.frames, "FORECAST_BLOCK_SERIES", 1)
     out = tmp_path / "f.parquet"
     assert main_in_process("predict", tmp_path / "snaive.joblib", "--data", tmp_path / "history",
                            "--level", "80", "-o", out) == 0  # fmt: skip

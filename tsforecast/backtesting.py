@@ -150,12 +150,12 @@ def compare(
     progress = tqdm(total=len(estimators) * n_windows, disable=not verbose, desc="backtest")
     for model_name, estimator in estimators.items():
         fitted, x = None, covariates[model_name]
-        for number, (history_panel, history, actual) in enumerate(windows):
+        for number, (history, actual) in enumerate(windows):
             # The validated window itself goes to fit and predict: no pandas round trip per model.
             fresh = refit or fitted is None
             if fresh:
-                fitted = clone(estimator).fit(history_panel, X=x)
-            forecast = _predict(fitted, model_name, horizon, x, None if fresh else history_panel, level)
+                fitted = clone(estimator).fit(history, X=x)
+            forecast = _predict(fitted, model_name, horizon, x, None if fresh else history, level)
             scored = _score(forecast, actual, history, columns, season_length, metrics, level)
             frames.append(scored[0].assign(model=model_name, window=number))
             per_series.append(scored[1].assign(model=model_name, window=number))
@@ -211,8 +211,8 @@ def _check_window_params(estimators, horizon, n_windows, step) -> None:
 def _window(panel: Panel, horizon: int, offset: int):
     """The window whose targets end ``offset`` before the end.
 
-    Its history as a panel answering in the long layout and as a long frame (for scoring), and its
-    actuals as a long frame.
+    Its history as a panel answering in the long layout (fitted on and scored against: no long
+    frame of the history is built), and its actuals as a long frame.
     """
     history = panel.head(horizon + offset)
     targets = panel.head(offset)
@@ -224,8 +224,7 @@ def _window(panel: Panel, horizon: int, offset: int):
         panel.layout,
     )
     long_layout = replace(panel.layout, kind="long")
-    history = history.replace_layout(long_layout)
-    return history, to_long(history), to_long(actual.replace_layout(long_layout))
+    return history.replace_layout(long_layout), to_long(actual.replace_layout(long_layout))
 
 
 def _names(columns: Columns) -> dict:

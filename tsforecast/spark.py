@@ -178,12 +178,8 @@ def _preflight(model, horizon, levels: list) -> None:
     A setting the model refuses (a level its quantiles do not bound, a bad horizon) then fails here,
     before any Spark job. Models with covariates are left to the workers: they need the covariate rows.
     """
-    from tsforecast.data import Panel
-
     roles = getattr(model, "covariate_roles", None)
     if roles is None or roles().names:
         return
-    panel = model.training_panel_
-    index = panel.index.block(slice(0, 1)) if hasattr(panel.index, "block") else panel.index[:1]
-    first = Panel(panel.ids[:1], panel.values[:1], index, panel.freq, panel.layout)
+    first = model.training_panel_.select([0])
     model.predict_panel(first, horizon, level=levels or None)

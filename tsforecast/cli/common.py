@@ -346,10 +346,10 @@ def write_long_forecasts(model, panel, output, horizon=None, X=None, levels=None
     """Forecast a long ``panel`` and write it to parquet block by block; returns the rows written.
 
     The file holds what ``model.predict`` returns for the panel, but the forecasts of the whole panel
-    never become one frame (:func:`tsforecast.data.panel.long_forecast_blocks`).
+    never become one frame (:func:`tsforecast.data.frames.long_forecast_blocks`).
     """
+    from tsforecast.data.frames import long_forecast_blocks
     from tsforecast.data.io import write_parquet_frames
-    from tsforecast.data.panel import long_forecast_blocks
 
     forecasts = model.predict_panel(panel, horizon, X=X, level=levels)
     point, extra = (forecasts["point"], forecasts) if isinstance(forecasts, dict) else (forecasts, {})

@@ -61,6 +61,27 @@ class SeriesIndexes(Sequence):
         """The indexes of the series ``rows`` (a slice), still without a stamp per step."""
         return SeriesIndexes(self.firsts[rows], self.lengths[rows], self.step, self.dtype, self.name)
 
+    def first_stamps(self) -> pd.Index:
+        """Every series' first time stamp."""
+        firsts = self.firsts.view(self.dtype) if self.dtype.kind == "M" else self.firsts.astype(self.dtype)
+        return pd.Index(firsts, name=self.name, copy=False)
+
+    def take(self, positions) -> SeriesIndexes:
+        """The indexes of the series at ``positions`` (integers), still without a stamp per step."""
+        rows = np.asarray(positions, dtype=np.int64)
+        return SeriesIndexes(self.firsts[rows], self.lengths[rows], self.step, self.dtype, self.name)
+
+    def tail(self, n: int) -> SeriesIndexes:
+        """Every series' index cut to its last ``n`` stamps."""
+        lengths = np.minimum(self.lengths, n)
+        firsts = self.firsts + self.step * (self.lengths - lengths)
+        return SeriesIndexes(firsts, lengths, self.step, self.dtype, self.name)
+
+    def head(self, n_drop_last: int) -> SeriesIndexes:
+        """Every series' index without its last ``n_drop_last`` stamps."""
+        lengths = np.maximum(self.lengths - n_drop_last, 0)
+        return SeriesIndexes(self.firsts, lengths, self.step, self.dtype, self.name)
+
     def future(self, horizon: int) -> pd.Index:
         """The ``horizon`` stamps after each series' last, series after series (one index)."""
         last = self.firsts + self.step * (self.lengths - 1)

@@ -17,13 +17,14 @@ wide index must already be increasing. Missing values inside a series follow the
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from tsforecast.data.frequency import future_index, index_kind, infer_frequency
+from tsforecast.data.frequency import index_kind, infer_frequency
 from tsforecast.data.labels import UNNAMED_SERIES_ID, series_label
 from tsforecast.data.long_layout import (
     SeriesIndexes,
@@ -35,8 +36,6 @@ from tsforecast.data.long_layout import (
 )
 from tsforecast.data.parquet import is_parquet_source, parquet_time_kind, read_parquet_columns
 from tsforecast.exceptions import InvalidInputError
-
-FORECAST_BLOCK_SERIES = 50_000  # series per block of long_forecast_blocks (1.2 M rows at horizon 24)
 
 MISSING_POLICIES = {
     "error": "reject interior NaN with an error naming the series and time stamp",
@@ -95,9 +94,28 @@ class Panel:
         return len(self.ids)
 
     @property
+    def long_ids(self) -> list:
+        """The ids as long frames name the series (an unnamed series is ``"series"``)."""
+        return [UNNAMED_SERIES_ID if sid is None else sid for sid in self.ids]
+
+    @property
     def lengths(self) -> np.ndarray:
         """Length of every series (observations and missing steps), in the order of ``ids``."""
         return np.array([len(v) for v in self.values], dtype=np.int64)
+
+    def digest(self) -> str:
+        """A blake2b digest of the series: ids, frequency, values and first time stamps (hex)."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(repr([str(i) for i in self.ids]).encode())
+        digest.update(repr(self.freq).encode())
+        if isinstance(self.index, SeriesIndexes):  # no index built per series
+            firsts = self.index.first_stamps()
+        else:
+            firsts = [index[0] if len(index) else None for index in self.index]
+        for values, first in zip(self.values, firsts, strict=True):
+            digest.update(np.ascontiguousarray(values, dtype=np.float64))  # its buffer: no copy
+            digest.update(str(first).encode() if len(values) else b"")
+        return digest.hexdigest()
 
     def replace_values(self, values: list) -> Panel:
         """A panel with the same ids, indexes and layout but new (same-length) values."""
@@ -110,13 +128,30 @@ class Panel:
     def head(self, n_drop_last: int) -> Panel:
         """The panel without the last ``n_drop_last`` points of every series."""
         end = slice(None, -n_drop_last if n_drop_last else None)
-        return Panel(
-            self.ids,
-            [v[end] for v in self.values],
-            [i[end] for i in self.index],
-            self.freq,
-            self.layout,
-        )
+        if isinstance(self.index, SeriesIndexes):  # still no time stamp per step
+            index = self.index.head(n_drop_last)
+        else:
+            index = [i[end] for i in self.index]
+        return Panel(self.ids, [v[end] for v in self.values], index, self.freq, self.layout)
+
+    def tail(self, n: int) -> Panel:
+        """The panel of the last ``n`` points of every series."""
+        if isinstance(self.index, SeriesIndexes):
+            index = self.index.tail(n)
+        else:
+            index = [i[len(i) - min(n, len(i)) :] for i in self.index]
+        values = [v[len(v) - min(n, len(v)) :] for v in self.values]
+        return Panel(self.ids, values, index, self.freq, self.layout)
+
+    def select(self, positions) -> Panel:
+        """The panel of the series at ``positions`` (integers, in that order)."""
+        positions = [int(k) for k in positions]
+        if isinstance(self.index, SeriesIndexes):
+            index = self.index.take(positions)
+        else:
+            index = [self.index[k] for k in positions]
+        ids, values = [self.ids[k] for k in positions], [self.values[k] for k in positions]
+        return Panel(ids, values, index, self.freq, self.layout)
 
 
 def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "error") -> Panel:
@@ -164,16 +199,8 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
     if isinstance(y, (np.ndarray, list)):
         y = _array_to_pandas(y)
     if is_parquet_source(y):  # read in record batches, never as one pandas frame
-        layout = Layout("long", columns)
-        read = read_parquet_columns(y, columns)
-        if read.zone is None:
-            compact = compact_arrays(
-                read.codes, read.ids, read.times, read.values, read.time_dtype, read.time_name, freq
-            )
-            if compact is not None:
-                return Panel(*compact, layout)
-        raw = read.series()
-    elif isinstance(y, pd.Series):
+        return read_parquet_panel(y, columns=columns, freq=freq, missing=missing)
+    if isinstance(y, pd.Series):
         layout = Layout("series", columns, name=y.name)
         raw = [(y.name, y.index, y.to_numpy())]
     elif isinstance(y, pd.DataFrame):
@@ -200,9 +227,32 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
             f"y must be a pandas Series, a wide or long DataFrame, a numpy array or the path of a parquet "
             f"file or folder; got {type(y).__name__}."
         )
+    return _checked_panel(raw, layout, freq, missing)
+
+
+def read_parquet_panel(source, *, columns: Columns | None = None, freq=None, missing="error", until=None):
+    """A parquet file or folder in the long layout as a :class:`Panel`, read in record batches.
+
+    :func:`to_panel` of a path; with ``until`` (a time stamp), only the rows at or before it are read
+    (:func:`tsforecast.data.parquet.read_parquet_columns`), so a pipeline's as-of cut never loads
+    the rows after it.
+    """
+    columns = columns or Columns()
+    layout = Layout("long", columns)
+    read = read_parquet_columns(source, columns, until=until)
+    if read.zone is None:
+        compact = compact_arrays(
+            read.codes, read.ids, read.times, read.values, read.time_dtype, read.time_name, freq
+        )
+        if compact is not None:  # a clean dataset, checked as whole columns
+            return Panel(*compact, layout)
+    return _checked_panel(read.series(), layout, freq, missing)
+
+
+def _checked_panel(raw: list, layout: Layout, freq, missing: str) -> Panel:
+    """The panel of ``(id, index, values)`` triples, each series checked on its own."""
     if not raw or all(len(v) == 0 for _, _, v in raw):
         raise InvalidInputError("y is empty: it holds no observations.")
-
     ids, values, indexes = [], [], []
     for series_id, index, data in raw:
         index, data = _clean_series(series_id, index, data, missing, sort=layout.kind == "long")
@@ -210,100 +260,6 @@ def to_panel(y, *, freq=None, columns: Columns | None = None, missing: str = "er
         values.append(data)
         indexes.append(index)
     return Panel(ids, values, indexes, _shared_frequency(ids, indexes, freq), layout)
-
-
-def from_panel(panel: Panel, point: np.ndarray, extra: dict | None = None):
-    """Turn forecasts back into the caller's pandas layout.
-
-    Parameters
-    ----------
-    panel : Panel
-        The history the forecasts continue.
-    point : np.ndarray of shape (n_series, horizon)
-        Point forecasts.
-    extra : dict of str -> np.ndarray of shape (n_series, horizon), optional
-        More forecast columns (quantiles, interval bounds). A long frame gets them beside the point
-        forecasts; a Series history gives a frame indexed by time with the point column and these;
-        a wide history a frame with two column levels: the output (the point column first), then
-        the series.
-    """
-    point = np.asarray(point, dtype=np.float64)
-    horizon = point.shape[1]
-    layout = panel.layout
-    if layout.kind == "long":  # one block of every series
-        return next(long_forecast_blocks(panel, point, extra, block=max(panel.n_series, 1)))
-    futures = [future_index(index[-1], panel.freq, horizon) for index in panel.index]
-    outputs = {layout.columns.pred_col: point, **(extra or {})}
-    if layout.kind == "series":
-        if not extra:
-            return pd.Series(point[0], index=futures[0], name=layout.name)
-        return pd.DataFrame(
-            {name: np.asarray(v, dtype=np.float64)[0] for name, v in outputs.items()}, index=futures[0]
-        )
-    if layout.kind == "wide":
-        frames = {}
-        for name, values in outputs.items():
-            values = np.asarray(values, dtype=np.float64)
-            frame = pd.DataFrame(
-                {sid: pd.Series(values[i], index=futures[i]) for i, sid in enumerate(panel.ids)}
-            )
-            frame.columns = layout.column_index
-            frames[name] = frame
-        return frames[layout.columns.pred_col] if not extra else pd.concat(frames, axis=1)
-    raise ValueError(f"unknown layout {layout.kind!r}")
-
-
-def long_forecast_blocks(panel: Panel, point, extra: dict | None = None, block: int | None = None):
-    """The long forecast frame of a long ``panel``, ``block`` series at a time (a generator).
-
-    Concatenated, the blocks equal ``from_panel(panel, point, extra)``; a writer that appends them
-    one by one never holds the forecasts of the whole panel as one frame. ``block`` defaults to
-    :data:`FORECAST_BLOCK_SERIES`.
-    """
-    block = block or FORECAST_BLOCK_SERIES
-    if panel.layout.kind != "long":
-        raise ValueError(f"long_forecast_blocks takes a long panel, not a {panel.layout.kind!r} one")
-    horizon = np.shape(point)[1]
-    for start in range(0, max(panel.n_series, 1), block):
-        rows = slice(start, start + block)
-        if isinstance(panel.index, SeriesIndexes):
-            index = panel.index.block(rows)
-            times = index.future(horizon)
-        else:
-            index = panel.index[rows]
-            times = _concat_indexes([future_index(stamps[-1], panel.freq, horizon) for stamps in index])
-        part = Panel(panel.ids[rows], panel.values[rows], index, panel.freq, panel.layout)
-        columns = {name: np.asarray(values)[rows] for name, values in (extra or {}).items()}
-        yield _long_frame(part, times, np.asarray(point)[rows], columns)
-
-
-def _long_frame(panel: Panel, times, point: np.ndarray, extra: dict | None) -> pd.DataFrame:
-    """The long forecast frame: ``times`` are the future stamps of every series, one after another."""
-    cols, horizon = panel.layout.columns, point.shape[1]
-    ids = [UNNAMED_SERIES_ID if sid is None else sid for sid in panel.ids]  # as to_long names them
-    frame = pd.DataFrame(
-        {
-            cols.id_col: np.repeat(np.asarray(ids, dtype=object), horizon),
-            cols.time_col: times,
-            cols.pred_col: point.ravel(),
-        }
-    )
-    for name, values in (extra or {}).items():
-        frame[name] = np.asarray(values, dtype=np.float64).ravel()
-    return frame
-
-
-def to_long(panel: Panel) -> pd.DataFrame:
-    """The panel's history as a long frame (``unique_id``, ``ds``, ``y``; an unnamed series is "series")."""
-    cols = panel.layout.columns
-    ids = [UNNAMED_SERIES_ID if sid is None else sid for sid in panel.ids]
-    return pd.DataFrame(
-        {
-            cols.id_col: np.repeat(np.asarray(ids, dtype=object), panel.lengths),
-            cols.time_col: _concat_indexes(panel.index),
-            cols.target_col: np.concatenate(panel.values) if panel.values else [],
-        }
-    )
 
 
 def check_min_length(panel: Panel, min_length: int, needed_by: str) -> None:
@@ -472,9 +428,3 @@ def _shared_frequency(ids: list, indexes: list, freq):
     for series_id, index in zip(ids, indexes, strict=True):
         infer_frequency(index, series_id, reference)
     return infer_frequency(indexes[0], ids[0], reference)
-
-
-def _concat_indexes(indexes: list) -> np.ndarray | pd.Index:
-    if not indexes:
-        return np.array([])
-    return indexes[0].append(list(indexes[1:])) if len(indexes) > 1 else indexes[0]

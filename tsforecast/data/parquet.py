@@ -26,6 +26,7 @@ __all__ = [
     "LongColumns",
     "is_long_parquet",
     "is_parquet_source",
+    "parquet_row_count",
     "parquet_time_kind",
     "read_parquet_columns",
     "read_parquet_series",
@@ -88,6 +89,34 @@ def parquet_time_kind(source, columns) -> str | None:
     return "integer" if pa.types.is_integer(kind) else None
 
 
+def parquet_row_count(source, columns) -> int:
+    """The number of rows of the dataset (from the files' metadata: nothing is read)."""
+    dataset, _ = _dataset(source, columns)
+    return dataset.count_rows()
+
+
+def _until_filter(dataset, columns, until):
+    """The pyarrow expression that keeps the rows at or before the time stamp ``until``."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    kind = dataset.schema.field(columns.time_col).type
+    if not (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
+        raise InvalidInputError(
+            f"the time column {columns.time_col!r} holds {kind}, not time stamps: the rows cannot be cut "
+            f"at {until}."
+        )
+    zone = getattr(kind, "tz", None)
+    stamp = pd.Timestamp(until)
+    if zone is not None:
+        stamp = stamp.tz_localize(zone) if stamp.tzinfo is None else stamp.tz_convert(zone)
+    elif stamp.tzinfo is not None:
+        stamp = stamp.tz_localize(None)
+    # Compared in nanoseconds, whatever the column's unit (dates included).
+    unit = pa.timestamp("ns", tz=zone)
+    return ds.field(columns.time_col).cast(unit) <= pa.scalar(stamp.value, type=unit)
+
+
 @dataclass
 class LongColumns:
     """A long dataset as whole columns: each row's series code, time stamp and value.
@@ -126,8 +155,11 @@ def read_parquet_series(source, columns, batch_rows: int = BATCH_ROWS) -> list:
     return read_parquet_columns(source, columns, batch_rows).series()
 
 
-def read_parquet_columns(source, columns, batch_rows: int = BATCH_ROWS) -> LongColumns:
+def read_parquet_columns(source, columns, batch_rows: int = BATCH_ROWS, until=None) -> LongColumns:
     """The dataset's rows as :class:`LongColumns`, read in record batches into preallocated arrays.
+
+    With ``until`` (a time stamp), only the rows at or before it are read: the filter is applied as
+    each record batch is read, so the rows after it never take memory.
 
     Raises
     ------
@@ -149,14 +181,16 @@ def read_parquet_columns(source, columns, batch_rows: int = BATCH_ROWS) -> LongC
             f"the time column {columns.time_col!r} of {str(source)!r} holds {time_type}; it must hold time "
             "stamps, dates or integers."
         )
-    n_rows = dataset.count_rows()
+    keep = None if until is None else _until_filter(dataset, columns, until)
+    n_rows = dataset.count_rows(filter=keep)
     if not n_rows:
-        raise InvalidInputError(f"the parquet dataset {str(source)!r} holds no rows.")
+        after = "" if until is None else f" at or before {until}"
+        raise InvalidInputError(f"the parquet dataset {str(source)!r} holds no rows{after}.")
     codes, times = np.empty(n_rows, dtype=np.int32), np.empty(n_rows, dtype=np.int64)
     values = np.empty(n_rows, dtype=np.float64)
     lookup: dict = {}
     at = 0
-    for batch in dataset.to_batches(columns=needed, batch_size=batch_rows):
+    for batch in dataset.to_batches(columns=needed, filter=keep, batch_size=batch_rows):
         ids, stamps, target = (batch.column(k) for k in range(3))
         if ids.null_count:
             raise InvalidInputError(

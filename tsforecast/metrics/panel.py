@@ -11,6 +11,7 @@ a whole panel the way M4 computed them: pooled over all its points.
 import numpy as np
 import pandas as pd
 
+from tsforecast.data.panel import Panel
 from tsforecast.exceptions import InvalidInputError
 from tsforecast.metrics.intervals import (
     INTERVAL_COLUMN,
@@ -248,8 +249,11 @@ def _series_scales(train, series, season_length, scaled, id_col, time_col, targe
             f"{noun} {names} {verb} train (the in-sample history, for the seasonal naive scale); pass "
             f"it or drop {names}."
         )
-    _check_frame(train, "train", [id_col, time_col, target_col])
-    history = {uid: group[target_col] for uid, group in train.sort_values(time_col).groupby(id_col)}
+    if isinstance(train, Panel):  # a validated history: its series' values, no long frame built
+        history = dict(zip(train.long_ids, train.values, strict=True))
+    else:
+        _check_frame(train, "train", [id_col, time_col, target_col])
+        history = {uid: group[target_col] for uid, group in train.sort_values(time_col).groupby(id_col)}
     if missing := [uid for uid in series if uid not in history]:
         raise InvalidInputError(f"train has no rows for {len(missing)} scored series: {missing[:5]}.")
     return {
@@ -321,9 +325,9 @@ def evaluate(
     actuals : DataFrame
         Long frame with ``id_col``, ``time_col`` and ``target_col`` over the forecast period;
         each of its series and observed timestamps needs a forecast.
-    train : DataFrame, optional
-        Long in-sample history with the columns of ``actuals``; required for ``"mase"``, ``"msis"``
-        and ``"crps"``.
+    train : DataFrame or Panel, optional
+        Long in-sample history with the columns of ``actuals`` (or the validated panel of it:
+        :func:`tsforecast.data.to_panel`); required for ``"mase"``, ``"msis"`` and ``"crps"``.
     season_length : int, default=1
         Lag of the seasonal naive scale of MASE, MSIS and the scaled CRPS.
     metrics : sequence of str, default=("smape", "mase", "mae", "rmse")

@@ -47,13 +47,9 @@ _NOT_IDENTITY = {
 
 
 def data_digest(panel, covariates=None) -> str:
-    """A digest of the training data: the ids, the values and the covariates (blake2b)."""
+    """A digest of the training data: the panel's (:meth:`Panel.digest`) and the covariates (blake2b)."""
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr([str(i) for i in panel.ids]).encode())
-    digest.update(repr(panel.freq).encode())
-    for values, index in zip(panel.values, panel.index, strict=True):
-        digest.update(np.ascontiguousarray(values, dtype=np.float64))  # its buffer: no copy
-        digest.update(str(index[0]).encode() if len(index) else b"")
+    digest.update(panel.digest().encode())
     if covariates is not None:
         digest.update(repr(covariates.roles).encode())
         for part in (*covariates.future, *covariates.past, covariates.static):

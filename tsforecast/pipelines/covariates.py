@@ -31,7 +31,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tsforecast.data import Columns, to_panel
 from tsforecast.data.calendar import CALENDAR_FEATURES
 from tsforecast.data.covariates import CovariateRoles, align_covariates
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
@@ -133,7 +132,7 @@ def check_covariates(inputs, estimators: dict, config) -> None:
     Parameters
     ----------
     inputs : tsforecast.pipelines.data.Inputs
-        The validated history (``unique_id``, ``ds``, ``y``), its frequency and the covariates file's
+        The validated history (a panel: ``unique_id``, ``ds``, ``y``), its frequency and the covariates file's
         rows (canonical id and time column names; None without a file).
     estimators : dict of str -> BaseForecaster
         The pipeline's models.
@@ -151,7 +150,7 @@ def check_covariates(inputs, estimators: dict, config) -> None:
     declaring = {label: roles for label, roles in declaring.items() if roles}
     if not declaring:
         return
-    panel = to_panel(inputs.history, freq=inputs.freq, columns=Columns(), missing="keep")
+    panel = inputs.history
     source = config.covariates.path if config.covariates is not None else None
     for label, roles in declaring.items():
         try:

@@ -1,8 +1,10 @@
-"""The load and validate steps: files in, a validated long history (and optional actuals) out.
+"""The load and validate steps: files in, a validated panel of the history (and optional actuals) out.
 
-Internally a pipeline works on a long frame with the columns ``unique_id``, ``ds``, ``y`` whatever
-the input's layout and column names; :attr:`Inputs.columns` keeps the user's names so the outputs
-use them again.
+Internally a pipeline works on a :class:`tsforecast.data.Panel` in the long layout with the columns
+``unique_id``, ``ds``, ``y`` whatever the input's layout and column names; :attr:`Inputs.columns`
+keeps the user's names so the outputs use them again. A long parquet file or folder is read in record
+batches straight into the panel (rows after the as-of date are never read), so its history never
+exists as a pandas frame; CSV and wide files are read with pandas.
 """
 
 from __future__ import annotations
@@ -16,9 +18,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsforecast.data import Columns, check_min_length, future_index, to_long, to_panel
+from tsforecast.data import (
+    Columns,
+    Layout,
+    Panel,
+    check_min_length,
+    future_index,
+    read_parquet_panel,
+    to_panel,
+)
 from tsforecast.data.io import read_frame
 from tsforecast.data.labels import series_label
+from tsforecast.data.parquet import is_long_parquet, parquet_row_count, parquet_time_kind
 from tsforecast.exceptions import InvalidInputError
 from tsforecast.pipelines.schema import ConfigError, PipelineConfig
 from tsforecast.pipelines.staleness import as_of_moment, check_fresh, series_ends
@@ -75,8 +86,10 @@ class Inputs:
 
     Attributes
     ----------
-    history : pd.DataFrame
-        Long ``unique_id, ds, y``, sorted, validated (after the as-of cut and the series limit).
+    history : Panel or pd.DataFrame
+        After the validate step, the validated panel (long layout, canonical columns) of the history
+        after the as-of cut and the series limit. Between load and validate, a long ``unique_id, ds,
+        y`` frame for a CSV or wide file, and already a panel for a long parquet dataset.
     test : pd.DataFrame or None
         Long actuals that follow the history, for the evaluation step.
     published : pd.DataFrame or None
@@ -94,7 +107,7 @@ class Inputs:
         Row and series counts, time range, rows cut by the as-of date, series dropped.
     """
 
-    history: pd.DataFrame
+    history: Panel | pd.DataFrame
     test: pd.DataFrame | None
     published: pd.DataFrame | None
     files: list
@@ -109,19 +122,26 @@ def load(config: PipelineConfig, as_of: AsOf) -> Inputs:
     source = config.data
     if source.kind == "m4":
         inputs = _load_m4(source)
+    elif is_long_parquet(source.path, source.id_col):
+        inputs = _load_test(config, _load_parquet(source, as_of))  # cut as it is read
     else:
         inputs = _load_test(config, _load_file(source))
-    history = inputs.history
-    stats = {"rows_read": len(history), "series_read": int(history["unique_id"].nunique())}
-    history, stats["rows_after_as_of"] = _cut(history, as_of)
+    if isinstance(inputs.history, pd.DataFrame):
+        history = inputs.history
+        inputs.stats = {"rows_read": len(history), "series_read": int(history["unique_id"].nunique())}
+        inputs.history, inputs.stats["rows_after_as_of"] = _cut(history, as_of)
     if source.limit_series is not None:
-        keep = pd.unique(history["unique_id"])[: source.limit_series]
-        history = history[history["unique_id"].isin(keep)]
-        if inputs.test is not None:
-            inputs.test = inputs.test[inputs.test["unique_id"].isin(keep)].reset_index(drop=True)
-    inputs.history = history.reset_index(drop=True)
-    inputs.stats = stats
+        _limit_series(inputs, source.limit_series)
+    if isinstance(inputs.history, pd.DataFrame):
+        inputs.history = inputs.history.reset_index(drop=True)
     return _load_covariates(config, inputs)
+
+
+def history_size(history: Panel | pd.DataFrame) -> tuple[int, int]:
+    """The number of series and of rows of a loaded history (a frame or a panel)."""
+    if isinstance(history, Panel):
+        return history.n_series, int(history.lengths.sum())
+    return int(history["unique_id"].nunique()), len(history)
 
 
 def validate(
@@ -141,7 +161,7 @@ def validate(
         ``as_of`` (``data.max_staleness``, :mod:`tsforecast.pipelines.staleness`), a series shorter
         than ``min_length`` under ``short_series: error``; test data that cannot score the forecasts.
     """
-    if inputs.history.empty:
+    if history_size(inputs.history)[1] == 0:
         raise InvalidInputError(
             "no data left to forecast: the input is empty, or every row is after --as-of."
         )
@@ -162,7 +182,7 @@ def validate(
     if getattr(config.data, "short_series", "error") == "drop":
         panel = _drop_short(panel, min_length, needed_by, inputs.stats)
     check_min_length(panel, min_length, needed_by)
-    inputs.history = to_long(panel)
+    inputs.history = panel.replace_layout(Layout("long", CANONICAL))
     inputs.freq = panel.freq
     lengths = panel.lengths
     inputs.stats.update(
@@ -184,18 +204,25 @@ def validate(
 
 
 def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (read in blocks)."""
+    """Hex SHA-256 of a file's bytes (read in blocks); of a folder, of its files' names and bytes."""
+    path = Path(path)
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():  # a renamed or moved part changes the dataset
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as stream:
+            for block in iter(lambda stream=stream: stream.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
 def describe_file(role: str, path: Path) -> dict:
-    """The manifest's record of an input file: role, absolute path, checksum and size."""
+    """The manifest's record of an input file or folder: role, absolute path, checksum and size."""
     path = Path(path)
-    return {"role": role, "path": str(path.resolve()), "sha256": sha256(path), "bytes": path.stat().st_size}
+    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+    size = sum(file.stat().st_size for file in files)
+    return {"role": role, "path": str(path.resolve()), "sha256": sha256(path), "bytes": size}
 
 
 def _load_file(source) -> Inputs:
@@ -204,6 +231,42 @@ def _load_file(source) -> Inputs:
     history = _canonical(read_frame(path, id_col=columns.id_col, time_col=columns.time_col), columns, path)
     files = [describe_file("data", path)]
     return Inputs(history, None, None, files, columns)
+
+
+def _load_parquet(source, as_of: AsOf) -> Inputs:
+    """A long parquet file or folder, read in record batches; only its rows up to ``as_of`` are read."""
+    columns = Columns(source.id_col, source.time_col, source.target_col)
+    path = Path(source.path)
+    dated = parquet_time_kind(path, columns) == "datetime"
+    if not dated:
+        logger.info("time stamps are not dates: --as-of %s only names the output folder", as_of.label)
+    rows = parquet_row_count(path, columns)
+    until = as_of.last_moment if dated else None
+    panel = read_parquet_panel(
+        path, columns=columns, freq=getattr(source, "freq", None), missing="keep", until=until
+    )
+    kept = int(panel.lengths.sum())
+    if rows > kept:
+        logger.info("--as-of %s: %d row(s) after it are left out", as_of.label, rows - kept)
+    stats = {"rows_read": rows, "series_read": panel.n_series, "rows_after_as_of": rows - kept}
+    history = panel.replace_layout(Layout("long", CANONICAL))
+    return Inputs(history, None, None, [describe_file("data", path)], columns, stats=stats)
+
+
+def _limit_series(inputs: Inputs, limit: int) -> None:
+    """Keep the first ``limit`` series: in the file's order for a frame, in id order for a panel.
+
+    A parquet dataset has no row order across its files, so its series are taken in sorted order.
+    """
+    history = inputs.history
+    if isinstance(history, Panel):
+        inputs.history = history.select(range(min(limit, history.n_series)))
+        keep = inputs.history.ids
+    else:
+        keep = pd.unique(history["unique_id"])[:limit]
+        inputs.history = history[history["unique_id"].isin(keep)]
+    if inputs.test is not None:
+        inputs.test = inputs.test[inputs.test["unique_id"].isin(keep)].reset_index(drop=True)
 
 
 def _load_test(config: PipelineConfig, inputs: Inputs) -> Inputs:
@@ -325,14 +388,7 @@ def _drop_short(panel, min_length: int, needed_by: str, stats: dict):
         raise InvalidInputError(
             f"every series is shorter than the {min_length} observations {needed_by} needs."
         )
-    keep = [i for i, n in enumerate(panel.lengths) if n >= min_length]
-    return type(panel)(
-        [panel.ids[i] for i in keep],
-        [panel.values[i] for i in keep],
-        [panel.index[i] for i in keep],
-        panel.freq,
-        panel.layout,
-    )
+    return panel.select(np.flatnonzero(panel.lengths >= min_length))
 
 
 def _reject_gaps(panel, kind: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+from tsforecast.data import Panel
 from tsforecast.exceptions import InvalidInputError
 from tsforecast.metrics import evaluate, owa, pooled_coverage
 from tsforecast.metrics.intervals import interval_columns, interval_levels
@@ -235,7 +236,7 @@ def window_summary(
 
 
 def test_scores(
-    forecasts: dict, test: pd.DataFrame, history: pd.DataFrame, season_length: int, metrics, level=None
+    forecasts: dict, test: pd.DataFrame, history: Panel, season_length: int, metrics, level=None
 ) -> pd.DataFrame:
     """Score each model's forecasts against the held-out actuals (M4 conventions: mean over series).
 
@@ -245,8 +246,8 @@ def test_scores(
         Long forecasts (``unique_id, ds, y_pred``) by model label.
     test : pd.DataFrame
         Long actuals (``unique_id, ds, y``); rows no forecast covers are left out.
-    history : pd.DataFrame
-        The training history (MASE's scale).
+    history : Panel
+        The validated training history (MASE's and MSIS's scale).
     season_length : int
         MASE's seasonal lag.
     metrics : sequence of str

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sklearn.base import BaseEstimator
 
+from tsforecast.data import Panel
 from tsforecast.exceptions import InvalidParameterError, ModelFileError, TrackingError
 
 NEURAL_SUFFIX = ".safetensors"
@@ -251,7 +252,7 @@ def checkpoint_folder(outputs_dir, as_of_label: str) -> Path:
 
 
 @contextmanager
-def checkpointing(estimator, folder: Path, history, X=None):
+def checkpointing(estimator, folder: Path, history: Panel, X=None):
     """Let ``estimator`` checkpoint for the block, in a subfolder of ``folder`` named after the fit.
 
     Only when it can and the user set no folder of their own. The subfolder's name is a digest of
@@ -268,9 +269,9 @@ def checkpointing(estimator, folder: Path, history, X=None):
     import pandas as pd
 
     digest = hashlib.blake2b(repr(sorted(params.items())).encode(), digest_size=8)
-    for frame in (history, X):
-        if frame is not None:
-            digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    digest.update(history.digest().encode())
+    if X is not None:
+        digest.update(pd.util.hash_pandas_object(X, index=True).to_numpy().tobytes())
     estimator.set_params(checkpoint_dir=str(folder / digest.hexdigest()))
     try:
         yield

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 import tsforecast
+from tsforecast.data import to_long
 from tsforecast.pipelines.data import sha256
 
 logger = logging.getLogger(__name__)
@@ -178,10 +179,10 @@ def _test_figure(forecasts: dict, inputs):
     from tsforecast.plotting import forecast_bands
     from tsforecast.tracking.plots import forecast_figure
 
-    ids = list(pd.unique(inputs.history["unique_id"]))[:4]
-    history = inputs.history[inputs.history["unique_id"].isin(ids)]
+    shown = inputs.history.select(range(min(4, inputs.history.n_series)))
+    ids = shown.ids
     horizon = max(len(frame) // max(frame["unique_id"].nunique(), 1) for frame in forecasts.values())
-    tail = history.groupby("unique_id", sort=False).tail(3 * horizon)
+    tail = to_long(shown.tail(3 * horizon))
     test = inputs.test[inputs.test["unique_id"].isin(ids)]
     actual = pd.concat([tail, test], ignore_index=True).rename(columns={"y": "value"})
     predicted = pd.concat(

@@ -188,12 +188,12 @@ class _Run:
         windows = config.backtest.n_windows
         step = config.backtest.step or config.horizon
         shortest = max(e._min_length() for e in estimators.values()) + config.horizon + (windows - 1) * step
-        history = self.inputs.history
-        with steps("validate", f"{history['unique_id'].nunique()} series, {len(history)} rows"):
+        n_series, n_rows = data.history_size(self.inputs.history)
+        with steps("validate", f"{n_series} series, {n_rows} rows"):
             needed_by = f"a backtest of {windows} window(s) of {config.horizon} steps"
             self.inputs = data.validate(self.inputs, config, shortest, needed_by, self.as_of)
             check_covariates(self.inputs, estimators, config)
-            n_series = self.inputs.history["unique_id"].nunique()
+            n_series = self.inputs.stats["n_series"]
             if problem := intervals.run_problem(config.intervals, estimators[config.model.key], n_series):
                 raise ConfigError(problem)
         with self._tracked_run():

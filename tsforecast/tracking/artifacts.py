@@ -60,8 +60,7 @@ def write_fit(folder, estimator, data, history, guard, with_plots, n_series, X=N
     cols = data.columns
     with guard("forecast plot"):
         horizon = forecasts.groupby(cols.id_col).size().max()
-        tail = data.frame.groupby(cols.id_col, sort=False).tail(4 * horizon)
-        actual = _plot_frame(tail, cols, cols.target_col)
+        actual = _plot_frame(data.recent(n_series, 4 * horizon), cols, cols.target_col)
         predicted = _plot_frame(forecasts, cols, cols.pred_col, bands=True).assign(
             model=type(estimator).__name__, window=0
         )

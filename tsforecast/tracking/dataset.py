@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from contextlib import contextmanager
 from dataclasses import replace
@@ -17,11 +16,14 @@ _COLUMN_DEFAULTS = {"id_col": "unique_id", "time_col": "ds", "target_col": "y"}
 
 
 class TrainingData:
-    """The history given to ``fit``, validated and laid out long.
+    """The history given to ``fit``, validated: a panel, of which only small parts are laid out long.
+
+    A panel of millions of rows is never turned into one long frame here: MLflow gets its digest
+    (:meth:`Panel.digest`), its row count and the schema of one series.
 
     Parameters
     ----------
-    y : pd.Series or pd.DataFrame
+    y : pd.Series, pd.DataFrame, Panel or path
         The training history in any layout the forecasters accept.
     fit_params : dict
         The keyword arguments of ``fit`` (``freq`` and the long layout's column names).
@@ -40,11 +42,17 @@ class TrainingData:
         if panel.layout.kind == "series":
             panel = replace(panel, ids=["series" if panel.ids[0] is None else panel.ids[0]])
         self.name = name or "y"
-        self.panel = panel
-        frame = to_long(panel.replace_layout(replace(panel.layout, kind="long")))
+        self.panel = panel.replace_layout(replace(panel.layout, kind="long"))
+
+    def recent(self, n_series: int, steps: int) -> pd.DataFrame:
+        """The last ``steps`` rows of the first ``n_series`` series, laid out long (for the plots)."""
+        return self._long(self.panel.select(range(min(n_series, self.panel.n_series))).tail(steps))
+
+    def _long(self, panel) -> pd.DataFrame:
+        frame = to_long(panel)
         if isinstance(frame[self.columns.time_col].dtype, pd.PeriodDtype):
             frame[self.columns.time_col] = frame[self.columns.time_col].dt.to_timestamp()
-        self.frame = frame
+        return frame
 
     def summary(self) -> dict:
         """Name, series count, length summary, frequency and time span."""
@@ -62,26 +70,43 @@ class TrainingData:
         }
 
     def log(self) -> None:
-        """Log the summary as ``data.*`` parameters and the long frame as the run's training input."""
+        """Log the summary as ``data.*`` parameters and the history as the run's training input."""
         import mlflow
-        import mlflow.data
 
         mlflow.log_params({f"data.{key}": param_value(value) for key, value in self.summary().items()})
-        # MLflow's own digest maps every cell through Python; hash_pandas_object is vectorised.
-        hashed = pd.util.hash_pandas_object(self.frame, index=False).to_numpy()
         with quiet_integer_hint():
-            dataset = mlflow.data.from_pandas(
-                self.frame,
-                name=self.name,
-                targets=self.columns.target_col,
-                digest=hashlib.md5(hashed.tobytes(), usedforsecurity=False).hexdigest()[:8],
-            )
-            mlflow.log_input(dataset, context="training")
+            mlflow.log_input(_panel_dataset(self), context="training")
 
     def example(self) -> pd.DataFrame:
         """The first series' history: a valid model input of realistic length."""
-        first = self.frame[self.columns.id_col] == self.panel.ids[0]
-        return self.frame[first].reset_index(drop=True)
+        return self._long(self.panel.select([0]))
+
+
+def _panel_dataset(data: TrainingData):
+    """An ``mlflow.data`` pandas dataset with the schema of one series and the size of the panel.
+
+    MLflow's pandas dataset takes its schema and profile from the frame it holds; holding the first
+    series keeps the schema, and the profile is the whole panel's.
+    """
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.pandas_dataset import PandasDataset
+    from mlflow.tracking.context import registry
+
+    rows = int(data.panel.lengths.sum())
+
+    class PanelDataset(PandasDataset):
+        @property
+        def profile(self):
+            return {"num_rows": rows, "num_elements": rows * self.df.shape[1]}
+
+    source = CodeDatasetSource(tags=registry.resolve_tags())
+    return PanelDataset(
+        data.example(),
+        source,
+        targets=data.columns.target_col,
+        name=data.name,
+        digest=data.panel.digest()[:8],
+    )
 
 
 @contextmanager

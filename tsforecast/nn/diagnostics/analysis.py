@@ -177,17 +177,14 @@ def horizon_errors(forecaster, panel, holdout: int, X=None) -> pd.DataFrame:  # 
     columns = ["mae", "rmse", "smape", "snaive_mae"]
     if len(keep) == 0:
         return pd.DataFrame(columns=columns, index=pd.Index([], name="horizon"))
-    values = [panel.values[i] for i in keep]
-    subset = Panel(
-        [panel.ids[i] for i in keep], values, [panel.index[i] for i in keep], panel.freq, panel.layout
-    )
+    subset = panel.select(keep)
     history = subset.head(holdout)
     with torch.no_grad():
         forecasts = forecaster.predict_panel(history, holdout, X=X)
     point = forecasts["point"] if isinstance(forecasts, dict) else forecasts  # (series, holdout)
     naive = np.stack([spec.base(series_arrays(v, spec.season_length)[0])[:holdout] for v in history.values])
     frames = {"actual": [], "model": [], "snaive": []}
-    for row, v in enumerate(values):  # rows, not ids, name the series: an id may be None
+    for row, v in enumerate(subset.values):  # rows, not ids, name the series: an id may be None
         ds = np.arange(len(v) - holdout, len(v))
         frames["actual"].append(pd.DataFrame({"unique_id": row, "ds": ds, "y": v[-holdout:]}))
         frames["model"].append(pd.DataFrame({"unique_id": row, "ds": ds, "y_pred": point[row]}))
