@@ -158,3 +158,24 @@ def test_a_child_over_the_memory_cap_or_the_time_limit_is_a_row_and_the_run_goes
     assert json.loads(out.read_text())["acceptance"]["added memory <= 2 x raw + 1.5 GiB, every case"] is False
     code, stdout = run_in_process(benchmark, "--sizes", "10", "--timeout", 0.2)
     assert code == 1 and "failed: timeout after 0.2 s" in stdout
+
+
+def test_the_pipeline_benchmark_runs_the_pipeline_from_parquet_and_csv(tmp_path):
+    """benchmarks/pipeline_scale.py on 40 series: both sources, the same panel, a peak per run."""
+    import subprocess
+
+    out = tmp_path / "pipeline.json"
+    script = REPO / "benchmarks" / "pipeline_scale.py"
+    command = [sys.executable, str(script), "--series", "40", "--steps", "2", "--reference", "csv",
+               "--tmp-dir", str(tmp_path), "--json", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    folder, csv = result["cases"]
+    assert (folder["source"], csv["source"]) == ("folder", "csv")
+    for case in (folder, csv):
+        assert case["exit_status"] == 0 and case["n_series"] == 40 and case["n_rows"] == 40 * 1941
+        assert set(case["step_seconds"]) >= {"load", "validate", "backtest", "fit", "forecast"}
+        assert 100 < case["peak_rss_mib"] < 4096
+    assert result["acceptance"]["within_limit"] is True
+    assert "peak RSS" in done.stdout and "folder" in done.stdout

@@ -125,3 +125,24 @@ def test_forecast_frames_of_a_compact_panel_are_those_of_the_series_by_series_on
     point = np.arange(fast.n_series * 5, dtype=float).reshape(-1, 5)
     extra = {"y_pred_lo_95": point - 1}
     pd.testing.assert_frame_equal(from_panel(fast, point, extra), from_panel(slow, point, extra))
+
+
+@pytest.mark.parametrize("time", ["datetime", "integer"])
+def test_select_tail_head_and_digest_of_a_compact_panel_are_those_of_the_series_by_series_one(
+    monkeypatch, time
+):
+    frame = long_frame(time=time)
+    fast, slow = to_panel(frame), series_by_series(frame, monkeypatch)
+    assert fast.digest() == slow.digest()
+    for cut in (
+        lambda p: p.select([4, 0, 2]),
+        lambda p: p.tail(6),
+        lambda p: p.head(3),
+        lambda p: p.tail(100),
+    ):
+        assert_same_panel(cut(fast), cut(slow))
+        assert cut(fast).digest() == cut(slow).digest()
+    assert fast.select([0]).ids == [fast.ids[0]] and fast.tail(6).lengths.max() == 6
+    assert fast.head(1).digest() != fast.digest()  # other data, another digest
+    shifted = fast.replace_values([v + 1.0 for v in fast.values])
+    assert shifted.digest() != fast.digest()

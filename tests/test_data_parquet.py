@@ -9,7 +9,7 @@ import pytest
 
 from tsforecast import LSTMForecaster
 from tsforecast.baselines import SeasonalNaive
-from tsforecast.data import to_panel
+from tsforecast.data import read_parquet_panel, to_panel
 from tsforecast.data.io import read_frame
 from tsforecast.exceptions import InvalidInputError
 
@@ -226,3 +226,27 @@ def test_backtest_and_tune_take_a_parquet_dataset(tmp_path):
     pd.testing.assert_frame_equal(
         results["path"].best_estimator.predict(), results["frame"].best_estimator.predict()
     )
+
+
+@pytest.mark.parametrize("tz", [None, "Europe/Paris"])
+def test_read_until_leaves_out_the_later_rows_as_the_frame_cut_does(tmp_path, tz):
+    frame = _long(tz=tz)
+    frame.to_parquet(tmp_path / "p.parquet", index=False)
+    until = pd.Timestamp("2024-03-01 05:00")  # naive: read in the column's zone, as a pipeline's as-of
+    cut = frame[frame["ds"] <= (until.tz_localize(tz) if tz else until)]
+    _same_panels(read_parquet_panel(tmp_path / "p.parquet", until=until), to_panel(cut))
+    with pytest.raises(InvalidInputError, match="holds no rows at or before 2020-01-01"):
+        read_parquet_panel(tmp_path / "p.parquet", until=pd.Timestamp("2020-01-01"))
+
+
+def test_read_until_cuts_a_date_column_and_refuses_integer_time(tmp_path):
+    days = pd.DataFrame(
+        {"unique_id": "a", "ds": pd.date_range("2024-01-01", periods=10).date, "y": np.arange(10.0)}
+    )
+    days.to_parquet(tmp_path / "days.parquet", index=False)
+    panel = read_parquet_panel(tmp_path / "days.parquet", until=pd.Timestamp("2024-01-04 23:59"))
+    assert panel.values[0].tolist() == [0.0, 1.0, 2.0, 3.0]
+    steps = days.assign(ds=np.arange(10))
+    steps.to_parquet(tmp_path / "steps.parquet", index=False)
+    with pytest.raises(InvalidInputError, match="holds int64, not time stamps"):
+        read_parquet_panel(tmp_path / "steps.parquet", until=pd.Timestamp("2024-01-04"))

@@ -405,6 +405,24 @@ def test_evaluate_by_horizon_mase_scales_each_series_by_its_own_history(panel):
     assert by_step["mase"].tolist() == pytest.approx(expected)
 
 
+def test_the_train_history_may_be_its_validated_panel(panel):
+    from tsforecast.data import to_panel
+
+    forecasts, actuals, train = panel
+    as_panel = to_panel(train.sample(frac=1.0, random_state=0))  # rows in any order, as a frame's
+    wanted = ["mase", "smape"]
+    pd.testing.assert_frame_equal(
+        evaluate(forecasts, actuals, as_panel, metrics=wanted),
+        evaluate(forecasts, actuals, train, metrics=wanted),
+    )
+    pd.testing.assert_frame_equal(
+        evaluate_by_horizon(forecasts, actuals, as_panel, metrics=["mase"]),
+        evaluate_by_horizon(forecasts, actuals, train, metrics=["mase"]),
+    )
+    with pytest.raises(InvalidInputError, match="train has no rows for 1 scored series"):
+        evaluate(forecasts, actuals, as_panel.select([0]), metrics=["mase"])
+
+
 # --- quantile forecasts: pinball loss and coverage per series and per step ------------------------
 
 

@@ -150,6 +150,25 @@ class LongColumns:
         return series
 
 
+def _batch_codes(ids, lookup: dict) -> np.ndarray:
+    """Each row's series code; ``lookup`` maps the ids seen so far to their codes and grows.
+
+    The ids are dictionary-encoded by pyarrow first, so only each batch's distinct ids become Python
+    objects, not one per row.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(ids.type):  # a hive partition key may come encoded already
+        ids = pc.dictionary_encode(ids)
+    inverse = ids.indices.to_numpy(zero_copy_only=False)
+    present = np.flatnonzero(np.bincount(inverse, minlength=len(ids.dictionary)))
+    names = ids.dictionary.take(pa.array(present)).to_numpy(zero_copy_only=False)
+    local = np.full(len(ids.dictionary), -1, dtype=np.int32)
+    local[present] = [lookup.setdefault(name, len(lookup)) for name in names]
+    return local[inverse]
+
+
 def read_parquet_series(source, columns, batch_rows: int = BATCH_ROWS) -> list:
     """The dataset's series as ``(id, time index, values)``, ids sorted, times sorted per series."""
     return read_parquet_columns(source, columns, batch_rows).series()
@@ -198,9 +217,7 @@ def read_parquet_columns(source, columns, batch_rows: int = BATCH_ROWS, until=No
                 f"(null in {columns.id_col!r}); give every row its series' id."
             )
         rows = slice(at, at + batch.num_rows)
-        unique, inverse = np.unique(ids.to_numpy(zero_copy_only=False), return_inverse=True)
-        known = np.array([lookup.setdefault(u, len(lookup)) for u in unique], dtype=np.int32)
-        codes[rows] = known[inverse]
+        codes[rows] = _batch_codes(ids, lookup)
         if pa.types.is_integer(time_type):
             times[rows] = pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False)
         else:
