@@ -345,6 +345,33 @@ def test_the_loss_at_zero_is_the_loss_of_a_zero_prediction(levels):
     torch.testing.assert_close(loss_fn.at_zero(y, mask), direct)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("levels", [[0.025, 0.5, 0.975], [0.5]])
+def test_the_quantile_loss_and_its_gradient_are_the_textbook_pinball_loss(dtype, levels):
+    """The loss with its hand-written gradient against autograd through max(q e, (q - 1) e)."""
+    levels = torch.tensor(levels)
+    n = len(levels)
+    gen = torch.Generator().manual_seed(0)
+    y, pred = torch.randn(5, 8, 6, generator=gen), torch.randn(5, 8, 6 * n, generator=gen).to(dtype)
+    mask = torch.rand(5, 8, 6, generator=gen) > 0.3
+    ours = pred.clone().requires_grad_()
+    loss, valid = quantile_loss(levels)(ours, y, mask)
+    (3.0 * loss).backward()
+
+    theirs = pred.clone().requires_grad_()
+    error = y[..., None] - theirs.float().unflatten(-1, (6, n))
+    pinball = torch.maximum(levels * error, (levels - 1) * error).mean(-1) * 2
+    expected = (pinball * mask).sum() / mask.sum()
+    (3.0 * expected).backward()
+    assert float(valid) == float(mask.sum())
+    torch.testing.assert_close(loss, expected)
+    assert ours.grad.dtype == dtype
+    torch.testing.assert_close(ours.grad, theirs.grad)
+    assert float(ours.grad.reshape(5, 8, 6, n)[~mask].abs().sum()) == 0  # masked targets: no gradient
+    if n == 1:  # the median alone: the mean absolute error
+        torch.testing.assert_close(loss, ((pred.float() - y).abs() * mask).sum() / mask.sum())
+
+
 # ----------------------------------------------------------------- cost visibility (issue 18)
 def _hourly_panel(n_series=4, length=240):
     import pandas as pd
