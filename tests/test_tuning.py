@@ -371,6 +371,11 @@ def _two_workers_one_killed(folder: Path, url: str) -> None:
                 process.kill()
                 process.wait()
     time.sleep(max(0.0, killed_at + 2.5 - time.monotonic()))  # past the grace period
+    # A commit the frozen worker had all but made may still be found when the database is next
+    # opened after the kill: a trial it completed that way is finished, not stale.
+    after = optuna.load_study(study_name=name, storage=_watcher(url)).get_trials(deepcopy=False)
+    landed = {t.number for t in after if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+    stale = [t for t in stale if t.number not in landed]
     study = optuna.load_study(study_name=name, storage=storage)
     fail_stale_trials(study)  # what any worker does before its next trial; a no-op if already done
     # The trial the killed worker was running is failed by the heartbeat; nothing else fails and

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from numbers import Integral
+
+import numpy as np
 
 from tsforecast.data.covariates import align_covariates
 from tsforecast.exceptions import InvalidInputError, InvalidParameterError
@@ -94,8 +97,13 @@ class Validation:
 
 
 def fingerprint(panel) -> str:
-    """A short hash of the series (:meth:`Panel.digest`): studies on other data get other names."""
-    return panel.digest()[:10]
+    """A short hash of the series (ids, lengths and values): studies on other data get other names."""
+    digest = hashlib.sha1()
+    digest.update(repr([str(i) for i in panel.ids]).encode())
+    digest.update(panel.lengths.tobytes())
+    for values in panel.values:
+        digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:10]
 
 
 def longest_stream(history, context: int, validation_size: int = 0) -> int:
