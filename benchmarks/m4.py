@@ -91,7 +91,11 @@ def _recurrent(class_name: str, kind: str = "point") -> Callable[..., object]:
             return cls(**settings)
         method, levels = ("quantile", [level]) if kind == "cqr" else ("absolute", None)
         return tsforecast.ConformalIntervals(
-            cls(**settings), n_windows=args.conformal_windows, method=method, calibration_levels=levels
+            cls(**settings),
+            n_windows=args.conformal_windows,
+            method=method,
+            calibration_levels=levels,
+            refit=not args.conformal_no_refit,
         )
 
     return factory
@@ -210,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="calibration windows of the -conformal and -cqr rows, cut from the end of the training part "
         "(one window of 414 hourly series gives 414 scores per step; choose it with --validation)",
+    )
+    options.add_argument(
+        "--conformal-no-refit",
+        action="store_true",
+        help="the -conformal and -cqr rows keep their calibration fit (ConformalIntervals(refit=False)): "
+        "one fit instead of two",
     )
     return parser
 

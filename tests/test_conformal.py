@@ -251,3 +251,42 @@ def test_the_base_hook_is_what_a_forecaster_implements():
     assert BaseForecaster._predict_intervals is not LastValueBand._predict_intervals
     scores = np.arange(1.0, 20.0).reshape(1, 19, 1)
     assert conformal_quantile(scores, 90, per_series=False).tolist() == [[18.0]]
+
+
+class CountedLastValue(LastValue):
+    """LastValue that counts its fits (class-wide: clones share the count)."""
+
+    fits = 0
+
+    def _fit(self, panel):
+        type(self).fits += 1
+        super()._fit(panel)
+
+
+def test_without_refit_one_fit_serves_calibration_and_forecasts_from_the_whole_history():
+    values, frame = iid_panel(6, 80, seed=4)
+    counted = {}
+    for refit in (True, False):
+        CountedLastValue.fits = 0
+        model = ConformalIntervals(CountedLastValue(horizon=3), n_windows=4, refit=refit).fit(frame)
+        counted[refit] = (CountedLastValue.fits, model.predict(level=[80, 95]))
+    assert counted[True][0] == 2 and counted[False][0] == 1
+    # Forecasts start from the end of the whole history, and the same scores give the same bands.
+    pd.testing.assert_frame_equal(counted[False][1], counted[True][1])
+    np.testing.assert_allclose(counted[False][1]["y_pred"].to_numpy(), np.repeat(values[:, -1], 3))
+
+
+def test_without_refit_a_recurrent_model_is_the_calibration_fit_and_conditions_on_all_the_data():
+    from tsforecast import LSTMForecaster
+
+    _, frame = iid_panel(4, 120, seed=5)
+    settings = dict(horizon=6, hidden_size=8, max_epochs=2, tbptt_steps=24, season_length=1, random_state=0)
+    model = ConformalIntervals(LSTMForecaster(**settings), n_windows=3, refit=False).fit(frame)
+    assert set(model.forecaster_.training_panel_.lengths) == {120 - 3 * 6}  # fitted without the windows
+    forecast = model.predict(level=90)
+    assert forecast["ds"].min() == 120 and len(forecast) == 4 * 6
+    direct = model.forecaster_.predict(y=frame)
+    np.testing.assert_allclose(forecast["y_pred"].to_numpy(), direct["y_pred"].to_numpy())
+    assert (forecast["y_lo_90"] < forecast["y_pred"]).all() and (
+        forecast["y_pred"] < forecast["y_hi_90"]
+    ).all()

@@ -79,11 +79,16 @@ class ConformalIntervals(BaseForecaster):
         Calibrate each series on its own scores instead of pooling all series' scores.
     normalize : bool, default=True
         Divide each score by its series' scale (see the module docstring); False: raw errors.
+    refit : bool, default=True
+        Fit the forecaster again on all the data once the scores are taken. False keeps the model
+        fitted for the calibration windows (without their data) and forecasts with it from the whole
+        history: one fit instead of two, and the forecasts come from the very model whose errors were
+        calibrated. A statistical baseline refits on the history it forecasts from either way.
 
     Attributes
     ----------
     forecaster_ : BaseForecaster
-        The forecaster fitted on all the data.
+        The forecaster fitted on all the data (``refit=False``: on the data before the windows).
     scores_ : dict
         Calibration scores, ``(n_series, n_windows, horizon)`` arrays (NaN where a window had no
         actual): under ``"absolute"`` for the absolute errors, else per calibrated level.
@@ -109,6 +114,7 @@ class ConformalIntervals(BaseForecaster):
         "calibration_levels": [None, list, tuple],
         "per_series": ["boolean"],
         "normalize": ["boolean"],
+        "refit": ["boolean"],
     }
 
     def __init__(
@@ -120,6 +126,7 @@ class ConformalIntervals(BaseForecaster):
         calibration_levels=None,
         per_series=False,
         normalize=True,
+        refit=True,
     ):
         self.forecaster = forecaster
         self.n_windows = n_windows
@@ -128,6 +135,7 @@ class ConformalIntervals(BaseForecaster):
         self.calibration_levels = calibration_levels
         self.per_series = per_series
         self.normalize = normalize
+        self.refit = refit
 
     @property
     def horizon(self) -> int:
@@ -185,11 +193,17 @@ class ConformalIntervals(BaseForecaster):
             scores.append(_scores(forecasts, actual, levels, self._scales(history)))
         self.scores_ = {key: np.stack([s[key] for s in scores], axis=1) for key in scores[0]}
         self.calibration_ids_ = list(panel.ids)
-        self.forecaster_ = clone(self.forecaster).fit(panel)
+        self.forecaster_ = clone(self.forecaster).fit(panel) if self.refit else model
+
+    def _history(self, panel: Panel, is_training_history: bool) -> Panel:
+        """What the forecasts start from: the forecaster's own copy of the training data, or ``panel``.
+
+        Its own copy when it was fitted on all of the training data (its fast path), else ``panel``.
+        """
+        return self.forecaster_.training_panel_ if is_training_history and self.refit else panel
 
     def _predict(self, panel: Panel, horizon: int, is_training_history: bool):
-        history = self.forecaster_.training_panel_ if is_training_history else panel
-        return self.forecaster_.predict_panel(history, horizon)
+        return self.forecaster_.predict_panel(self._history(panel, is_training_history), horizon)
 
     def _predict_intervals(self, panel: Panel, horizon: int, is_training_history: bool, levels: tuple):
         calibrated = self._levels()
@@ -200,7 +214,7 @@ class ConformalIntervals(BaseForecaster):
                 "asks for others: refit with "
                 f"calibration_levels={sorted({*calibrated, *levels})}."
             )
-        history = self.forecaster_.training_panel_ if is_training_history else panel
+        history = self._history(panel, is_training_history)
         forecasts = self.forecaster_.predict_panel(history, horizon, level=calibrated or None)
         point = forecasts["point"] if isinstance(forecasts, dict) else forecasts
         rows = self._score_rows(panel)
