@@ -126,6 +126,7 @@ def main(argv=None) -> int:
             print(f"{layout}: tsforecast run ...", file=sys.stderr, flush=True)
             # Each run in its own interpreter: ru_maxrss of RUSAGE_CHILDREN is a maximum over children.
             child = [sys.executable, __file__, "--one", layout, str(data), str(folder), str(args.steps)]
+            child.append(str(args.timeout))
             done = subprocess.run(child, capture_output=True, text=True, timeout=args.timeout + 60)
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             row = json.loads(lines[-1]) if lines else {"error": done.stderr.strip()[-500:]}
@@ -160,7 +161,7 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        _, _, name, data, folder, steps = sys.argv
-        print(json.dumps(run_pipeline(Path(folder), Path(data), name, int(steps), 3600.0)))
+        _, _, name, data, folder, steps, timeout = sys.argv
+        print(json.dumps(run_pipeline(Path(folder), Path(data), name, int(steps), float(timeout))))
         sys.exit(0)
     sys.exit(main())

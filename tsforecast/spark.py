@@ -102,7 +102,7 @@ def forecast(
         ]
     )
     columns = (id_col, time_col, target_col)
-    key = hashlib.sha256(repr(payload).encode()).hexdigest()
+    key = _digest(payload)
     run = _Forecaster(shared, key, columns, horizon, levels, outputs)
     grouped = history.select(*columns).withColumn("_bucket", bucket).groupBy("_bucket")
     if covariates is None:
@@ -154,6 +154,15 @@ def _payload(model, tracking_uri) -> tuple:
         suffix = ".safetensors" if callable(getattr(model, "save", None)) else ".joblib"
         path = save_model(model, Path(folder) / f"model{suffix}")
         return ("file", path.suffix, path.read_bytes())
+
+
+def _digest(payload: tuple) -> str:
+    """A digest of the payload: its model file's bytes are hashed as they are, not through ``repr``."""
+    digest = hashlib.sha256()
+    for part in payload:
+        digest.update(part if isinstance(part, bytes) else repr(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _load(payload: tuple, key: str | None = None):

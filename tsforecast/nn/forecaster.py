@@ -392,10 +392,11 @@ class RecurrentForecaster(BaseForecaster):
         reuse = is_training_history and covariates is None
         cached = self.__dict__.get("_training_forecast") if reuse else None
         if cached and cached[0] == _weights_key(self.network_):  # the weights it came from, untouched
-            scaled, forecast, encoded = *cached[1:], None
+            # Copies: the caller may change what it gets, and the kept forecast must not change.
+            scaled, forecast, encoded = cached[1][:, :horizon].copy(), cached[2][:, :horizon].copy(), None
         else:
             scaled, forecast, encoded = self._forecast(panel, covariates)
-        scaled, forecast = scaled[:, :horizon].copy(), forecast[:, :horizon].copy()  # (series, h, levels)
+            scaled, forecast = scaled[:, :horizon], forecast[:, :horizon]  # (series, h, levels)
         if not is_training_history:  # fit checked the training history (and raised)
             unit = float(self.codec_.scales.target)
             check_forecast_range(scaled, forecast, encoded.ranges, panel, unit)

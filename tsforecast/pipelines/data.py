@@ -207,8 +207,7 @@ def sha256(path: Path) -> str:
     """Hex SHA-256 of a file's bytes (read in blocks); of a folder, of its files' names and bytes."""
     path = Path(path)
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
+    for file in _files(path):
         if path.is_dir():  # a renamed or moved part changes the dataset
             digest.update(file.relative_to(path).as_posix().encode() + b"\0")
         with open(file, "rb") as stream:
@@ -220,9 +219,13 @@ def sha256(path: Path) -> str:
 def describe_file(role: str, path: Path) -> dict:
     """The manifest's record of an input file or folder: role, absolute path, checksum and size."""
     path = Path(path)
-    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
-    size = sum(file.stat().st_size for file in files)
+    size = sum(file.stat().st_size for file in _files(path))
     return {"role": role, "path": str(path.resolve()), "sha256": sha256(path), "bytes": size}
+
+
+def _files(path: Path) -> list:
+    """The file itself, or a folder's files in a fixed order (a parquet dataset's parts)."""
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
 
 
 def _load_file(source) -> Inputs:
