@@ -96,6 +96,7 @@ def _recurrent(class_name: str, kind: str = "point") -> Callable[..., object]:
             method=method,
             calibration_levels=levels,
             refit=not args.conformal_no_refit,
+            scale=None if args.conformal_scale == "none" else args.conformal_scale,
         )
 
     return factory
@@ -220,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the -conformal and -cqr rows keep their calibration fit (ConformalIntervals(refit=False)): "
         "one fit instead of two",
+    )
+    options.add_argument(
+        "--conformal-scale",
+        choices=("auto", "model", "seasonal", "none"),
+        default="auto",
+        help="what the -conformal and -cqr rows divide each calibration error by (ConformalIntervals' scale; "
+        "auto: the network's own recent error)",
     )
     return parser
 

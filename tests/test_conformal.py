@@ -73,7 +73,7 @@ def test_conformal_coverage_on_exchangeable_errors_is_within_sampling_error_of_t
 
 def test_the_width_is_the_conformal_quantile_of_each_steps_absolute_errors():
     values, frame = iid_panel(30, 50, seed=1)
-    model = ConformalIntervals(Naive(horizon=2), n_windows=2, normalize=False).fit(frame)
+    model = ConformalIntervals(Naive(horizon=2), n_windows=2, scale=None).fit(frame)
     # By hand: windows end 2 steps before the end and at the end; naive errors per step.
     errors = {1: [], 2: []}
     for end in (46, 48):
@@ -101,8 +101,8 @@ def test_normalized_scores_give_each_series_intervals_on_its_own_scale():
         values = values * factor
         frame["y"] = values.ravel()
         train = frame[frame["ds"] < 37]
-        for name, normalize in (("raw", False), ("scaled", True)):
-            model = ConformalIntervals(Naive(horizon=3), n_windows=1, normalize=normalize).fit(train)
+        for name, scale in (("raw", None), ("scaled", "seasonal")):
+            model = ConformalIntervals(Naive(horizon=3), n_windows=1, scale=scale).fit(train)
             forecast = model.predict(level=90)
             lo, hi = (forecast[c].to_numpy().reshape(200, 3) for c in ("y_lo_90", "y_hi_90"))
             inside = (values[:, 37:] >= lo) & (values[:, 37:] <= hi)
@@ -111,6 +111,82 @@ def test_normalized_scores_give_each_series_intervals_on_its_own_scale():
     assert abs(small - 0.9) < 0.03 and abs(large - 0.9) < 0.03
     small, large = np.mean(coverage["raw"], axis=0)
     assert small == 1.0 and large < 0.85  # the pooled raw quantile suits neither group
+
+
+class HistoryMean(BaseForecaster):
+    """A global model: forecasts each series' mean of the history it is given, without a refit."""
+
+    def __init__(self, horizon=1):
+        self.horizon = horizon
+
+    def _fit(self, panel):
+        pass
+
+    def _predict(self, panel, horizon, is_training_history):
+        return np.repeat([[np.mean(v)] for v in panel.values], horizon, axis=1)
+
+
+def iid_and_persistent_panel(seed, n_series=200, length=80, phi=0.95):
+    """Half the series independent N(10, 1) draws, half a persistent AR(1) around 10 (stationary)."""
+    rng = np.random.default_rng(seed)
+    half = n_series // 2
+    ar, state = np.zeros((half, length)), np.zeros(half)
+    for t in range(-200, length):  # 200 steps of burn-in to the stationary distribution
+        state = phi * state + rng.normal(0.0, 1.0, half)
+        if t >= 0:
+            ar[:, t] = state
+    values = 10.0 + np.vstack([rng.normal(0.0, 1.0, (half, length)), ar])
+    frame = pd.DataFrame(
+        {
+            "unique_id": np.repeat([f"s{i:03d}" for i in range(n_series)], length),
+            "ds": np.tile(np.arange(length), n_series),
+            "y": values.ravel(),
+        }
+    )
+    return values, frame
+
+
+def test_the_models_own_error_scale_gives_each_kind_of_series_its_level():
+    # The history mean errs by ~3x the step-to-step change on the persistent half and ~0.7x on the
+    # iid half. Scaled by that change (the seasonal scale), pooled scores over-cover one half and
+    # under-cover the other; scaled by the model's own recent error, both halves get near the level.
+    coverage = {"model": [], "seasonal": []}
+    for seed in range(10):
+        values, frame = iid_and_persistent_panel(seed)
+        train = frame[frame["ds"] < 77]
+        for scale in coverage:
+            model = ConformalIntervals(HistoryMean(horizon=3), n_windows=2, scale=scale).fit(train)
+            forecast = model.predict(level=90)
+            lo, hi = (forecast[c].to_numpy().reshape(200, 3) for c in ("y_lo_90", "y_hi_90"))
+            inside = (values[:, 77:] >= lo) & (values[:, 77:] <= hi)
+            coverage[scale].append((inside[:100].mean(), inside[100:].mean()))
+    iid, persistent = np.mean(coverage["model"], axis=0)
+    assert abs(iid - 0.9) < 0.05 and abs(persistent - 0.9) < 0.05
+    iid, persistent = np.mean(coverage["seasonal"], axis=0)
+    assert iid > 0.98 and persistent < 0.85
+
+
+def test_the_model_scale_is_its_mean_absolute_error_over_the_windows_before_the_origin():
+    values, frame = iid_panel(20, 60, seed=4)
+    model = ConformalIntervals(HistoryMean(horizon=4), n_windows=1, scale="model", scale_windows=3).fit(frame)
+    # By hand: the windows end at the end of the history; each forecast is the mean before it.
+    errors = [np.abs(row[end : end + 4] - row[:end].mean()) for row in values for end in (48, 52, 56)]
+    by_hand = np.reshape(errors, (20, 3, 4)).mean(axis=(1, 2))
+    np.testing.assert_allclose(model.scales_.ravel(), by_hand)
+    forecast = model.predict(level=80)
+    half_width = (forecast["y_hi_80"] - forecast["y_pred"]).to_numpy().reshape(20, 4)
+    quantile = conformal_quantile(model.scores_["absolute"], 80, per_series=False)
+    np.testing.assert_allclose(half_width, quantile * by_hand[:, None])
+
+
+def test_auto_scale_is_the_models_error_for_a_global_model_and_seasonal_for_a_local_one():
+    _, frame = iid_panel(10, 60, seed=5)
+    for forecaster, kind in ((HistoryMean(horizon=3), "model"), (Naive(horizon=3), "seasonal")):
+        auto = ConformalIntervals(forecaster, n_windows=2).fit(frame)
+        explicit = ConformalIntervals(forecaster, n_windows=2, scale=kind).fit(frame)
+        np.testing.assert_array_equal(auto.scales_, explicit.scales_)
+    model_scale = ConformalIntervals(Naive(horizon=3), n_windows=2, scale="model").fit(frame).scales_
+    assert not np.allclose(model_scale, auto.scales_)  # the two scales differ on this data
 
 
 def test_point_forecasts_are_the_wrapped_models_own():

@@ -67,7 +67,11 @@ class BaseForecaster(BaseEstimator):
     # X only to those that do.
     _takes_covariates = False
 
-    # Local models refit on the history given to predict(y=...); global models condition on it.
+    # Local models refit on the history given to predict(y=...); global models condition on it, so
+    # a forecast from new history costs them a forward pass, not a fit.
+    _local = False
+
+    # What validation does with interior missing values: "error" names them; "keep" passes them on.
     _missing_policy = "error"
 
     def fit(self, y, X=None, *, freq=None, id_col="unique_id", time_col="ds", target_col="y"):

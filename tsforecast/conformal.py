@@ -22,11 +22,22 @@ alike in scale after the forecaster's own scaling is undone, so wrap a model of 
 different scales with ``per_series=True`` (each series its own scores: this needs ``n_windows``
 of at least ``100 / (100 - level) - 1``, e.g. 19 for 95%).
 
-**Scale.** By default (``normalize=True``) each error is divided by its series' scale before the
-quantile is taken, and the interval's half-width multiplied back by it: the mean absolute seasonal
-difference of the history the forecast starts from (the MASE scale, at the forecaster's
-``season_length``), so pooled scores serve a panel whose series differ in scale by orders of
-magnitude (normalized conformal prediction, Papadopoulos et al. 2008; Lei et al. 2018, section 5.2).
+**Scale.** Each error is divided by a scale of its series before the quantile is taken, and the
+interval's half-width multiplied back by it, so pooled scores serve a panel whose series differ in
+scale by orders of magnitude, and a series the model forecasts well gets a narrower interval than one
+it forecasts badly (normalized conformal prediction, Papadopoulos et al. 2008; Lei et al. 2018,
+section 5.2). ``scale`` chooses it:
+
+* ``"model"``: the forecaster's own mean absolute error over the ``scale_windows`` horizons before
+  the origin (forecast from the history before each, with the fitted model). The interval follows
+  how hard each series is *for this model*. A global model (a network) forecasts from new history
+  with a forward pass, so this costs ``scale_windows`` forecasts per origin, not fits.
+* ``"seasonal"``: the mean absolute seasonal difference of the history (the MASE scale, at the
+  forecaster's ``season_length``): how volatile the series is, whatever the model.
+* ``"auto"`` (default): ``"model"`` for a global model, ``"seasonal"`` for a local one (a statistical
+  baseline refits for every forecast, so its own errors would cost ``scale_windows`` fits).
+* ``None``: raw errors.
+
 The scale comes from data before each origin, so exchangeability is kept.
 
 Two scores (``method``):
@@ -42,6 +53,7 @@ Two scores (``method``):
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -77,8 +89,11 @@ class ConformalIntervals(BaseForecaster):
         ``predict`` offers those.
     per_series : bool, default=False
         Calibrate each series on its own scores instead of pooling all series' scores.
-    normalize : bool, default=True
-        Divide each score by its series' scale (see the module docstring); False: raw errors.
+    scale : {"auto", "model", "seasonal"} or None, default="auto"
+        What each score is divided by (see the module docstring); None: raw errors.
+    scale_windows : int, default=6
+        Horizons before the origin whose errors make ``scale="model"``'s scale (fewer when the
+        shortest series has no room for them).
     refit : bool, default=True
         Fit the forecaster again on all the data once the scores are taken. False keeps the model
         fitted for the calibration windows (without their data) and forecasts with it from the whole
@@ -94,6 +109,8 @@ class ConformalIntervals(BaseForecaster):
         actual): under ``"absolute"`` for the absolute errors, else per calibrated level.
     calibration_ids_ : list
         The series the scores belong to.
+    scales_ : np.ndarray of shape (n_series, 1)
+        Each training series' scale at the end of its history (what ``predict()`` multiplies by).
 
     Examples
     --------
@@ -113,7 +130,8 @@ class ConformalIntervals(BaseForecaster):
         "method": [StrOptions({"absolute", "quantile"})],
         "calibration_levels": [None, list, tuple],
         "per_series": ["boolean"],
-        "normalize": ["boolean"],
+        "scale": [StrOptions({"auto", "model", "seasonal"}), None],
+        "scale_windows": [Interval(Integral, 1, None, closed="left")],
         "refit": ["boolean"],
     }
 
@@ -125,7 +143,8 @@ class ConformalIntervals(BaseForecaster):
         method="absolute",
         calibration_levels=None,
         per_series=False,
-        normalize=True,
+        scale="auto",
+        scale_windows=6,
         refit=True,
     ):
         self.forecaster = forecaster
@@ -134,7 +153,8 @@ class ConformalIntervals(BaseForecaster):
         self.method = method
         self.calibration_levels = calibration_levels
         self.per_series = per_series
-        self.normalize = normalize
+        self.scale = scale
+        self.scale_windows = scale_windows
         self.refit = refit
 
     @property
@@ -183,17 +203,16 @@ class ConformalIntervals(BaseForecaster):
         for window in range(self.n_windows):
             offset = (self.n_windows - 1 - window) * step  # the last window ends at each series' end
             history = panel.head(horizon + offset)
-            actual = np.stack(
-                [v[len(h) : len(h) + horizon] for v, h in zip(panel.values, history.values, strict=True)]
-            )
+            actual = _after(history, panel, horizon)
             if model is None:  # one fit; later windows forecast from their history (local models refit)
                 model = clone(self.forecaster).fit(history)
                 history = model.training_panel_
             forecasts = model.predict_panel(history, horizon, level=levels or None)
-            scores.append(_scores(forecasts, actual, levels, self._scales(history)))
+            scores.append(_scores(forecasts, actual, levels, self._scales(model, history)))
         self.scores_ = {key: np.stack([s[key] for s in scores], axis=1) for key in scores[0]}
         self.calibration_ids_ = list(panel.ids)
         self.forecaster_ = clone(self.forecaster).fit(panel) if self.refit else model
+        self.scales_ = self._scales(self.forecaster_, self._history(panel, True))
 
     def _history(self, panel: Panel, is_training_history: bool) -> Panel:
         """What the forecasts start from: the forecaster's own copy of the training data, or ``panel``.
@@ -218,7 +237,8 @@ class ConformalIntervals(BaseForecaster):
         forecasts = self.forecaster_.predict_panel(history, horizon, level=calibrated or None)
         point = forecasts["point"] if isinstance(forecasts, dict) else forecasts
         rows = self._score_rows(panel)
-        bounds, scale = {}, self._scales(history)
+        scale = self.scales_ if is_training_history else self._scales(self.forecaster_, history)
+        bounds = {}
         for level in levels:
             key = "absolute" if not calibrated else level
             width = conformal_quantile(self.scores_[key][rows][..., :horizon], level, self.per_series) * scale
@@ -229,14 +249,28 @@ class ConformalIntervals(BaseForecaster):
             bounds[level] = (lo - width, hi + width)
         return point, bounds
 
-    def _scales(self, history: Panel) -> np.ndarray:
-        """Each series' scale ``(n_series, 1)``: its mean absolute seasonal difference (1 unnormalized)."""
-        if not self.normalize:
+    def _scale_kind(self) -> str | None:
+        if self.scale != "auto":
+            return self.scale
+        return "seasonal" if getattr(self.forecaster, "_local", False) else "model"
+
+    def _scales(self, model: BaseForecaster, history: Panel) -> np.ndarray:
+        """Each series' scale ``(n_series, 1)`` at the end of ``history`` (1 for raw scores).
+
+        Under ``"model"``, a series without a usable error of its own (too short for one window, no
+        actual, or forecast without error) takes its seasonal scale.
+        """
+        kind = self._scale_kind()
+        if kind is None:
             return np.ones((history.n_series, 1))
         period = getattr(self.forecaster, "season_length", 1)
         if not isinstance(period, Integral) or isinstance(period, bool):  # "auto", None: from the data
             period = seasonal_periods(history.freq)[0]
-        return np.array([[series_scale(v, period)] for v in history.values])
+        seasonal = np.array([[series_scale(v, period)] for v in history.values])
+        if kind == "seasonal":
+            return seasonal
+        own = model_error_scale(model, history, self.horizon, self.scale_windows, model._min_length())
+        return np.where(np.isfinite(own) & (own > 0), own, seasonal)
 
     def _score_rows(self, panel: Panel):
         """Which calibration series score each series of ``panel`` (all of them when pooled)."""
@@ -266,6 +300,38 @@ def _scores(forecasts, actual: np.ndarray, levels: tuple, scale: np.ndarray) -> 
         lo, hi = (forecasts[c] for c in interval_columns(level))
         scores[level] = np.maximum(lo - actual, actual - hi) / scale
     return scores
+
+
+def model_error_scale(
+    model: BaseForecaster, history: Panel, horizon: int, windows: int, min_length: int
+) -> np.ndarray:
+    """Each series' mean absolute error of ``model``'s forecasts over the horizons before its end.
+
+    Up to ``windows`` consecutive horizons end at the end of ``history``; each is forecast from the
+    history before it. Fewer when the shortest series leaves room for fewer after ``min_length``
+    steps; none (all NaN) when it leaves room for none.
+
+    Returns
+    -------
+    np.ndarray of shape (n_series, 1)
+        NaN for a series without an actual value in the windows.
+    """
+    shortest = min(len(v) for v in history.values)
+    usable = min(windows, (shortest - min_length) // horizon)
+    errors = np.full((history.n_series, max(usable, 1) * horizon), np.nan)
+    for k in range(1, usable + 1):
+        past = history.head(horizon * k)
+        forecast = np.asarray(model.predict_panel(past, horizon), dtype=float)
+        actual = _after(past, history, horizon)
+        errors[:, (k - 1) * horizon : k * horizon] = np.abs(actual - forecast)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN, handled by the caller
+        return np.nanmean(errors, axis=1, keepdims=True)
+
+
+def _after(past: Panel, panel: Panel, horizon: int) -> np.ndarray:
+    """The ``horizon`` values of ``panel`` that follow the end of ``past`` (its head), per series."""
+    return np.stack([v[len(p) : len(p) + horizon] for v, p in zip(panel.values, past.values, strict=True)])
 
 
 def series_scale(values: np.ndarray, period: int) -> float:

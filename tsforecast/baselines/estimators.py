@@ -48,6 +48,7 @@ class _LocalModel:
     gets its regressors at the history's time stamps, its forecast and bounds steps the horizon's too.
     """
 
+    _local = True
     _method = ""  # key of _METHODS
     _seconds_per_point = 0.0  # rough fitting cost, to decide whether worker processes pay off
 
