@@ -5,7 +5,8 @@ Data: ``pjm_in_zone.csv`` (5 hourly load series, one year each; ``--data-dir``, 
 forecast each of the last 14 days (24 hours) from the history up to its start with
 ``predict(y=history)``, no refit; MAE averaged over zones and origins. ``--period validation``
 runs the same protocol on the 14 days before those (fitting on all but the last 28 days): settings
-are chosen there, never on the test days.
+are chosen there, never on the test days. ``--folds 1,2,3`` adds the blocks of 14 days before that
+(fold ``k`` fitted on everything before it), for comparisons steadier than one block allows.
 
 Models: the LSTM and GRU with only ``horizon=24`` given (everything else their defaults: seasons
 from the frequency, the training budget from the data), over ``--seeds``; seasonal naive at 24 and
@@ -37,9 +38,12 @@ def load(data_dir: Path) -> pd.DataFrame:
     return frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
 
 
-def split(frame: pd.DataFrame, period: str):
-    """Training frame, and per origin the history up to it and the 24 actual values after it."""
-    skip = 0 if period == "test" else ORIGINS * DAY  # validation: the 14 days before the test days
+def split(frame: pd.DataFrame, period: str, fold: int = 1):
+    """Training frame, and per origin the history up to it and the 24 actual values after it.
+
+    Validation fold ``k`` is the ``k``-th block of 14 days before the test days (1: just before them).
+    """
+    skip = 0 if period == "test" else fold * ORIGINS * DAY
     frames = {sid: g.reset_index(drop=True) for sid, g in frame.groupby("unique_id", sort=True)}
     train, origins = [], []
     for g in frames.values():
@@ -63,17 +67,23 @@ def mae(forecast: pd.DataFrame, actual: pd.DataFrame) -> float:
     return float((merged["y"] - merged["y_pred"]).abs().mean())
 
 
-def neural(class_name: str, seed: int, train, origins, settings: dict) -> dict:
+def neural(class_name: str, seed: int, periods, settings: dict) -> dict:
+    """Fit once per period (its training frame), forecast its origins; MAE over all origins."""
     import tsforecast
 
-    model = getattr(tsforecast, class_name)(horizon=DAY, random_state=seed, **settings)
-    started = time.perf_counter()
-    model.fit(train)
-    fit_seconds = time.perf_counter() - started
-    errors = [mae(model.predict(y=history), actual) for history, actual in origins]
+    errors, fit_seconds, fold_maes = [], 0.0, []
+    for train, origins in periods:
+        model = getattr(tsforecast, class_name)(horizon=DAY, random_state=seed, **settings)
+        started = time.perf_counter()
+        model.fit(train)
+        fit_seconds += time.perf_counter() - started
+        fold = [mae(model.predict(y=history), actual) for history, actual in origins]
+        errors += fold
+        fold_maes.append(float(np.mean(fold)))
     return {
         "mae": float(np.mean(errors)),
-        "fit_seconds": fit_seconds,
+        "fold_maes": fold_maes,
+        "fit_seconds": fit_seconds / len(periods),
         "epochs": len(model.history_),
         "steps": int(model.history_["steps"].sum()),
         "season": model.codec_.spec.season_length,
@@ -127,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/long"))
     parser.add_argument("--period", choices=("test", "validation"), default="test")
+    parser.add_argument(
+        "--folds",
+        default="1",
+        help="validation folds, comma-separated: fold k is the k-th block of 14 days before the test days, "
+        "fitted on everything before it (more folds: steadier comparisons)",
+    )
     parser.add_argument("--models", default="lstm,gru,snaive24,snaive168,mstl")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds of the neural rows")
     parser.add_argument(
@@ -155,13 +171,16 @@ def main(argv=None) -> int:
     settings = dict(item.split("=", 1) for item in args.param)
     settings = {key: _value(value) for key, value in settings.items()}
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    train, origins = split(load(args.data_dir), args.period)
+    frame = load(args.data_dir)
+    folds = [1] if args.period == "test" else [int(k) for k in args.folds.split(",") if k]
+    periods = [split(frame, args.period, fold) for fold in folds]
+    origins = [origin for _, fold_origins in periods for origin in fold_origins]
     results = {}
     for name in args.models.split(","):
         started = time.perf_counter()
         if name in ("lstm", "gru"):
             class_name = {"lstm": "LSTMForecaster", "gru": "GRUForecaster"}[name]
-            runs = {seed: neural(class_name, seed, train, origins, settings) for seed in seeds}
+            runs = {seed: neural(class_name, seed, periods, settings) for seed in seeds}
             maes = [r["mae"] for r in runs.values()]
             results[name] = {
                 "mae": statistics.mean(maes),
@@ -181,7 +200,8 @@ def main(argv=None) -> int:
         if any(k.startswith("snaive") for k in results)
         else float("nan")
     )
-    print(f"\nPJM hourly load, 5 zones, {ORIGINS} day-ahead origins ({args.period}); MAE (MW)")
+    where = args.period if args.period == "test" else f"validation folds {folds}"
+    print(f"\nPJM hourly load, 5 zones, {len(origins)} day-ahead origins ({where}); MAE (MW)")
     if settings:
         print(f"neural settings: {settings}")
     print(f"{'model':<10} {'MAE':>16} {'vs best naive':>14} {'seconds':>8}")
@@ -190,7 +210,13 @@ def main(argv=None) -> int:
         print(f"{name:<10} {r['mae']:>9.1f}{spread:>7} {r['mae'] / naive - 1:>+13.1%} {r['seconds']:>8.0f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"period": args.period, "settings": settings, "origins": ORIGINS, "results": results}
+        payload = {
+            "period": args.period,
+            "folds": folds,
+            "settings": settings,
+            "origins": len(origins),
+            "results": results,
+        }
         args.json.write_text(json.dumps(payload, indent=2, default=float))
     return 0
 
