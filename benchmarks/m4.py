@@ -95,7 +95,7 @@ def _recurrent(class_name: str, kind: str = "point") -> Callable[..., object]:
             n_windows=args.conformal_windows,
             method=method,
             calibration_levels=levels,
-            refit=not args.conformal_no_refit,
+            refit={"warm": "warm", "full": True, "none": False}[args.conformal_refit],
             scale=None if args.conformal_scale == "none" else args.conformal_scale,
         )
 
@@ -212,15 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument(
         "--conformal-windows",
         type=_positive_int,
-        default=1,
+        default=3,
         help="calibration windows of the -conformal and -cqr rows, cut from the end of the training part "
-        "(one window of 414 hourly series gives 414 scores per step; choose it with --validation)",
+        "(ConformalIntervals' default; one window of 414 hourly series gives 414 scores per step)",
     )
     options.add_argument(
-        "--conformal-no-refit",
-        action="store_true",
-        help="the -conformal and -cqr rows keep their calibration fit (ConformalIntervals(refit=False)): "
-        "one fit instead of two",
+        "--conformal-refit",
+        choices=("warm", "full", "none"),
+        default="warm",
+        help="how the -conformal and -cqr rows learn the calibration windows' data (ConformalIntervals' "
+        "refit: warm, True, False)",
     )
     options.add_argument(
         "--conformal-scale",

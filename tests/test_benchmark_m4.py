@@ -174,7 +174,19 @@ def run_in_process(benchmark, *args):
 def interval_run(benchmark, synthetic, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "intervals.json"
     models = "naive,snaive,lstm,lstm-q,lstm-conformal,lstm-cqr"
-    args = ["--data-dir", synthetic, "--models", models, "--intervals", 95, "--seeds", "0,1", *NETWORK]
+    args = [
+        "--data-dir",
+        synthetic,
+        "--models",
+        models,
+        "--intervals",
+        95,
+        "--seeds",
+        "0,1",
+        "--conformal-windows",
+        "1",
+        *NETWORK,
+    ]
     code, stdout = run_in_process(benchmark, *args, "--json", out, "--quiet")
     return code, stdout, json.loads(out.read_text())
 

@@ -366,3 +366,38 @@ def test_without_refit_a_recurrent_model_is_the_calibration_fit_and_conditions_o
     assert (forecast["y_lo_90"] < forecast["y_pred"]).all() and (
         forecast["y_pred"] < forecast["y_hi_90"]
     ).all()
+
+
+def test_a_warm_refit_trains_the_calibration_network_on_over_all_the_data_for_a_fifth_of_its_budget():
+    import torch
+
+    from tsforecast import LSTMForecaster
+
+    _, frame = iid_panel(4, 120, seed=6)
+    settings = dict(horizon=6, hidden_size=8, max_epochs=10, tbptt_steps=24, season_length=1, random_state=0)
+    calibration_only = ConformalIntervals(LSTMForecaster(**settings), n_windows=3, refit=False).fit(frame)
+    warm = ConformalIntervals(LSTMForecaster(**settings), n_windows=3).fit(frame)
+    network = warm.forecaster_
+    assert set(network.training_panel_.lengths) == {120}  # it learned the windows' data
+    assert len(network.history_) == 2 and network.get_params()["warm_start"]  # 2 of 10 epochs
+    # It went on from the calibration fit: the same weights before the last two epochs.
+    before = calibration_only.forecaster_.network_.state_dict()
+    after = network.network_.state_dict()
+    assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
+    continued = LSTMForecaster(**settings).fit(frame.groupby("unique_id").head(120 - 18))
+    continued.set_params(warm_start=True, max_epochs=2).fit(frame)
+    for name, tensor in continued.network_.state_dict().items():
+        torch.testing.assert_close(after[name], tensor)
+    # The calibration is the same either way; only the model the forecasts come from differs.
+    np.testing.assert_array_equal(warm.scores_["absolute"], calibration_only.scores_["absolute"])
+
+
+def test_a_warm_refit_of_a_model_that_cannot_continue_is_a_new_fit():
+    _, frame = iid_panel(6, 80, seed=7)
+    counted = {}
+    for refit in ("warm", True):
+        CountedLastValue.fits = 0
+        model = ConformalIntervals(CountedLastValue(horizon=3), n_windows=2, refit=refit).fit(frame)
+        counted[refit] = (CountedLastValue.fits, model.predict(level=90))
+    assert counted["warm"][0] == counted[True][0] == 2
+    pd.testing.assert_frame_equal(counted["warm"][1], counted[True][1])

@@ -2,8 +2,8 @@
 
 :class:`ConformalIntervals` wraps a forecaster (recurrent or statistical). At ``fit`` it cuts
 ``n_windows`` rolling-origin windows from the end of the training data, forecasts each window from
-the history before it and keeps the errors per horizon step: the *calibration scores*. Then it fits
-the forecaster on all the data. ``predict(level=95)`` puts around each point forecast for step ``k``
+the history before it and keeps the errors per horizon step: the *calibration scores*. Then it
+trains the forecaster on all the data (``refit``). ``predict(level=95)`` puts around each point forecast for step ``k``
 the 95% conformal quantile of the step-``k`` scores.
 
 **Guarantee.** If the calibration errors and the error of a new forecast are exchangeable (any
@@ -69,6 +69,10 @@ from tsforecast.metrics.intervals import interval_columns, interval_levels
 
 __all__ = ["ConformalIntervals"]
 
+# refit="warm" trains on for this fraction of the calibration fit's budget (8 of the default 40
+# epochs): 4 epochs left M4 Hourly's validation OWA 2% worse than a full refit, 8 matched it.
+WARM_BUDGET = 0.2
+
 
 class ConformalIntervals(BaseForecaster):
     """Any forecaster with prediction intervals calibrated on its own rolling-origin errors.
@@ -94,16 +98,20 @@ class ConformalIntervals(BaseForecaster):
     scale_windows : int, default=6
         Horizons before the origin whose errors make ``scale="model"``'s scale (fewer when the
         shortest series has no room for them).
-    refit : bool, default=True
-        Fit the forecaster again on all the data once the scores are taken. False keeps the model
-        fitted for the calibration windows (without their data) and forecasts with it from the whole
-        history: one fit instead of two, and the forecasts come from the very model whose errors were
-        calibrated. A statistical baseline refits on the history it forecasts from either way.
+    refit : {"warm", True, False}, default="warm"
+        How the forecaster learns the windows' data once the scores are taken. ``"warm"``: a
+        forecaster that can continue its fit (``warm_start``, the recurrent ones) trains on from the
+        calibration fit over all the data for a fifth of its budget (``max_epochs``, and
+        ``max_steps`` when set), which on M4 Hourly's validation windows gave the point accuracy of a
+        full refit at about a fifth of its cost; any other forecaster is fitted anew. True: fitted anew
+        on all the data (two whole fits). False: keeps the calibration fit, which forecasts from the
+        whole history without having trained on its last windows (one fit; less accurate).
+        A statistical baseline refits on the history it forecasts from either way.
 
     Attributes
     ----------
     forecaster_ : BaseForecaster
-        The forecaster fitted on all the data (``refit=False``: on the data before the windows).
+        The forecaster trained on all the data (``refit=False``: on the data before the windows).
     scores_ : dict
         Calibration scores, ``(n_series, n_windows, horizon)`` arrays (NaN where a window had no
         actual): under ``"absolute"`` for the absolute errors, else per calibrated level.
@@ -132,7 +140,7 @@ class ConformalIntervals(BaseForecaster):
         "per_series": ["boolean"],
         "scale": [StrOptions({"auto", "model", "seasonal"}), None],
         "scale_windows": [Interval(Integral, 1, None, closed="left")],
-        "refit": ["boolean"],
+        "refit": ["boolean", StrOptions({"warm"})],
     }
 
     def __init__(
@@ -145,7 +153,7 @@ class ConformalIntervals(BaseForecaster):
         per_series=False,
         scale="auto",
         scale_windows=6,
-        refit=True,
+        refit="warm",
     ):
         self.forecaster = forecaster
         self.n_windows = n_windows
@@ -211,8 +219,20 @@ class ConformalIntervals(BaseForecaster):
             scores.append(_scores(forecasts, actual, levels, self._scales(model, history)))
         self.scores_ = {key: np.stack([s[key] for s in scores], axis=1) for key in scores[0]}
         self.calibration_ids_ = list(panel.ids)
-        self.forecaster_ = clone(self.forecaster).fit(panel) if self.refit else model
+        self.forecaster_ = self._refitted(model, panel)
         self.scales_ = self._scales(self.forecaster_, self._history(panel, True))
+
+    def _refitted(self, model: BaseForecaster, panel: Panel) -> BaseForecaster:
+        """The forecaster trained on all of ``panel``, from the calibration fit ``model`` (see ``refit``)."""
+        if self.refit is False:
+            return model
+        params = model.get_params(deep=False)
+        if self.refit is True or "warm_start" not in params:
+            return clone(self.forecaster).fit(panel)
+        budget = {"warm_start": True, "max_epochs": math.ceil(params["max_epochs"] * WARM_BUDGET)}
+        if params.get("max_steps"):
+            budget["max_steps"] = math.ceil(params["max_steps"] * WARM_BUDGET)
+        return model.set_params(**budget).fit(panel)
 
     def _history(self, panel: Panel, is_training_history: bool) -> Panel:
         """What the forecasts start from: the forecaster's own copy of the training data, or ``panel``.
@@ -235,7 +255,7 @@ class ConformalIntervals(BaseForecaster):
             )
         history = self._history(panel, is_training_history)
         forecasts = self.forecaster_.predict_panel(history, horizon, level=calibrated or None)
-        point = forecasts["point"] if isinstance(forecasts, dict) else forecasts
+        point = _point(forecasts)
         rows = self._score_rows(panel)
         scale = self.scales_ if is_training_history else self._scales(self.forecaster_, history)
         bounds = {}
@@ -292,7 +312,7 @@ def _scores(forecasts, actual: np.ndarray, levels: tuple, scale: np.ndarray) -> 
 
     Absolute errors, or per level the CQR scores.
     """
-    point = forecasts["point"] if isinstance(forecasts, dict) else forecasts
+    point = _point(forecasts)
     if not levels:
         return {"absolute": np.abs(actual - point) / scale}
     scores = {}
@@ -321,12 +341,17 @@ def model_error_scale(
     errors = np.full((history.n_series, max(usable, 1) * horizon), np.nan)
     for k in range(1, usable + 1):
         past = history.head(horizon * k)
-        forecast = np.asarray(model.predict_panel(past, horizon), dtype=float)
+        forecast = np.asarray(_point(model.predict_panel(past, horizon)), dtype=float)
         actual = _after(past, history, horizon)
         errors[:, (k - 1) * horizon : k * horizon] = np.abs(actual - forecast)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN, handled by the caller
         return np.nanmean(errors, axis=1, keepdims=True)
+
+
+def _point(forecasts) -> np.ndarray:
+    """The point forecasts of ``predict_panel``'s result (a quantile model's is a dict with them)."""
+    return forecasts["point"] if isinstance(forecasts, dict) else forecasts
 
 
 def _after(past: Panel, panel: Panel, horizon: int) -> np.ndarray:
