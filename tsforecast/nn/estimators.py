@@ -64,7 +64,7 @@ _PARAMETERS_DOC = """
         time scales spread up to ``tbptt_steps`` (``lookback`` for windows), Tallec & Ollivier
         (2018); use it for dependencies of hundreds of steps (see ``benchmarks/long_memory.py``).
     training : {"tbptt", "windows"}, default="tbptt"
-    tbptt_steps : int, default=96
+    tbptt_steps : int, default=72
         Chunk length of truncated back-propagation through time.
     lookback : int, default=168
         Window length for ``training="windows"``; such a model also forecasts from the last
@@ -87,7 +87,7 @@ _PARAMETERS_DOC = """
         frame (``predict(y=long_frame)``) to get the quantiles.
     clip_norm : float or None, default=1.0
         Global gradient-norm clip.
-    learning_rate : float, default=3e-3
+    learning_rate : float, default=5e-3
         Peak of the one-cycle schedule.
     weight_decay : float, default=0.0
         AdamW weight decay (0: Adam).
