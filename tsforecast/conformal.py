@@ -3,8 +3,8 @@
 :class:`ConformalIntervals` wraps a forecaster (recurrent or statistical). At ``fit`` it cuts
 ``n_windows`` rolling-origin windows from the end of the training data, forecasts each window from
 the history before it and keeps the errors per horizon step: the *calibration scores*. Then it
-trains the forecaster on all the data (``refit``). ``predict(level=95)`` puts around each point forecast for step ``k``
-the 95% conformal quantile of the step-``k`` scores.
+trains the forecaster on all the data (``refit``). ``predict(level=95)`` puts around each point
+forecast for step ``k`` the 95% conformal quantile of the step-``k`` scores.
 
 **Guarantee.** If the calibration errors and the error of a new forecast are exchangeable (any
 ordering of them is as likely as any other), the interval holds the actual value with probability at
