@@ -401,3 +401,23 @@ def test_a_warm_refit_of_a_model_that_cannot_continue_is_a_new_fit():
         counted[refit] = (CountedLastValue.fits, model.predict(level=90))
     assert counted["warm"][0] == counted[True][0] == 2
     pd.testing.assert_frame_equal(counted["warm"][1], counted[True][1])
+
+
+class CountedHistoryMean(HistoryMean):
+    """HistoryMean that counts its forecasts."""
+
+    forecasts = 0
+
+    def _predict(self, panel, horizon, is_training_history):
+        CountedHistoryMean.forecasts += 1
+        return super()._predict(panel, horizon, is_training_history)
+
+
+def test_the_model_scale_forecasts_each_origin_once():
+    _, frame = iid_panel(5, 60, seed=8)
+    CountedHistoryMean.forecasts = 0
+    ConformalIntervals(CountedHistoryMean(horizon=3), n_windows=3, scale="model", refit=False).fit(frame)
+    # 3 calibration windows (origins 9, 6, 3 steps before the end), and the scales' origins: 6 to 21
+    # steps before the first window's, ..., 12 to 27 before the last's, 3 to 18 before the end for
+    # the forecast: 3..27 in steps of 3, each once.
+    assert CountedHistoryMean.forecasts == 3 + 9

@@ -53,7 +53,6 @@ Two scores (``method``):
 from __future__ import annotations
 
 import math
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -215,12 +214,15 @@ class ConformalIntervals(BaseForecaster):
             if model is None:  # one fit; later windows forecast from their history (local models refit)
                 model = clone(self.forecaster).fit(history)
                 history = model.training_panel_
+                errors = OriginErrors(model, panel, horizon)  # shared by the windows' scales
             forecasts = model.predict_panel(history, horizon, level=levels or None)
-            scores.append(_scores(forecasts, actual, levels, self._scales(model, history)))
+            scores.append(_scores(forecasts, actual, levels, self._scales(errors, cut=horizon + offset)))
         self.scores_ = {key: np.stack([s[key] for s in scores], axis=1) for key in scores[0]}
         self.calibration_ids_ = list(panel.ids)
         self.forecaster_ = self._refitted(model, panel)
-        self.scales_ = self._scales(self.forecaster_, self._history(panel, True))
+        # A warm refit trains `model` itself on: its errors before are not the refitted model's.
+        final = errors if self.refit is False else OriginErrors(self.forecaster_, panel, horizon)
+        self.scales_ = self._scales(final)
 
     def _refitted(self, model: BaseForecaster, panel: Panel) -> BaseForecaster:
         """The forecaster trained on all of ``panel``, from the calibration fit ``model`` (see ``refit``)."""
@@ -257,7 +259,10 @@ class ConformalIntervals(BaseForecaster):
         forecasts = self.forecaster_.predict_panel(history, horizon, level=calibrated or None)
         point = _point(forecasts)
         rows = self._score_rows(panel)
-        scale = self.scales_ if is_training_history else self._scales(self.forecaster_, history)
+        if is_training_history:
+            scale = self.scales_
+        else:
+            scale = self._scales(OriginErrors(self.forecaster_, history, self.horizon))
         bounds = {}
         for level in levels:
             key = "absolute" if not calibrated else level
@@ -274,12 +279,14 @@ class ConformalIntervals(BaseForecaster):
             return self.scale
         return "seasonal" if getattr(self.forecaster, "_local", False) else "model"
 
-    def _scales(self, model: BaseForecaster, history: Panel) -> np.ndarray:
-        """Each series' scale ``(n_series, 1)`` at the end of ``history`` (1 for raw scores).
+    def _scales(self, errors: OriginErrors, cut: int = 0) -> np.ndarray:
+        """Each series' scale ``(n_series, 1)`` at the origin ``cut`` steps before the data's end.
 
-        Under ``"model"``, a series without a usable error of its own (too short for one window, no
-        actual, or forecast without error) takes its seasonal scale.
+        The data is ``errors.panel``; raw scores have the scale 1. Under ``"model"``, a series
+        without a usable error of its own (too short for one window, no actual, or forecast without
+        error) takes its seasonal scale.
         """
+        history = errors.panel.head(cut) if cut else errors.panel
         kind = self._scale_kind()
         if kind is None:
             return np.ones((history.n_series, 1))
@@ -289,7 +296,7 @@ class ConformalIntervals(BaseForecaster):
         seasonal = np.array([[series_scale(v, period)] for v in history.values])
         if kind == "seasonal":
             return seasonal
-        own = model_error_scale(model, history, self.horizon, self.scale_windows, model._min_length())
+        own = errors.mean_before(cut, self.scale_windows)
         return np.where(np.isfinite(own) & (own > 0), own, seasonal)
 
     def _score_rows(self, panel: Panel):
@@ -322,31 +329,53 @@ def _scores(forecasts, actual: np.ndarray, levels: tuple, scale: np.ndarray) -> 
     return scores
 
 
-def model_error_scale(
-    model: BaseForecaster, history: Panel, horizon: int, windows: int, min_length: int
-) -> np.ndarray:
-    """Each series' mean absolute error of ``model``'s forecasts over the horizons before its end.
+class OriginErrors:
+    """A fitted model's absolute errors over the horizons after origins cut from the end of a panel.
 
-    Up to ``windows`` consecutive horizons end at the end of ``history``; each is forecast from the
-    history before it. Fewer when the shortest series leaves room for fewer after ``min_length``
-    steps; none (all NaN) when it leaves room for none.
+    The error after each origin is forecast once and kept as per-series sums: calibration windows
+    ``step`` apart share most of the origins their scales average over.
 
-    Returns
-    -------
-    np.ndarray of shape (n_series, 1)
-        NaN for a series without an actual value in the windows.
+    Parameters
+    ----------
+    model : BaseForecaster
+        Fitted; forecasts from each origin's history (a local model refits).
+    panel : Panel
+        The data; an origin ``cut`` steps before its end sees ``panel.head(cut)``.
+    horizon : int
+        The length of each window of errors.
     """
-    shortest = min(len(v) for v in history.values)
-    usable = min(windows, (shortest - min_length) // horizon)
-    errors = np.full((history.n_series, max(usable, 1) * horizon), np.nan)
-    for k in range(1, usable + 1):
-        past = history.head(horizon * k)
-        forecast = np.asarray(_point(model.predict_panel(past, horizon)), dtype=float)
-        actual = _after(past, history, horizon)
-        errors[:, (k - 1) * horizon : k * horizon] = np.abs(actual - forecast)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN, handled by the caller
-        return np.nanmean(errors, axis=1, keepdims=True)
+
+    def __init__(self, model: BaseForecaster, panel: Panel, horizon: int):
+        self.model, self.panel, self.horizon = model, panel, horizon
+        self._sums = {}  # cut -> (sum of absolute errors, number of actuals) per series
+
+    def mean_before(self, cut: int, windows: int) -> np.ndarray:
+        """Each series' mean absolute error over up to ``windows`` horizons before an origin.
+
+        The origin is ``cut`` steps before the end; each horizon is forecast from the history before
+        it. Fewer horizons when the shortest series leaves room for fewer after the model's minimum
+        length; NaN for a series without an actual value in them (or when there is no room at all).
+
+        Returns
+        -------
+        np.ndarray of shape (n_series, 1)
+        """
+        shortest = int(self.panel.lengths.min()) - cut
+        usable = min(windows, (shortest - self.model._min_length()) // self.horizon)
+        total, count = np.zeros(self.panel.n_series), np.zeros(self.panel.n_series)
+        for k in range(1, usable + 1):
+            window_total, window_count = self._window(cut + self.horizon * k)
+            total, count = total + window_total, count + window_count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / count, np.nan)[:, None]
+
+    def _window(self, cut: int) -> tuple:
+        if cut not in self._sums:
+            past = self.panel.head(cut)
+            forecast = np.asarray(_point(self.model.predict_panel(past, self.horizon)), dtype=float)
+            error = np.abs(_after(past, self.panel, self.horizon) - forecast)
+            self._sums[cut] = (np.nansum(error, axis=1), np.isfinite(error).sum(axis=1))
+        return self._sums[cut]
 
 
 def _point(forecasts) -> np.ndarray:

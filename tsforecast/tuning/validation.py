@@ -97,12 +97,16 @@ class Validation:
 
 
 def fingerprint(panel) -> str:
-    """A short hash of the series (ids, lengths and values): studies on other data get other names."""
+    """A short hash of the series (ids, lengths and values): studies on other data get other names.
+
+    Not :meth:`Panel.digest`: the default study name holds this hash, and studies stored under it
+    must resume under the same name.
+    """
     digest = hashlib.sha1()
     digest.update(repr([str(i) for i in panel.ids]).encode())
     digest.update(panel.lengths.tobytes())
     for values in panel.values:
-        digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+        digest.update(np.ascontiguousarray(values, dtype=np.float64))  # its buffer: no copy
     return digest.hexdigest()[:10]
 
 
